@@ -1,0 +1,91 @@
+"""The registry of generatable blocks: component, bench and CLI parameters of each.
+
+Defaults come from the component's own signature, so the CLI, ``qdp list`` and the
+manifest can never disagree with the code.
+"""
+
+import dataclasses
+import inspect
+
+from ..hdl import Quantizer
+
+__all__ = ["Param", "Block", "BLOCKS", "get_block"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    kind: str                   # "int", "bool", "choice", "ints" (int or comma list)
+    allowed: str                # human-readable range, shown by `qdp list`
+    help: str
+    choices: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    name: str
+    component: type
+    bench: str                  # cocotb test module
+    params: dict
+    summary: str
+
+    def defaults(self):
+        signature = inspect.signature(self.component.__init__)
+        return {name: signature.parameters[name].default for name in self.params}
+
+    def build(self, **params):
+        """Construct the component; unknown names are a ``TypeError`` naming them."""
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise TypeError(f"{', '.join(unknown)}: not a parameter of {self.name}")
+        return self.component(**params)
+
+    def effective_params(self, component):
+        """Every parameter's value as the constructed component resolved it."""
+        values = {}
+        for name in self.params:
+            value = getattr(component, name)
+            values[name] = list(value) if isinstance(value, tuple) else value
+        return values
+
+
+_ROUNDING = ("half_even", "half_away", "half_up", "half_down", "half_zero", "floor", "trunc",
+             "stochastic")
+_SATURATION = ("sat", "sat_sym", "sat_zero", "wrap")
+
+BLOCKS = {
+    "quantizer": Block(
+        name="quantizer",
+        component=Quantizer,
+        bench="qdp.sim.quantizer_tb",
+        summary="y = saturate(round(x * M / 2**S) + Z), lanes per beat",
+        params={
+            "lanes": Param("int", "1..64", "elements per beat"),
+            "in_width": Param("int", "2..64 (2..32 with tflite)", "input element width"),
+            "in_signed": Param("bool", "true/false", "signed input"),
+            "out_width": Param("int", "2..32", "output element width"),
+            "out_signed": Param("bool", "true/false", "signed output"),
+            "mult_width": Param("int", "1..32 (31 with tflite)", "unsigned multiplier width"),
+            "rounding": Param("choice", "|".join(_ROUNDING), "rounding mode (default half_even)",
+                              _ROUNDING),
+            "saturation": Param("choice", "|".join(_SATURATION), "saturation mode", _SATURATION),
+            "runtime_scale": Param("bool", "true/false", "M, S, Z arrive with every beat"),
+            "per_lane": Param("bool", "true/false", "one (M, S, Z) per lane"),
+            "multiplier": Param("ints", "int, or one per lane", "constant M"),
+            "shift": Param("ints", "int, or one per lane", "constant S (tflite: -31..30)"),
+            "zero_point": Param("ints", "int, or one per lane", "constant Z"),
+            "shift_width": Param("int", "1..7", "run-time shift field width (default 6)"),
+            "tflite": Param("choice", "none|double|single", "TFLite requantization",
+                            ("double", "single")),
+            "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
+            "latency": Param("int", "1..4", "pipeline depth in cycles"),
+        },
+    ),
+}
+
+
+def get_block(name):
+    try:
+        return BLOCKS[name]
+    except KeyError:
+        raise ValueError(f"block: unknown block {name!r}; expected one of "
+                         f"{', '.join(BLOCKS)}") from None

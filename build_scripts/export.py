@@ -1,0 +1,65 @@
+"""Verilog export and the JSON manifest that travels with every generated module."""
+
+import hashlib
+import json
+
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib import wiring
+
+from .blocks import get_block
+from ..sim.payload import leaves
+
+__all__ = ["module_name", "generate", "manifest"]
+
+
+def module_name(block, params):
+    """``qdp_<block>_<hash>``: the hash covers every resolved parameter, so two modules
+    with the same name are the same hardware."""
+    key = json.dumps({"block": block, "params": params}, sort_keys=True)
+    return f"qdp_{block.replace('-', '_')}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def _port_rows(component):
+    rows = []
+    for path, member, value in component.signature.flatten(component):
+        name = "__".join(str(p) for p in path)
+        row = {"name": name, "direction": "input" if member.flow == wiring.In else "output",
+               "width": Shape.cast(member.shape).width}
+        if len(path) == 2 and path[1] in ("valid", "ready", "payload"):
+            row["stream"], row["role"] = path[0], path[1]
+        if path[-1] == "payload":
+            shape = member.shape
+            row["fields"] = [
+                {"field": ".".join(str(p) for p in field_path) or "value", "offset": offset,
+                 "width": field_shape.width, "signed": field_shape.signed}
+                for field_path, offset, field_shape in leaves(shape)]
+        rows.append(row)
+    rows += [{"name": "clk", "direction": "input", "width": 1, "role": "clock"},
+             {"name": "rst", "direction": "input", "width": 1,
+              "role": "reset (synchronous, active high)"}]
+    return rows
+
+
+def manifest(block, component, name):
+    params = get_block(block).effective_params(component)
+    return {
+        "module": name,
+        "block": block,
+        "parameters": params,
+        "ports": _port_rows(component),
+        "latency_cycles": component.latency,
+        "throughput_beats_per_cycle": component.throughput,
+        "lane_packing": "lane k of an array field occupies bits "
+                        "[offset + k*width, offset + (k+1)*width) of the payload",
+        "generator": "qdp",
+    }
+
+
+def generate(block, params, *, name=None):
+    """Build ``block`` with ``params``; return ``(verilog_text, manifest_dict)``."""
+    spec = get_block(block)
+    component = spec.build(**params)
+    name = name or module_name(block, spec.effective_params(component))
+    text = verilog.convert(component, name=name, emit_src=False)
+    return text, manifest(block, component, name)

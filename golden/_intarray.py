@@ -1,0 +1,50 @@
+"""Exact integer arrays: int64 where it is wide enough, Python ints otherwise."""
+
+import numpy as np
+
+__all__ = ["as_exact", "as_output", "int_range", "check_fits"]
+
+
+def as_exact(values):
+    """Return ``values`` as an object array of Python ints (exact at any width).
+
+    Floats are refused: every hardware-facing golden function takes integers only.
+    """
+    array = np.asarray(values)
+    if array.dtype.kind == "O":
+        for v in array.flat:
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+                raise TypeError(f"expected integers, got {type(v).__name__} {v!r}")
+        return np.vectorize(int, otypes=[object])(array) if array.size else array.astype(object)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"expected an integer array, got dtype {array.dtype}")
+    return array.astype(object)
+
+
+def as_output(values, width):
+    """Return exact results as int64 when ``width`` fits in 63 bits, else as object ints."""
+    array = np.asarray(values, dtype=object)
+    if width <= 63:
+        return array.astype(np.int64)
+    return array
+
+
+def int_range(width, signed):
+    """The inclusive range of a ``width``-bit integer."""
+    if signed:
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return 0, (1 << width) - 1
+
+
+def check_fits(name, values, width, signed):
+    """Raise ``ValueError`` naming ``name`` unless every value fits ``width`` bits."""
+    lo, hi = int_range(width, signed)
+    array = np.asarray(values, dtype=object)
+    if array.size == 0:
+        return
+    vmin, vmax = min(array.flat), max(array.flat)
+    if vmin < lo or vmax > hi:
+        kind = "signed" if signed else "unsigned"
+        bad = vmin if vmin < lo else vmax
+        raise ValueError(f"{name}: value {bad} does not fit {width}-bit {kind} "
+                         f"(allowed {lo}..{hi})")

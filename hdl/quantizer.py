@@ -1,0 +1,281 @@
+"""The Quantizer: multiply by a scale, round, add a zero point, saturate."""
+
+from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.lfsr import DEFAULT_SEED, LFSR_TAPS, lane_seed
+from ..golden.rounding import ROUNDING_MODES
+from ..golden.saturation import SATURATION_MODES
+from ._checks import check_bool, check_choice, check_int
+from .rounding import round_shift, saturate
+
+__all__ = ["Quantizer"]
+
+TFLITE_MODES = (None, "double", "single")
+
+
+class Quantizer(wiring.Component):
+    """Requantize ``lanes`` integers per beat: ``y = saturate(round(x * M / 2**S) + Z)``.
+
+    The result equals :func:`qdp.golden.quantize` (or, in ``tflite`` mode,
+    :func:`qdp.golden.requantize_tflite`) for every input, bit for bit. Every internal width
+    is derived from the parameters: the product, the rounding and the zero-point addition
+    never overflow; only the output saturation, as chosen, limits the result.
+
+    Parameters
+    ----------
+    lanes : int
+        Elements per beat, 1..64.
+    in_width, in_signed : int, bool
+        Input element width (2..64; 2..32 in ``tflite`` mode) and signedness.
+    out_width, out_signed : int, bool
+        Output element width (2..32) and signedness.
+    mult_width : int or None
+        Width of the unsigned multiplier M, 1..32. ``None``: 32, or 31 in ``tflite`` mode
+        (TFLite's non-negative int32 ``quantized_multiplier``).
+    rounding : str or None
+        One of :data:`~qdp.golden.ROUNDING_MODES`; ``None`` means ``half_even``. ``tflite``
+        mode fixes its own rounding and takes ``None`` only.
+    saturation : str
+        One of :data:`~qdp.golden.SATURATION_MODES`; ``tflite`` mode takes ``sat`` only.
+    runtime_scale : bool
+        If true, M, S and Z arrive with every beat in the input payload; if false, they are
+        the elaboration-time constants ``multiplier``, ``shift`` and ``zero_point``.
+    per_lane : bool
+        One (M, S, Z) per lane (per channel) instead of one per tensor.
+    multiplier, shift, zero_point : int or sequence of int or None
+        The constants (a sequence of ``lanes`` values when ``per_lane``); ``None`` with
+        ``runtime_scale``. ``shift`` is ``0 <= S < in_width + mult_width``; in ``tflite``
+        mode it is TFLite's exponent, -31..30 (positive shifts left). ``zero_point``
+        lies in the output range and defaults to 0.
+    shift_width : int or None
+        Width of the run-time shift field, 1..7 (``None``: 6, so S is 0..63). In ``tflite``
+        mode the shift field is always a signed 6-bit exponent and this must be ``None``.
+    tflite : None, "double" or "single"
+        Reproduce TFLite's ``MultiplyByQuantizedMultiplier`` with double rounding (the
+        reference kernels) or single rounding (``TFLITE_SINGLE_ROUNDING``).
+    lfsr_seed : int
+        Seed of the per-lane LFSRs of ``stochastic`` rounding (see :mod:`qdp.golden.lfsr`).
+    latency : int
+        Pipeline depth in cycles, 1..4: registers after the output (1), the multiplier (2),
+        the rounding (3) and the input (4).
+
+    Members
+    -------
+    i : ``In(stream.Signature(...))``
+        Input stream. The payload is ``data.ArrayLayout(in_shape, lanes)``; with
+        ``runtime_scale`` it is a ``data.StructLayout`` whose first field ``data`` is that
+        array, followed by ``multiplier``, ``shift`` and ``zero_point`` (each one value, or
+        an array of ``lanes`` values when ``per_lane``).
+    o : ``Out(stream.Signature(data.ArrayLayout(out_shape, lanes)))``
+        Output stream, one beat per input beat, in order, ``latency`` cycles later when
+        ``o.ready`` is held high. A stalled output holds the whole pipeline (``i.ready`` is
+        ``~o.valid | o.ready``), so throughput is one beat per cycle without backpressure.
+    """
+
+    def __init__(self, *, lanes=1, in_width=32, in_signed=True, out_width=8, out_signed=True,
+                 mult_width=None, rounding=None, saturation="sat", runtime_scale=True,
+                 per_lane=False, multiplier=None, shift=None, zero_point=None,
+                 shift_width=None, tflite=None, lfsr_seed=DEFAULT_SEED, latency=2):
+        self.lanes = check_int("lanes", lanes, 1, 64)
+        self.tflite = check_choice("tflite", tflite, TFLITE_MODES)
+        self.in_signed = check_bool("in_signed", in_signed)
+        self.in_width = check_int("in_width", in_width, 2, 32 if tflite else 64)
+        self.out_width = check_int("out_width", out_width, 2, 32)
+        self.out_signed = check_bool("out_signed", out_signed)
+        self.runtime_scale = check_bool("runtime_scale", runtime_scale)
+        self.per_lane = check_bool("per_lane", per_lane)
+        self.latency = check_int("latency", latency, 1, 4)
+        self.lfsr_seed = check_int("lfsr_seed", lfsr_seed, 0, (1 << 32) - 1)
+        check_choice("saturation", saturation, SATURATION_MODES)
+        if tflite:
+            if not in_signed:
+                raise ValueError("in_signed: tflite mode takes signed int32 accumulators")
+            if rounding is not None:
+                raise ValueError(f"rounding: tflite mode fixes its own rounding; "
+                                 f"leave rounding unset, got {rounding!r}")
+            if saturation != "sat":
+                raise ValueError(f"saturation: tflite mode clamps ('sat'), got {saturation!r}")
+            if mult_width not in (None, 31):
+                raise ValueError(f"mult_width: tflite multipliers are 31-bit, got {mult_width!r}")
+            if shift_width is not None:
+                raise ValueError(f"shift_width: tflite shifts are signed 6-bit exponents; "
+                                 f"leave shift_width unset, got {shift_width!r}")
+            mult_width, shift_width, rounding = 31, 6, None
+        else:
+            rounding = "half_even" if rounding is None else rounding
+            check_choice("rounding", rounding, ROUNDING_MODES)
+            mult_width = 32 if mult_width is None else mult_width
+            shift_width = 6 if shift_width is None else shift_width
+        self.rounding, self.saturation = rounding, saturation
+        self.mult_width = check_int("mult_width", mult_width, 1, 32)
+        self.shift_width = check_int("shift_width", shift_width, 1, 7)
+
+        out_lo, out_hi = ((-(1 << (out_width - 1)), (1 << (out_width - 1)) - 1) if out_signed
+                          else (0, (1 << out_width) - 1))
+        if runtime_scale:
+            for name, value in (("multiplier", multiplier), ("shift", shift),
+                                ("zero_point", zero_point)):
+                if value is not None:
+                    raise ValueError(f"{name}: with runtime_scale, {name} arrives in the "
+                                     f"input payload; got the constant {value!r}")
+        else:
+            if tflite:
+                shift_lo, shift_hi = -31, 30
+            else:
+                shift_lo, shift_hi = 0, self.in_width + self.mult_width - 1
+            multiplier = self._constants("multiplier", multiplier, 0, (1 << self.mult_width) - 1,
+                                         f"a {self.mult_width}-bit unsigned integer")
+            shift = self._constants("shift", shift, shift_lo, shift_hi,
+                                    "TFLite's exponent range" if tflite else
+                                    f"a shift that leaves result bits of the "
+                                    f"{self.in_width + self.mult_width}-bit product")
+            zero_point = self._constants("zero_point", 0 if zero_point is None else zero_point,
+                                         out_lo, out_hi, "the output range")
+        self.multiplier, self.shift, self.zero_point = multiplier, shift, zero_point
+
+        self.in_shape = signed(in_width) if in_signed else unsigned(in_width)
+        self.out_shape = signed(out_width) if out_signed else unsigned(out_width)
+        in_data = data.ArrayLayout(self.in_shape, lanes)
+        if runtime_scale:
+            def per(shape):
+                return data.ArrayLayout(shape, lanes) if per_lane else shape
+            in_layout = data.StructLayout({
+                "data": in_data,
+                "multiplier": per(unsigned(self.mult_width)),
+                "shift": per(signed(6) if tflite else unsigned(self.shift_width)),
+                "zero_point": per(self.out_shape),
+            })
+        else:
+            in_layout = in_data
+        super().__init__({
+            "i": In(stream.Signature(in_layout)),
+            "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, lanes))),
+        })
+
+    def _constants(self, name, value, lo, hi, allowed):
+        values = list(value) if self.per_lane and not isinstance(value, int) else value
+        if self.per_lane:
+            if not isinstance(values, list) or len(values) != self.lanes:
+                raise ValueError(f"{name}: per_lane needs a sequence of {self.lanes} "
+                                 f"integers, got {value!r}")
+        else:
+            if not isinstance(values, int) or isinstance(values, bool):
+                raise TypeError(f"{name}: expected an integer constant, got {value!r}")
+            values = [values]
+        for v in values:
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise ValueError(f"{name}: {v!r} is not {allowed} (allowed {lo}..{hi})")
+        return tuple(values) if self.per_lane else values[0]
+
+    @property
+    def throughput(self):
+        """Sustained input beats per cycle."""
+        return 1
+
+    def _lane_scale(self, lane):
+        """(M, S, Z) of ``lane``: constants, or fields of the input payload."""
+        if self.runtime_scale:
+            fields = [self.i.payload.multiplier, self.i.payload.shift, self.i.payload.zero_point]
+            return [f[lane] if self.per_lane else f for f in fields]
+        return [v[lane] if self.per_lane else v
+                for v in (self.multiplier, self.shift, self.zero_point)]
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+        ]
+        accept = self.i.valid & self.i.ready
+        x = self.i.payload.data if self.runtime_scale else self.i.payload
+
+        def register(present, valid, values):
+            """A pipeline register stage (if ``present``) for ``valid`` and ``values``."""
+            if not present:
+                return valid, values
+            valid_q = Signal(name=f"valid_{len(stages)}")
+            values_q = []
+            for k, value in enumerate(values):
+                if isinstance(value, int):
+                    values_q.append(value)
+                    continue
+                value_q = Signal(value.shape(), name=f"stage{len(stages)}_{k}")
+                with m.If(advance):
+                    m.d.sync += value_q.eq(value)
+                values_q.append(value_q)
+            with m.If(advance):
+                m.d.sync += valid_q.eq(valid)
+            stages.append(valid_q)
+            return valid_q, values_q
+
+        stages = []
+        results = []
+        valid = self.i.valid
+        per_lane_values = []
+        for lane in range(self.lanes):
+            multiplier, shift, zero_point = self._lane_scale(lane)
+            random = 0
+            if self.rounding == "stochastic":
+                random = Signal(32, init=lane_seed(self.lfsr_seed, lane), name=f"lfsr{lane}")
+                with m.If(accept):
+                    m.d.sync += random.eq((random >> 1) ^ Mux(random[0], LFSR_TAPS, 0))
+            per_lane_values.append([x[lane], multiplier, shift, zero_point, random])
+
+        # Each stage passes one flat list of values per lane through `register`.
+        def flat(values_per_lane):
+            return [v for lane_values in values_per_lane for v in lane_values]
+
+        def unflat(values, n):
+            return [values[k * n:(k + 1) * n] for k in range(self.lanes)]
+
+        valid, values = register(self.latency >= 4, valid, flat(per_lane_values))
+        lanes = unflat(values, 5)
+        lanes = [[self._multiply(xv, mv, sv), sv, zv, rv] for xv, mv, sv, zv, rv in lanes]
+        valid, values = register(self.latency >= 2, valid, flat(lanes))
+        lanes = unflat(values, 4)
+        lanes = [[self._round(pv, sv, rv), zv] for pv, sv, zv, rv in lanes]
+        valid, values = register(self.latency >= 3, valid, flat(lanes))
+        lanes = unflat(values, 2)
+        for lane, (qv, zv) in enumerate(lanes):
+            zv = Const(zv, self.out_shape) if isinstance(zv, int) else zv
+            y = saturate(qv + zv, width=self.out_width, signed_out=self.out_signed,
+                         saturation=self.saturation)
+            results.append(y)
+
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(valid)
+            for lane, y in enumerate(results):
+                m.d.sync += self.o.payload[lane].eq(y)
+        return m
+
+    def _multiply(self, x, multiplier, shift):
+        """The exact product; in TFLite double mode, of the left-shifted accumulator."""
+        multiplier = (Const(multiplier, unsigned(self.mult_width))
+                      if isinstance(multiplier, int) else multiplier)
+        if self.tflite == "double":
+            if isinstance(shift, int):
+                x = x << max(shift, 0)
+            else:
+                x = x << Mux(shift > 0, shift, 0).as_unsigned()[:5]
+        return x * multiplier
+
+    def _round(self, product, shift, random):
+        if self.tflite == "double":
+            high = round_shift(product, 31, max_shift=31, rounding="half_up")
+            if isinstance(shift, int):
+                right = max(-shift, 0)
+                return round_shift(high, right, max_shift=right, rounding="half_away")
+            right = Mux(shift < 0, -shift, 0).as_unsigned()[:6]
+            return round_shift(high, right, max_shift=32, rounding="half_away")
+        if self.tflite == "single":
+            if isinstance(shift, int):
+                return round_shift(product, 31 - shift, max_shift=31 - shift,
+                                   rounding="half_up")
+            total = (31 - shift).as_unsigned()[:6]
+            return round_shift(product, total, max_shift=63, rounding="half_up")
+        max_shift = shift if isinstance(shift, int) else (1 << self.shift_width) - 1
+        return round_shift(product, shift, max_shift=max_shift, rounding=self.rounding,
+                           random=random)

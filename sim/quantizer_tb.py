@@ -1,0 +1,141 @@
+"""cocotb bench of the Quantizer: random, corner and tie vectors through the generated
+Verilog with random valid gaps and backpressure, a reset in the middle of the stream, and
+every output compared exactly with :func:`qdp.golden.quantize` (or
+:func:`qdp.golden.requantize_tflite`).
+
+The stimulus and expectation functions are plain Python, shared with the Amaranth-
+simulator tests.
+"""
+
+import numpy as np
+
+from .. import golden
+from .bench import bench_config, run_stream_bench
+
+__all__ = ["stimulus", "expected", "test_quantizer"]
+
+
+def _uniform(rng, lo, hi, size):
+    """Uniform integers in [lo, hi] for ranges wider than int64."""
+    span = hi - lo + 1
+    if span <= 1 << 62:
+        return (rng.integers(0, span, size=size, dtype=np.int64).astype(object) + lo)
+    words = (span.bit_length() + 63) // 64 + 1
+    raw = np.zeros(size, dtype=object)
+    for _ in range(words):
+        raw = (raw << 64) | rng.integers(0, 1 << 63, size=size, dtype=np.int64).astype(object)
+    return raw % span + lo
+
+
+def _scale_shape(q, beats):
+    return (beats, q.lanes) if q.per_lane else (beats,)
+
+
+def stimulus(q, beats, rng):
+    """Input fields for ``beats`` beats of the Quantizer ``q``: a dict of int arrays.
+
+    Mixes uniform values, extremes, tie-makers (x * M an odd multiple of 2**(S-1)) and
+    multiplier/shift pairs that land the result near the output range, so every rounding
+    and saturation branch is exercised.
+    """
+    lanes = q.lanes
+    in_lo, in_hi = golden._intarray.int_range(q.in_width, q.in_signed)
+    out_lo, out_hi = golden._intarray.int_range(q.out_width, q.out_signed)
+    shape = _scale_shape(q, beats)
+    if q.runtime_scale:
+        m_hi = (1 << q.mult_width) - 1
+        if q.tflite:
+            mult = _uniform(rng, 1 << 30, m_hi, shape)
+            shift = rng.integers(-31, 1, size=shape).astype(object)
+            left = rng.random(shape) < 0.1
+            shift[left] = rng.integers(1, 31, size=int(left.sum()))
+        else:
+            mult = _uniform(rng, 0, m_hi, shape)
+            shift = rng.integers(0, 1 << q.shift_width, size=shape).astype(object)
+            # Shifts that bring |x * M| near the output range, where rounding matters.
+            useful = rng.random(shape) < 0.6
+            target = q.in_width + np.array([int(m).bit_length() for m in mult.flat],
+                                           dtype=object).reshape(shape) - q.out_width
+            nudged = np.clip(target + rng.integers(-3, 4, size=shape), 0,
+                             (1 << q.shift_width) - 1)
+            shift = np.where(useful, nudged, shift)
+        corner = rng.random(shape) < 0.05
+        mult = np.where(corner, rng.choice(np.array([0, 1, m_hi], dtype=object), size=shape),
+                        mult)
+        zero = rng.integers(out_lo, out_hi + 1, size=shape).astype(object)
+    else:
+        def const(v):
+            return np.broadcast_to(np.array(v, dtype=object), shape).copy()
+        mult, shift, zero = const(q.multiplier), const(q.shift), const(q.zero_point)
+
+    x = _uniform(rng, in_lo, in_hi, (beats, lanes))
+    kind = rng.random((beats, lanes))
+    m_lanes = np.broadcast_to(mult[:, None] if not q.per_lane else mult, (beats, lanes))
+    s_lanes = np.broadcast_to(shift[:, None] if not q.per_lane else shift, (beats, lanes))
+    corners = np.array(sorted({in_lo, in_hi, 0, min(1, in_hi), max(-1, in_lo)}), dtype=object)
+    x = np.where(kind < 0.1, rng.choice(corners, size=(beats, lanes)), x)
+    if not q.tflite:
+        # x = odd * 2**(S-1-t) with t the trailing zeros of M gives x * M an odd multiple
+        # of 2**(S-1): an exact tie for the half_* modes.
+        for b, l in zip(*np.nonzero(kind > 0.75)):
+            m, s = int(m_lanes[b, l]), int(s_lanes[b, l])
+            if m == 0 or s == 0:
+                continue
+            t = (m & -m).bit_length() - 1
+            if s - 1 - t < 0:
+                continue
+            odd = int(rng.integers(0, 1 << 16)) * 2 + 1
+            candidate = odd << (s - 1 - t)
+            candidate = -candidate if in_lo < 0 and rng.random() < 0.5 else candidate
+            if in_lo <= candidate <= in_hi:
+                x[b, l] = candidate
+    fields = {"data": x}
+    if q.runtime_scale:
+        fields.update(multiplier=mult, shift=shift, zero_point=zero)
+    return fields, {"multiplier": mult, "shift": shift, "zero_point": zero}
+
+
+def expected(q, fields, scale, golden_overrides=None):
+    """What the Quantizer must output for ``fields``: shape ``(beats, lanes)``."""
+    x = fields["data"]
+    beats = len(x)
+
+    def lanes(v):
+        return v if q.per_lane else v[:, None]
+
+    m, s, z = lanes(scale["multiplier"]), lanes(scale["shift"]), lanes(scale["zero_point"])
+    if q.tflite:
+        return golden.requantize_tflite(x, m, s, zero_point=z, in_width=q.in_width,
+                                        out_width=q.out_width, out_signed=q.out_signed,
+                                        single_rounding=q.tflite == "single")
+    kwargs = dict(zero_point=z, in_width=q.in_width, in_signed=q.in_signed,
+                  mult_width=q.mult_width, out_width=q.out_width, out_signed=q.out_signed,
+                  rounding=q.rounding, saturation=q.saturation)
+    kwargs.update(golden_overrides or {})
+    if kwargs["rounding"] == "stochastic":
+        kwargs["random"] = golden.lfsr_values(q.lfsr_seed, q.lanes, beats)
+    return golden.quantize(x, m, s, **kwargs)
+
+
+def _report_inputs(fields, scale):
+    return {"x": fields["data"], **scale}
+
+
+try:
+    import cocotb
+except ImportError:         # plain-Python users of stimulus()/expected()
+    cocotb = None
+
+if cocotb is not None:
+    @cocotb.test()
+    async def test_quantizer(dut):
+        config = bench_config()
+        await run_stream_bench(
+            dut, config,
+            make_phase=lambda q, beats, rng: _phase(q, beats, rng, config))
+
+
+def _phase(q, beats, rng, config):
+    fields, scale = stimulus(q, beats, rng)
+    want = expected(q, fields, scale, config.get("golden"))
+    return fields, want, _report_inputs(fields, scale)

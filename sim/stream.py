@@ -1,0 +1,149 @@
+"""cocotb stream endpoints with random valid gaps and random backpressure.
+
+One :class:`ClockedBench` loop serves every endpoint, so each clock cycle costs two
+simulator callbacks however many streams the DUT has. Handshakes are judged from values
+sampled in the ``ReadOnly`` phase of the cycle before a rising edge -- the values the DUT
+itself samples at that edge -- which makes Verilator and Icarus behave identically.
+"""
+
+import random
+
+import numpy as np
+from cocotb.triggers import ReadOnly, RisingEdge
+
+__all__ = ["pause_generator", "StreamSource", "StreamSink", "ClockedBench"]
+
+
+def pause_generator(probability, seed):
+    """Yield ``True`` (pause this cycle) with ``probability``; like cocotbext-axi's
+    ``set_pause_generator``, but seeded so a failing run can be replayed."""
+    rng = random.Random(seed)
+    while True:
+        yield probability > 0 and rng.random() < probability
+
+
+class StreamSource:
+    """Drives ``<name>__valid``/``__payload`` from a list of packed beats and reads
+    ``__ready``. ``valid`` never waits for ``ready``; a beat stays on the bus until taken."""
+
+    def __init__(self, dut, name, *, pause=None):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.pause = pause or pause_generator(0, 0)
+        self.queue = []
+        self.position = 0
+        self.accepted = 0
+        self._driving = False
+        self._ready = False
+
+    def send(self, words):
+        """Queue packed payload words."""
+        self.queue.extend(int(w) for w in words)
+
+    def flush(self):
+        """Forget queued beats (used around a reset)."""
+        self.queue = self.queue[:self.position]
+        self._driving = False
+        self.valid.value = 0
+
+    @property
+    def idle(self):
+        return self.position == len(self.queue) and not self._driving
+
+    def edge(self):
+        if self._driving and self._ready:
+            self._driving = False
+            self.position += 1
+            self.accepted += 1
+        if not self._driving and self.position < len(self.queue) and not next(self.pause):
+            self.payload.value = self.queue[self.position]
+            self._driving = True
+        self.valid.value = int(self._driving)
+
+    def sample(self):
+        self._ready = bool(self.ready.value)
+
+
+class StreamSink:
+    """Drives ``<name>__ready`` with random backpressure and records every beat taken."""
+
+    def __init__(self, dut, name, *, pause=None):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.pause = pause or pause_generator(0, 0)
+        self.words = []
+        self._ready = False
+        self._valid = False
+        self._word = None
+        self.enabled = True
+
+    @property
+    def received(self):
+        return len(self.words)
+
+    def edge(self):
+        if self._valid and self._ready:
+            self.words.append(self._word)
+        self._ready = self.enabled and not next(self.pause)
+        self.ready.value = int(self._ready)
+
+    def sample(self):
+        self._valid = bool(self.valid.value)
+        if self._valid and self._ready:
+            self._word = self.payload.value.to_unsigned()
+
+
+class ClockedBench:
+    """Runs sources and sinks on one clock and counts cycles."""
+
+    def __init__(self, dut, clock, endpoints):
+        self.dut = dut
+        self.clock = clock
+        self.endpoints = endpoints
+        self.cycles = 0
+
+    async def step(self):
+        await RisingEdge(self.clock)
+        self.cycles += 1
+        for endpoint in self.endpoints:
+            endpoint.edge()
+        await ReadOnly()
+        for endpoint in self.endpoints:
+            endpoint.sample()
+
+    async def run_until(self, done, *, timeout):
+        """Step until ``done()`` holds; fail after ``timeout`` cycles without it."""
+        start = self.cycles
+        while not done():
+            if self.cycles - start > timeout:
+                raise TimeoutError(f"stream stalled: no completion after {timeout} cycles")
+            await self.step()
+
+    async def reset(self, rst, cycles=2):
+        """Assert synchronous reset for ``cycles`` edges in the middle of the traffic.
+
+        Handshakes up to the first edge still count; then sources drop their unsent beats
+        and sinks hold ``ready`` low until reset is released, so no beat moves during it.
+        """
+        await RisingEdge(self.clock)
+        self.cycles += 1
+        for endpoint in self.endpoints:
+            endpoint.edge()
+            if isinstance(endpoint, StreamSource):
+                endpoint.flush()
+            else:
+                endpoint.enabled = endpoint._ready = False
+                endpoint.ready.value = 0
+        rst.value = 1
+        for _ in range(cycles):
+            await RisingEdge(self.clock)
+            self.cycles += 1
+        rst.value = 0
+        for endpoint in self.endpoints:
+            if isinstance(endpoint, StreamSink):
+                endpoint.enabled = True
+        await ReadOnly()
+        for endpoint in self.endpoints:
+            endpoint.sample()

