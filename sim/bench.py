@@ -8,6 +8,8 @@ first stream, and scores every output element against the golden expectation.
 Config (JSON, from :func:`qdp.sim.runner.run_bench`): ``block``, ``params``, ``vectors``
 (elements), ``seed``, ``in_pause`` and ``out_pause`` (probabilities), ``reset`` (bool),
 ``golden`` (overrides for the golden call: used to prove that a wrong golden fails).
+Fields are ``{"data": array, ...side fields}``; a bare ``ArrayLayout`` payload takes
+``data`` alone.
 """
 
 import json
@@ -44,6 +46,8 @@ async def run_stream_bench(dut, config, make_phase):
     from cocotb.clock import Clock
     from cocotb.triggers import RisingEdge
 
+    from amaranth.lib import data
+
     from ..build_scripts.blocks import get_block
     from .payload import pack, unpack
     from .scoreboard import Scoreboard
@@ -74,7 +78,9 @@ async def run_stream_bench(dut, config, make_phase):
         fields, want, shown = make_phase(component, n, rng)
         want = np.asarray(want).reshape(n, lanes)
         first_in, first_out = source.accepted, sink.received
-        source.send(pack(in_layout, fields))
+        # A bare array layout (no side fields) takes the data array itself.
+        source.send(pack(in_layout, fields if isinstance(in_layout, data.StructLayout)
+                         else fields["data"]))
         if interrupt:
             await bench.run_until(lambda: source.accepted - first_in >= n // 2,
                                   timeout=_timeout(n, config))
@@ -99,9 +105,13 @@ async def run_stream_bench(dut, config, make_phase):
                                  f"{len(got)} beats out, {n} expected")
         scoreboard.compare(got, want, shown, phase=f"{label} ")
 
-    if config["reset"]:
-        await phase(max(4, beats // 4), interrupt=True, label="before reset:")
-    await phase(beats, interrupt=False, label="")
+    try:
+        if config["reset"]:
+            await phase(max(4, beats // 4), interrupt=True, label="before reset:")
+        await phase(beats, interrupt=False, label="")
+    except Exception as error:
+        write_summary({**summary, **scoreboard.summary(), "error": f"{error!r}"})
+        raise
     summary.update(scoreboard.summary(), beats_in=source.accepted, beats_out=sink.received,
                    cycles=bench.cycles)
     write_summary(summary)

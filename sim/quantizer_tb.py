@@ -70,29 +70,49 @@ def stimulus(q, beats, rng):
 
     x = _uniform(rng, in_lo, in_hi, (beats, lanes))
     kind = rng.random((beats, lanes))
-    m_lanes = np.broadcast_to(mult[:, None] if not q.per_lane else mult, (beats, lanes))
-    s_lanes = np.broadcast_to(shift[:, None] if not q.per_lane else shift, (beats, lanes))
     corners = np.array(sorted({in_lo, in_hi, 0, min(1, in_hi), max(-1, in_lo)}), dtype=object)
     x = np.where(kind < 0.1, rng.choice(corners, size=(beats, lanes)), x)
     if not q.tflite:
-        # x = odd * 2**(S-1-t) with t the trailing zeros of M gives x * M an odd multiple
-        # of 2**(S-1): an exact tie for the half_* modes.
-        for b, l in zip(*np.nonzero(kind > 0.75)):
-            m, s = int(m_lanes[b, l]), int(s_lanes[b, l])
-            if m == 0 or s == 0:
-                continue
-            t = (m & -m).bit_length() - 1
-            if s - 1 - t < 0:
-                continue
-            odd = int(rng.integers(0, 1 << 16)) * 2 + 1
-            candidate = odd << (s - 1 - t)
-            candidate = -candidate if in_lo < 0 and rng.random() < 0.5 else candidate
-            if in_lo <= candidate <= in_hi:
-                x[b, l] = candidate
-    fields = {"data": x}
+        _make_ties(q, rng, x, mult, shift, np.nonzero(rng.random(beats) < 0.25)[0])
     if q.runtime_scale:
-        fields.update(multiplier=mult, shift=shift, zero_point=zero)
+        fields = {"data": x, "multiplier": mult, "shift": shift, "zero_point": zero}
+    else:
+        fields = {"data": x}
     return fields, {"multiplier": mult, "shift": shift, "zero_point": zero}
+
+
+def _make_ties(q, rng, x, mult, shift, beats):
+    """Turn ``beats`` into exact ties: x * M an odd multiple of 2**(S-1).
+
+    With x = odd * 2**k and M = odd' * 2**t that needs k + t = S - 1. A wide constant
+    scale may leave no such x in range (then the beat stays random); a run-time M is
+    given the trailing zeros it needs.
+    """
+    in_lo, in_hi = golden._intarray.int_range(q.in_width, q.in_signed)
+    magnitude_bits = q.in_width - 1 if q.in_signed else q.in_width
+    for b in beats:
+        for group in (range(q.lanes) if q.per_lane else [None]):
+            where = (b, group) if q.per_lane else (b,)
+            m, s = int(mult[where]), int(shift[where])
+            if s == 0:
+                continue
+            if q.runtime_scale:
+                k = int(rng.integers(0, min(s, magnitude_bits)))
+                t = s - 1 - k
+                if t >= q.mult_width:
+                    continue
+                mult[where] = m = ((m >> t) | 1) << t
+            elif m == 0:
+                continue
+            k = s - 1 - ((m & -m).bit_length() - 1)
+            if not 0 <= k < magnitude_bits:
+                continue
+            for lane in (range(q.lanes) if group is None else [group]):
+                odd = int(rng.integers(0, 1 << max(0, magnitude_bits - k - 1))) * 2 + 1
+                value = odd << k
+                value = -value if in_lo < 0 and rng.random() < 0.5 else value
+                if in_lo <= value <= in_hi:
+                    x[b, lane] = value
 
 
 def expected(q, fields, scale, golden_overrides=None):

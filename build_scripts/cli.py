@@ -1,0 +1,185 @@
+"""The ``qdp`` command: list, generate and verify blocks.
+
+Every configuration error -- a bad parameter, an unknown block, a missing simulator -- is
+one line on stderr and exit status 2; a mismatch against the golden model is exit 1.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .blocks import BLOCKS, get_block
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _option(name):
+    return "--" + name.replace("_", "-")
+
+
+def _parse_ints(text):
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [int(p, 0) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or a comma list, got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+def _parse_choice(text):
+    return None if text.lower() == "none" else text
+
+
+def _int(text):
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _add_block_params(parser, block):
+    group = parser.add_argument_group(f"{block.name} parameters")
+    for name, param in block.params.items():
+        kwargs = {"dest": f"param_{name}", "default": argparse.SUPPRESS,
+                  "help": f"{param.help} ({param.allowed})"}
+        if param.kind == "bool":
+            group.add_argument(_option(name), action=argparse.BooleanOptionalAction, **kwargs)
+        elif param.kind == "int":
+            group.add_argument(_option(name), type=_int, metavar="N", **kwargs)
+        elif param.kind == "ints":
+            group.add_argument(_option(name), type=_parse_ints, metavar="N[,N...]", **kwargs)
+        else:
+            group.add_argument(_option(name), type=_parse_choice, metavar="NAME", **kwargs)
+
+
+def _block_params(args):
+    return {key[len("param_"):]: value for key, value in vars(args).items()
+            if key.startswith("param_")}
+
+
+def _make_parser():
+    parser = _Parser(prog="qdp", description="Bit-exact quantized FPGA datapaths.")
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    verbs.add_parser("list", help="blocks and their parameters")
+    for verb, text in (("generate", "write Verilog and its JSON manifest"),
+                       ("verify", "simulate the Verilog against the golden model")):
+        sub = verbs.add_parser(verb, help=text)
+        blocks = sub.add_subparsers(dest="block", required=True, parser_class=_Parser,
+                                    metavar="BLOCK")
+        for block in BLOCKS.values():
+            p = blocks.add_parser(block.name, help=block.summary)
+            _add_block_params(p, block)
+            if verb == "generate":
+                p.add_argument("-o", "--output", type=Path, default=Path("."),
+                               help="output directory (default: .)")
+                p.add_argument("--name", help="Verilog module name (default: encodes the "
+                                              "configuration)")
+            else:
+                p.add_argument("--sim", choices=("verilator", "icarus", "both"),
+                               default="verilator")
+                p.add_argument("--vectors", type=_int, default=100_000,
+                               help="elements to compare (default 100000)")
+                p.add_argument("--seed", type=_int, default=1)
+                p.add_argument("--in-pause", type=float, default=0.3,
+                               help="probability of an input valid gap per cycle")
+                p.add_argument("--out-pause", type=float, default=0.3,
+                               help="probability of output backpressure per cycle")
+                p.add_argument("--no-reset", action="store_true",
+                               help="skip the mid-stream reset phase")
+                p.add_argument("--waves", action="store_true",
+                               help="record waveforms (dump.vcd / sim.vcd in --workdir)")
+                p.add_argument("--workdir", type=Path,
+                               help="keep the simulation log and summary here")
+    return parser
+
+
+def _list():
+    for block in BLOCKS.values():
+        print(f"{block.name}: {block.summary}")
+        defaults = block.defaults()
+        for name, param in block.params.items():
+            default = defaults[name]
+            print(f"  {_option(name):18} {param.allowed:34} default {default!r:12} {param.help}")
+
+
+def _generate(args):
+    from .export import generate
+    text, manifest = generate(args.block, _block_params(args), name=args.name)
+    args.output.mkdir(parents=True, exist_ok=True)
+    verilog_path = args.output / f"{manifest['module']}.v"
+    manifest_path = args.output / f"{manifest['module']}.json"
+    verilog_path.write_text(text)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"{verilog_path}\n{manifest_path}")
+    return 0
+
+
+def _verify(args):
+    from ..sim.runner import run_bench
+    from ..sim.toolchain import missing_tools
+
+    params = _block_params(args)
+    get_block(args.block).build(**params)          # bad parameters fail before any build
+    if not 0 <= args.in_pause < 1 or not 0 <= args.out_pause < 1:
+        raise ValueError("in_pause/out_pause: probabilities must lie in [0, 1)")
+    if args.vectors < 1:
+        raise ValueError(f"vectors: must be >= 1, got {args.vectors}")
+    sims = ("verilator", "icarus") if args.sim == "both" else (args.sim,)
+    for sim in sims:
+        missing = missing_tools(sim)
+        if missing:
+            raise RuntimeError(f"{sim} needs {', '.join(missing)}, which is not installed")
+    status = 0
+    for sim in sims:
+        start = time.monotonic()
+        workdir = args.workdir / sim if args.workdir else None
+        result = run_bench(args.block, params, sim,
+                           {"vectors": args.vectors, "seed": args.seed,
+                            "in_pause": args.in_pause, "out_pause": args.out_pause,
+                            "reset": not args.no_reset},
+                           waves=args.waves, workdir=workdir)
+        seconds = time.monotonic() - start
+        s = result.summary
+        if "error" in s:
+            print(f"{args.block} on {sim}: bench error: {s['error']}")
+            status = 1
+            continue
+        verdict = "bit-exact" if result.passed else "MISMATCH"
+        print(f"{args.block} on {sim}: {s['compared']} vectors compared, "
+              f"{s['mismatches']} mismatches ({verdict}); {s['beats_in']} beats in, "
+              f"{s['beats_out']} out, {s['cycles']} cycles, {seconds:.1f} s")
+        for line in s.get("reports", []):
+            print(f"  {line}")
+        if not result.passed:
+            print(f"  log: {result.log}")
+            status = 1
+    return status
+
+
+def main(argv=None):
+    try:
+        args = _make_parser().parse_args(argv)
+        if args.verb == "list":
+            _list()
+            return 0
+        if args.verb == "generate":
+            return _generate(args)
+        return _verify(args)
+    except (_UsageError, ValueError, TypeError, RuntimeError) as error:
+        print(f"qdp: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
