@@ -54,7 +54,8 @@ def round_div(num, den, rounding, *, random=None):
     rounding : str
         One of :data:`ROUNDING_MODES`.
     random : array_like of int, optional
-        For ``stochastic`` only: the 32-bit ``r`` of each element, broadcast with ``num``.
+        For ``stochastic`` only: the 32-bit ``r`` of each element, broadcast with ``num``
+        and ``den``.
 
     Returns
     -------
@@ -62,7 +63,12 @@ def round_div(num, den, rounding, *, random=None):
         Exact Python integers.
     """
     check_rounding(rounding)
-    num, den = np.broadcast_arrays(as_exact(num), as_exact(den))
+    if rounding == "stochastic":
+        if random is None:
+            raise ValueError("random: stochastic rounding needs the LFSR values r")
+        num, den, r = np.broadcast_arrays(as_exact(num), as_exact(den), as_exact(random))
+    else:
+        num, den = np.broadcast_arrays(as_exact(num), as_exact(den))
     shape = num.shape
     # Ufuncs turn 0-d object arrays into bare Python ints (and np.minimum & co. then into
     # overflowing int64), so compute on 1-d arrays and give the shape back at the end.
@@ -70,9 +76,7 @@ def round_div(num, den, rounding, *, random=None):
     if np.any(den <= 0):
         raise ValueError("den: denominators must be positive")
     if rounding == "stochastic":
-        if random is None:
-            raise ValueError("random: stochastic rounding needs the LFSR values r")
-        r = np.broadcast_to(as_exact(random), shape).reshape(-1)
+        r = r.reshape(-1)
         if np.any(r < 0) or np.any(r >= 1 << STOCHASTIC_BITS):
             raise ValueError(f"random: r must lie in 0..2**{STOCHASTIC_BITS}-1")
         return (((num << STOCHASTIC_BITS) + r * den) // (den << STOCHASTIC_BITS)).reshape(shape)

@@ -1,0 +1,23 @@
+"""NumPy golden models: what each qdp block computes, stated exactly.
+
+Every function that defines a hardware output works on integers only and is exact (int64,
+or Python ints where 64 bits are not enough). Floats appear only in the float-facing
+helpers (scale conversion, the float quantization schemes, calibration).
+"""
+
+from .rounding import ROUNDING_MODES, round_div, round_shift
+from .saturation import SATURATION_MODES, saturate
+from .lfsr import lfsr_values
+from .quantizer import (quantize, requantize_tflite, multiplier_from_scale,
+                        quantize_multiplier_tflite)
+from .schemes import (absmax_quantize, absmax_dequantize, zeropoint_params,
+                      zeropoint_quantize, zeropoint_dequantize, fixed_point_frac_bits,
+                      fixed_point_quantize, calibrate_minmax)
+
+__all__ = [
+    "ROUNDING_MODES", "SATURATION_MODES",
+    "round_div", "round_shift", "saturate", "lfsr_values",
+    "quantize", "requantize_tflite", "multiplier_from_scale", "quantize_multiplier_tflite",
+    "absmax_quantize", "absmax_dequantize", "zeropoint_params", "zeropoint_quantize",
+    "zeropoint_dequantize", "fixed_point_frac_bits", "fixed_point_quantize", "calibrate_minmax",
+]

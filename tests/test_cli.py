@@ -1,0 +1,80 @@
+"""The qdp command: list, generate (Verilog + manifest), verify, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from qdp.build_scripts.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "qdp.build_scripts.cli", *args],
+                          capture_output=True, text=True)
+
+
+def test_list_shows_parameters_ranges_and_defaults(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "quantizer:" in out
+    assert "--in-width" in out and "2..64" in out and "default 32" in out
+    assert "stochastic" in out and "sat_zero" in out
+
+
+def test_generate_writes_verilog_and_manifest(tmp_path):
+    assert main(["generate", "quantizer", "--lanes", "3", "--no-runtime-scale",
+                 "--multiplier", "5", "--shift", "2", "-o", str(tmp_path)]) == 0
+    (verilog,) = tmp_path.glob("*.v")
+    manifest = json.loads(verilog.with_suffix(".json").read_text())
+    text = verilog.read_text()
+    assert f"module {manifest['module']}(" in text
+    for port in ("clk", "rst", "i__valid", "i__ready", "i__payload", "o__valid", "o__ready",
+                 "o__payload"):
+        assert port in text
+    assert manifest["parameters"]["lanes"] == 3
+    assert manifest["parameters"]["multiplier"] == 5
+    assert manifest["latency_cycles"] == 2
+    assert manifest["throughput_beats_per_cycle"] == 1
+    ports = {p["name"]: p for p in manifest["ports"]}
+    assert ports["i__payload"]["width"] == 3 * 32 and ports["o__payload"]["width"] == 3 * 8
+    assert [f["offset"] for f in ports["o__payload"]["fields"]] == [0, 8, 16]
+
+
+def test_generate_respects_module_name(tmp_path):
+    assert main(["generate", "quantizer", "--name", "my_quant", "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "my_quant.v").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["generate", "quantizer", "--out-width", "33"], "out_width: 33 is out of range"),
+    (["generate", "quantizer", "--out-width", "0"], "out_width: 0 is out of range"),
+    (["generate", "quantizer", "--lanes", "0"], "lanes: 0 is out of range"),
+    (["generate", "quantizer", "--rounding", "nearest"], "rounding: unknown value"),
+    (["generate", "quantizer", "--saturation", "clip"], "saturation: unknown value"),
+    (["generate", "quantizer", "--no-runtime-scale", "--multiplier", "3", "--shift", "2",
+      "--zero-point", "200"], "zero_point: 200 is not the output range"),
+    (["generate", "quantizer", "--no-runtime-scale", "--multiplier", "300", "--shift", "2",
+      "--mult-width", "8"], "multiplier: 300"),
+    (["generate", "quantizer", "--no-runtime-scale", "--multiplier", "3", "--shift", "64"],
+     "shift: 64"),
+    (["generate", "quantizer", "--lanes", "x"], "expected an integer"),
+    (["generate", "blender"], "invalid choice: 'blender'"),
+    (["verify", "quantizer", "--vectors", "0"], "vectors: must be >= 1"),
+    (["verify", "quantizer", "--lanes", "0"], "lanes: 0 is out of range"),
+])
+def test_errors_are_one_line_and_exit_2(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qdp: error: "), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_verify_reports_bit_exact(simulator, tmp_path, capsys):
+    status = main(["verify", "quantizer", "--lanes", "2", "--sim", simulator,
+                   "--vectors", "500", "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert f"quantizer on {simulator}:" in out and "0 mismatches (bit-exact)" in out
