@@ -11,14 +11,25 @@ integer requantization (``MultiplyByQuantizedMultiplier``) instead.
 
 from fractions import Fraction
 import math
+import numbers
 
 import numpy as np
 
-from ._intarray import as_exact, as_output, check_fits, int_range
+from ._intarray import as_exact, as_output, check_fits
 from .rounding import check_rounding, round_div, round_shift
 from .saturation import check_saturation, saturate
 
 __all__ = ["quantize", "requantize_tflite", "multiplier_from_scale", "quantize_multiplier_tflite"]
+
+
+def _as_real(value):
+    """``value`` as a Python int or float if it is a real scalar, else None.
+
+    NumPy scalars count: frameworks hand scales over as float32.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def _check_width(name, value, lo, hi):
@@ -122,9 +133,10 @@ def multiplier_from_scale(scale, *, mult_width=32, max_shift=63):
     computed exactly from the float's value.
     """
     _check_width("mult_width", mult_width, 1, 32)
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+    value = _as_real(scale)
+    if value is None or not (math.isfinite(value) and value > 0):
         raise ValueError(f"scale: expected a finite positive number, got {scale!r}")
-    exact = Fraction(scale)
+    exact = Fraction(value)
     m_max = (1 << mult_width) - 1
     if round(exact) > m_max:
         raise ValueError(f"scale: {scale!r} does not fit a {mult_width}-bit multiplier "
@@ -150,8 +162,10 @@ def quantize_multiplier_tflite(scale):
     with ties away from zero (``TfLiteRound``); ``M0 == 2**31`` becomes ``2**30`` with
     ``shift + 1``; a shift below -31 flushes to ``(0, 0)``.
     """
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 0):
+    value = _as_real(scale)
+    if value is None or not (math.isfinite(value) and value >= 0):
         raise ValueError(f"scale: expected a finite non-negative number, got {scale!r}")
+    scale = value
     if scale == 0:
         return 0, 0
     q, shift = math.frexp(scale)

@@ -135,7 +135,11 @@ def absmax_quantize(x, *, bits=8, rounding="half_even"):
     qmax = (1 << (bits - 1)) - 1
     if num.size == 0:
         return np.zeros(num.shape, dtype=np.int64), 1.0
-    absmax = max(Fraction(abs(int(n)), int(d)) for n, d in zip(num.flat, den.flat))
+    flat_x = np.asarray(x).reshape(-1)
+    if flat_x.dtype.kind == "f":
+        absmax = Fraction(float(np.max(np.abs(flat_x.astype(np.float64)))))   # exact
+    else:
+        absmax = Fraction(int(np.max(np.abs(num.reshape(-1)))))
     if absmax == 0:
         return np.zeros(num.shape, dtype=np.int64), 1.0
     q = round_div(qmax * num * absmax.denominator, den * absmax.numerator, rounding)

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Every bad Quantizer parameter is refused at construction with a message naming it."""
 
 import pytest
