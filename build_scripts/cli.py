@@ -7,6 +7,7 @@ one line on stderr and exit status 2; a mismatch against the golden model is exi
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def _make_parser():
                 p.add_argument("--no-reset", action="store_true",
                                help="skip the mid-stream reset phase")
                 p.add_argument("--waves", action="store_true",
-                               help="record waveforms (dump.vcd / sim.vcd in --workdir)")
+                               help="record waveforms (Verilator: dump.vcd, Icarus: <module>.fst)")
                 p.add_argument("--workdir", type=Path,
                                help="keep the simulation log and summary here")
     return parser
@@ -143,7 +144,8 @@ def _verify(args):
     status = 0
     for sim in sims:
         start = time.monotonic()
-        workdir = args.workdir / sim if args.workdir else None
+        workdir = args.workdir / sim if args.workdir else \
+            Path(tempfile.mkdtemp(prefix=f"qdp-{args.block}-{sim}-"))
         result = run_bench(args.block, params, sim,
                            {"vectors": args.vectors, "seed": args.seed,
                             "in_pause": args.in_pause, "out_pause": args.out_pause,
@@ -161,6 +163,8 @@ def _verify(args):
               f"{s['beats_out']} out, {s['cycles']} cycles, {seconds:.1f} s")
         for line in s.get("reports", []):
             print(f"  {line}")
+        if args.waves:
+            print(f"  waves and log in {workdir}")
         if not result.passed:
             print(f"  log: {result.log}")
             status = 1

@@ -100,12 +100,16 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None):
     results_xml = workdir / "results.xml"
     log = workdir / "sim.log"
     runner = get_runner(sim)
+    # Icarus dumps into the shared build folder unless told otherwise; Verilator writes
+    # dump.vcd into the test folder.
+    plusargs = [f"+dumpfile_path={workdir / (name + '.fst')}"] if waves and sim == "icarus" \
+        else []
     try:
         runner.test(test_module=get_block(block).bench, hdl_toplevel=name, hdl_toplevel_lang="verilog",
                     build_dir=build_dir, test_dir=workdir, results_xml=str(results_xml),
                     extra_env={"QDP_BENCH_CONFIG": str(config_file),
                                "QDP_BENCH_SUMMARY": str(summary_file)},
-                    waves=waves, timescale=TIMESCALE, log_file=log)
+                    waves=waves, plusargs=plusargs, timescale=TIMESCALE, log_file=log)
     except SystemExit:
         pass                    # a failing bench; the results and summary say why
     try:

@@ -66,9 +66,14 @@ class StreamSource:
 
 
 class StreamSink:
-    """Drives ``<name>__ready`` with random backpressure and records every beat taken."""
+    """Drives ``<name>__ready`` with random backpressure and records every beat taken.
+
+    It also checks the DUT's side of the stream rules: once ``valid`` is high without
+    ``ready``, ``valid`` stays high and the payload stays the same until the beat moves.
+    """
 
     def __init__(self, dut, name, *, pause=None):
+        self.name = name
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
@@ -76,6 +81,7 @@ class StreamSink:
         self.words = []
         self._ready = False
         self._valid = False
+        self._stalled = False
         self._word = None
         self.enabled = True
 
@@ -84,15 +90,23 @@ class StreamSink:
         return len(self.words)
 
     def edge(self):
+        self._stalled = self._valid and not self._ready
         if self._valid and self._ready:
             self.words.append(self._word)
         self._ready = self.enabled and not next(self.pause)
         self.ready.value = int(self._ready)
 
     def sample(self):
-        self._valid = bool(self.valid.value)
-        if self._valid and self._ready:
-            self._word = self.payload.value.to_unsigned()
+        valid = bool(self.valid.value)
+        word = self.payload.value.to_unsigned() if valid else None
+        if self._stalled:
+            if not valid:
+                raise AssertionError(f"{self.name}: valid fell without ready "
+                                     f"(beat {len(self.words)})")
+            if word != self._word:
+                raise AssertionError(f"{self.name}: payload changed while stalled "
+                                     f"(beat {len(self.words)}: {self._word:#x} -> {word:#x})")
+        self._valid, self._word = valid, word
 
 
 class ClockedBench:
@@ -144,6 +158,7 @@ class ClockedBench:
         for endpoint in self.endpoints:
             if isinstance(endpoint, StreamSink):
                 endpoint.enabled = True
+                endpoint._stalled = False       # reset may legitimately drop valid
         await ReadOnly()
         for endpoint in self.endpoints:
             endpoint.sample()

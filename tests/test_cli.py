@@ -72,9 +72,19 @@ def test_errors_are_one_line_and_exit_2(args, message):
     assert "Traceback" not in result.stderr
 
 
-def test_verify_reports_bit_exact(simulator, tmp_path, capsys):
-    status = main(["verify", "quantizer", "--lanes", "2", "--sim", simulator,
-                   "--vectors", "500", "--workdir", str(tmp_path)])
+def test_verify_default_quantizer_100k_bit_exact(simulator, tmp_path, capsys):
+    """The README's main job: 100,000 vectors of the default Quantizer, bit-exact."""
+    status = main(["verify", "quantizer", "--sim", simulator, "--workdir", str(tmp_path)])
     out = capsys.readouterr().out
     assert status == 0, out
-    assert f"quantizer on {simulator}:" in out and "0 mismatches (bit-exact)" in out
+    compared = int(out.split(f"quantizer on {simulator}: ")[1].split(" vectors")[0])
+    assert compared >= 100_000 and "0 mismatches (bit-exact)" in out, out
+
+
+def test_verify_waves_writes_a_trace(tmp_path, capsys):
+    from conftest import require_simulator
+    require_simulator("icarus")
+    status = main(["verify", "quantizer", "--sim", "icarus", "--vectors", "50", "--waves",
+                   "--workdir", str(tmp_path)])
+    assert status == 0, capsys.readouterr().out
+    assert list((tmp_path / "icarus").glob("*.fst")) or list((tmp_path / "icarus").glob("*.vcd"))
