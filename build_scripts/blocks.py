@@ -7,7 +7,7 @@ manifest can never disagree with the code.
 import dataclasses
 import inspect
 
-from ..hdl import Quantizer
+from ..hdl import BlockwiseAbsmax, Quantizer
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
 
@@ -38,6 +38,12 @@ class Block:
         if unknown:
             raise TypeError(f"{', '.join(unknown)}: not a parameter of {self.name}")
         return self.component(**params)
+
+    def check(self, **params):
+        """Validate ``params`` by constructing the component without elaborating it."""
+        component = self.build(**params)
+        component._MustUse__silence = True      # built only to check, never elaborated
+        return component
 
     def effective_params(self, component):
         """Every parameter's value as the constructed component resolved it."""
@@ -78,6 +84,21 @@ BLOCKS = {
                             ("double", "single")),
             "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
             "latency": Param("int", "1..4", "pipeline depth in cycles"),
+        },
+    ),
+    "absmax": Block(
+        name="absmax",
+        component=BlockwiseAbsmax,
+        bench="qdp.sim.absmax_tb",
+        summary="per block of block_size elements: q = round(qmax * x / absmax), "
+                "and absmax on the scale stream",
+        params={
+            "block_size": Param("int", "multiple of lanes, lanes..65536", "elements per block"),
+            "lanes": Param("int", "1..16", "elements per beat"),
+            "in_width": Param("int", "2..32", "signed input element width"),
+            "out_width": Param("int", "2..8", "signed output element width"),
+            "rounding": Param("choice", "|".join(_ROUNDING), "rounding mode", _ROUNDING),
+            "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
         },
     ),
 }

@@ -131,7 +131,7 @@ def _verify(args):
     from ..sim.toolchain import missing_tools
 
     params = _block_params(args)
-    get_block(args.block).build(**params)          # bad parameters fail before any build
+    get_block(args.block).check(**params)          # bad parameters fail before any build
     if not 0 <= args.in_pause < 1 or not 0 <= args.out_pause < 1:
         raise ValueError("in_pause/out_pause: probabilities must lie in [0, 1)")
     if args.vectors < 1:

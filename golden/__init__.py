@@ -10,6 +10,7 @@ from .saturation import SATURATION_MODES, saturate
 from .lfsr import lfsr_values
 from .quantizer import (quantize, requantize_tflite, multiplier_from_scale,
                         quantize_multiplier_tflite)
+from .absmax import blockwise_absmax, dequantize_blockwise, stochastic_random
 from .schemes import (absmax_quantize, absmax_dequantize, zeropoint_params,
                       zeropoint_quantize, zeropoint_dequantize, fixed_point_frac_bits,
                       fixed_point_quantize, calibrate_minmax)
@@ -20,4 +21,5 @@ __all__ = [
     "quantize", "requantize_tflite", "multiplier_from_scale", "quantize_multiplier_tflite",
     "absmax_quantize", "absmax_dequantize", "zeropoint_params", "zeropoint_quantize",
     "zeropoint_dequantize", "fixed_point_frac_bits", "fixed_point_quantize", "calibrate_minmax",
+    "blockwise_absmax", "dequantize_blockwise", "stochastic_random",
 ]

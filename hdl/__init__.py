@@ -2,5 +2,6 @@
 same name in :mod:`qdp.golden`."""
 
 from .quantizer import Quantizer
+from .absmax import BlockwiseAbsmax
 
-__all__ = ["Quantizer"]
+__all__ = ["Quantizer", "BlockwiseAbsmax"]

@@ -1,0 +1,142 @@
+"""Golden model of the blockwise absmax unit: per-block symmetric quantization.
+
+The input is flattened (C order) and cut into contiguous blocks of ``block_size`` elements.
+For each block, ``absmax = max |x|`` over the block, and every element of the block becomes,
+exactly::
+
+    q = round( qmax * x / absmax )        qmax = 2**(out_width - 1) - 1
+
+with ``round`` one of :data:`~qdp.golden.rounding.ROUNDING_MODES` applied to the exact
+rational (:func:`~qdp.golden.rounding.round_div`), and ``q = 0`` for a block whose
+absmax is 0. Since ``|x| <= absmax``, ``|qmax * x / absmax| <= qmax`` and every mode
+lands in ``[-qmax, qmax]``: no saturation is ever needed, and ``-2**(out_width-1)`` is
+never produced. The most negative input ``-2**(in_width-1)`` is an ordinary value whose
+magnitude ``2**(in_width-1)`` is why ``absmax`` needs ``in_width`` *unsigned* bits.
+
+Trailing partial block
+    When the length is not a multiple of ``block_size``, the short tail is a block of its
+    own, with its own absmax. The hardware (:class:`qdp.hdl.BlockwiseAbsmax`) does the
+    same thing when the input beat that ends the tensor carries ``last``: a block closes
+    after ``block_size`` elements or at ``last``, whichever comes first. A stream made of
+    several tensors (packets ending in ``last``) is therefore the concatenation of the
+    golden model applied to each packet.
+
+Stochastic rounding
+    ``floor(v + r / 2**32)``, with ``r`` given per element in ``random``. The hardware
+    draws ``r`` from one LFSR per lane (:mod:`qdp.golden.lfsr`) that steps once per beat,
+    counting beats from reset across all blocks and packets; element ``j`` of the stream
+    (beat ``j // lanes``, lane ``j % lanes``) therefore uses::
+
+        random = lfsr_values(seed, lanes, n // lanes).reshape(-1)
+
+    which is what :func:`stochastic_random` returns.
+
+Dequantization (:func:`dequantize_blockwise`) is float-facing: ``q * absmax / qmax``.
+"""
+
+import numpy as np
+
+from ._intarray import as_exact, as_output, check_fits
+from .lfsr import DEFAULT_SEED, lfsr_values
+from .rounding import check_rounding, round_div
+
+__all__ = ["blockwise_absmax", "dequantize_blockwise", "stochastic_random"]
+
+
+def _check_int(name, value, lo, hi):
+    if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
+            or not lo <= value <= hi):
+        raise ValueError(f"{name}: expected an integer in {lo}..{hi}, got {value!r}")
+    return int(value)
+
+
+def _block_index(n, block_size):
+    """Block number of each of ``n`` flat elements."""
+    return np.arange(n) // block_size
+
+
+def blockwise_absmax(x, block_size, *, out_width=8, rounding="half_even", in_width=32,
+                     random=None):
+    """Quantize ``x`` block by block with its absmax, exactly.
+
+    Parameters
+    ----------
+    x : array_like of int
+        Signed inputs, each fitting ``in_width`` bits. Any shape; blocks run over the C-order
+        flattening.
+    block_size : int
+        Elements per block, ``>= 1``. A trailing partial block is its own block.
+    out_width : int
+        Signed output width, 2..32; ``qmax = 2**(out_width-1) - 1``.
+    rounding : str
+        A mode of :data:`~qdp.golden.rounding.ROUNDING_MODES`.
+    in_width : int
+        Signed input width, 2..64.
+    random : array_like of int, optional
+        For ``stochastic`` only: the 32-bit ``r`` of each element, in flattened order (see
+        :func:`stochastic_random` for the hardware's values).
+
+    Returns
+    -------
+    q : numpy.ndarray of int64
+        The quantized elements, shaped like ``x``.
+    absmax : numpy.ndarray
+        One ``max |x|`` per block (``ceil(n / block_size)`` of them), int64 when it fits.
+    """
+    in_width = _check_int("in_width", in_width, 2, 64)
+    out_width = _check_int("out_width", out_width, 2, 32)
+    block_size = _check_int("block_size", block_size, 1, float("inf"))
+    check_rounding(rounding)
+    x = np.asarray(x)
+    # An empty list arrives as float64; it holds no value to refuse.
+    x = as_exact(x if x.size else x.astype(np.int64))
+    check_fits("x", x, in_width, signed=True)
+    shape = x.shape
+    flat = x.reshape(-1)
+    n = flat.size
+    if random is not None:
+        random = np.asarray(random)
+        random = as_exact(random if random.size else random.astype(np.int64))
+        if random.size != n:
+            raise ValueError(f"random: expected one value per element ({n}), "
+                             f"got {random.size}")
+        random = random.reshape(-1)
+    blocks = -(-n // block_size)
+    qmax = (1 << (out_width - 1)) - 1
+
+    magnitude = np.abs(flat)
+    absmax = (np.maximum.reduceat(magnitude, np.arange(0, n, block_size)) if n
+              else np.zeros(0, dtype=object))
+    den = absmax[_block_index(n, block_size)] if n else np.zeros(0, dtype=object)
+    zero = den == 0
+    # A zero block holds only zeros, so 0 / 1 rounds to 0 in every mode, r included.
+    q = round_div(qmax * flat, np.where(zero, 1, den).astype(object), rounding, random=random)
+    q = np.where(zero, 0, q)
+    return as_output(q, out_width).reshape(shape), as_output(absmax, in_width)
+
+
+def dequantize_blockwise(q, absmax, *, block_size, out_width=8):
+    """``q * absmax / qmax`` per element, as float64 (``q`` shaped, blocks as above)."""
+    out_width = _check_int("out_width", out_width, 2, 32)
+    block_size = _check_int("block_size", block_size, 1, float("inf"))
+    q = np.asarray(q)
+    absmax = np.asarray(absmax).reshape(-1)
+    n = q.size
+    if absmax.size != -(-n // block_size):
+        raise ValueError(f"absmax: expected {-(-n // block_size)} values for {n} elements "
+                         f"in blocks of {block_size}, got {absmax.size}")
+    qmax = (1 << (out_width - 1)) - 1
+    scale = absmax.astype(np.float64)[_block_index(n, block_size)] / qmax
+    return (q.reshape(-1).astype(np.float64) * scale).reshape(q.shape)
+
+
+def stochastic_random(n, lanes, *, seed=DEFAULT_SEED):
+    """The ``r`` the hardware uses for the first ``n`` elements after reset (flat order).
+
+    ``n`` must be a multiple of ``lanes``: the hardware moves whole beats.
+    """
+    lanes = _check_int("lanes", lanes, 1, float("inf"))
+    n = _check_int("n", n, 0, float("inf"))
+    if n % lanes:
+        raise ValueError(f"n: {n} elements do not fill whole beats of {lanes} lanes")
+    return lfsr_values(seed, lanes, n // lanes).reshape(-1)
