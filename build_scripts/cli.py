@@ -6,6 +6,8 @@ one line on stderr and exit status 2; a mismatch against the golden model is exi
 
 import argparse
 import json
+import re
+import shutil
 import sys
 import tempfile
 import time
@@ -88,14 +90,16 @@ def _make_parser():
                                               "configuration)")
             else:
                 p.add_argument("--sim", choices=("verilator", "icarus", "both"),
-                               default="verilator")
+                               default="verilator", help="simulator (default verilator)")
                 p.add_argument("--vectors", type=_int, default=100_000,
-                               help="elements to compare (default 100000)")
-                p.add_argument("--seed", type=_int, default=1)
+                               help="elements in the checked stream (default 100000); an "
+                                    "interrupted stream before the mid-stream reset adds "
+                                    "up to an eighth more")
+                p.add_argument("--seed", type=_int, default=1, help="stimulus seed (default 1)")
                 p.add_argument("--in-pause", type=float, default=0.3,
-                               help="probability of an input valid gap per cycle")
+                               help="probability of an input valid gap per cycle (default 0.3)")
                 p.add_argument("--out-pause", type=float, default=0.3,
-                               help="probability of output backpressure per cycle")
+                               help="probability of output backpressure per cycle (default 0.3)")
                 p.add_argument("--no-reset", action="store_true",
                                help="skip the mid-stream reset phase")
                 p.add_argument("--waves", action="store_true",
@@ -111,17 +115,28 @@ def _list():
         defaults = block.defaults()
         for name, param in block.params.items():
             default = defaults[name]
-            print(f"  {_option(name):18} {param.allowed:34} default {default!r:12} {param.help}")
+            allowed = (f"{_option(name)} / --no-{_option(name)[2:]}" if param.kind == "bool"
+                       else param.allowed)
+            shown = "-" if default is None else str(default).lower() if isinstance(default, bool) \
+                else repr(default)
+            print(f"  {_option(name):18} default {shown:12} {param.help}; {allowed}")
 
 
 def _generate(args):
     from .export import generate
+    if args.name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.name):
+        raise ValueError(f"name: {args.name!r} is not a plain Verilog identifier "
+                         f"(letters, digits and _, not starting with a digit)")
     text, manifest = generate(args.block, _block_params(args), name=args.name)
-    args.output.mkdir(parents=True, exist_ok=True)
     verilog_path = args.output / f"{manifest['module']}.v"
     manifest_path = args.output / f"{manifest['module']}.json"
-    verilog_path.write_text(text)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+        verilog_path.write_text(text)
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    except OSError as error:
+        raise ValueError(f"output: cannot write to {args.output}: "
+                         f"{error.strerror or error}") from None
     print(f"{verilog_path}\n{manifest_path}")
     return 0
 
@@ -136,6 +151,8 @@ def _verify(args):
         raise ValueError("in_pause/out_pause: probabilities must lie in [0, 1)")
     if args.vectors < 1:
         raise ValueError(f"vectors: must be >= 1, got {args.vectors}")
+    if args.workdir is not None and args.workdir.exists() and not args.workdir.is_dir():
+        raise ValueError(f"workdir: {args.workdir} exists and is not a directory")
     sims = ("verilator", "icarus") if args.sim == "both" else (args.sim,)
     for sim in sims:
         missing = missing_tools(sim)
@@ -144,6 +161,7 @@ def _verify(args):
     status = 0
     for sim in sims:
         start = time.monotonic()
+        keep = args.workdir is not None or args.waves
         workdir = args.workdir / sim if args.workdir else \
             Path(tempfile.mkdtemp(prefix=f"qdp-{args.block}-{sim}-"))
         result = run_bench(args.block, params, sim,
@@ -154,7 +172,7 @@ def _verify(args):
         seconds = time.monotonic() - start
         s = result.summary
         if "error" in s:
-            print(f"{args.block} on {sim}: bench error: {s['error']}")
+            print(f"{args.block} on {sim}: bench error: {s['error']} (log: {result.log})")
             status = 1
             continue
         verdict = "bit-exact" if result.passed else "MISMATCH"
@@ -168,6 +186,8 @@ def _verify(args):
         if not result.passed:
             print(f"  log: {result.log}")
             status = 1
+        elif not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
     return status
 
 
@@ -180,7 +200,7 @@ def main(argv=None):
         if args.verb == "generate":
             return _generate(args)
         return _verify(args)
-    except (_UsageError, ValueError, TypeError, RuntimeError) as error:
+    except (_UsageError, ValueError, TypeError, RuntimeError, OSError) as error:
         print(f"qdp: error: {error}", file=sys.stderr)
         return 2
 

@@ -5,7 +5,7 @@ import json
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 
 from .blocks import get_block
 from ..sim.payload import leaves
@@ -30,9 +30,11 @@ def _port_rows(component):
             row["stream"], row["role"] = path[0], path[1]
         if path[-1] == "payload":
             shape = member.shape
+            # A bare lane array is named like the "data" field of a struct payload.
+            prefix = ("data",) if isinstance(shape, data.ArrayLayout) else ()
             row["fields"] = [
-                {"field": ".".join(str(p) for p in field_path) or "value", "offset": offset,
-                 "width": field_shape.width, "signed": field_shape.signed}
+                {"field": ".".join(str(p) for p in prefix + field_path) or "value",
+                 "offset": offset, "width": field_shape.width, "signed": field_shape.signed}
                 for field_path, offset, field_shape in leaves(shape)]
         rows.append(row)
     rows += [{"name": "clk", "direction": "input", "width": 1, "role": "clock"},
@@ -50,8 +52,8 @@ def manifest(block, component, name):
         "ports": _port_rows(component),
         "latency_cycles": component.latency,
         "throughput_beats_per_cycle": component.throughput,
-        "lane_packing": "lane k of an array field occupies bits "
-                        "[offset + k*width, offset + (k+1)*width) of the payload",
+        "lane_packing": "each payload field is listed with its absolute bit offset; "
+                        "lane k of an array is field <name>.k, lane 0 at the lowest bits",
         "generator": "qdp",
     }
 

@@ -21,6 +21,6 @@ def check_bool(name, value):
 
 def check_choice(name, value, choices):
     if value not in choices:
-        raise ValueError(f"{name}: unknown value {value!r}; expected one of "
-                         f"{', '.join(map(str, choices))}")
+        names = ("none" if choice is None else str(choice) for choice in choices)
+        raise ValueError(f"{name}: unknown value {value!r}; expected one of {', '.join(names)}")
     return value

@@ -132,7 +132,7 @@ class Quantizer(wiring.Component):
                                     f"a shift that leaves result bits of the "
                                     f"{self.in_width + self.mult_width}-bit product")
             zero_point = self._constants("zero_point", 0 if zero_point is None else zero_point,
-                                         out_lo, out_hi, "the output range")
+                                         out_lo, out_hi, "in the output range")
         self.multiplier, self.shift, self.zero_point = multiplier, shift, zero_point
 
         self.in_shape = signed(in_width) if in_signed else unsigned(in_width)
@@ -161,8 +161,12 @@ class Quantizer(wiring.Component):
                 raise ValueError(f"{name}: per_lane needs a sequence of {self.lanes} "
                                  f"integers, got {value!r}")
         else:
+            if values is None:
+                raise ValueError(f"{name}: a constant scale (runtime_scale=False) needs "
+                                 f"multiplier and shift")
             if not isinstance(values, int) or isinstance(values, bool):
-                raise TypeError(f"{name}: expected an integer constant, got {value!r}")
+                raise TypeError(f"{name}: expected an integer constant (a list needs "
+                                f"per_lane), got {value!r}")
             values = [values]
         for v in values:
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:

@@ -91,7 +91,8 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None):
     from ..build_scripts.blocks import get_block
 
     build_dir, name = build(block, params, sim, waves=waves)
-    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"qdp-{block}-{sim}-"))
+    # The simulator runs inside workdir, so every path handed to it must be absolute.
+    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"qdp-{block}-{sim}-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "config.json"
     summary_file = workdir / "summary.json"

@@ -53,7 +53,14 @@ def test_generate_respects_module_name(tmp_path):
     (["generate", "quantizer", "--rounding", "nearest"], "rounding: unknown value"),
     (["generate", "quantizer", "--saturation", "clip"], "saturation: unknown value"),
     (["generate", "quantizer", "--no-runtime-scale", "--multiplier", "3", "--shift", "2",
-      "--zero-point", "200"], "zero_point: 200 is not the output range"),
+      "--zero-point", "200"], "zero_point: 200 is not in the output range"),
+    (["generate", "quantizer", "--no-runtime-scale"], "multiplier: a constant scale"),
+    (["generate", "quantizer", "--name", "bad name"], "name: 'bad name' is not a plain"),
+    (["generate", "quantizer", "--name", "9abc"], "name: '9abc' is not a plain"),
+    (["generate", "quantizer", "-o", "/proc/qdp-cannot-write"], "output: cannot write"),
+    (["generate", "quantizer", "--tflite", "triple"], "expected one of none, double, single"),
+    (["verify", "quantizer", "--sim", "bogus"], "invalid choice: 'bogus'"),
+    (["verify", "quantizer", "--workdir", "/etc/hostname"], "workdir: /etc/hostname exists"),
     (["generate", "quantizer", "--no-runtime-scale", "--multiplier", "300", "--shift", "2",
       "--mult-width", "8"], "multiplier: 300"),
     (["generate", "quantizer", "--no-runtime-scale", "--multiplier", "3", "--shift", "64"],
@@ -81,10 +88,12 @@ def test_verify_default_quantizer_100k_bit_exact(simulator, tmp_path, capsys):
     assert compared >= 100_000 and "0 mismatches (bit-exact)" in out, out
 
 
-def test_verify_waves_writes_a_trace(tmp_path, capsys):
-    from conftest import require_simulator
-    require_simulator("icarus")
-    status = main(["verify", "quantizer", "--sim", "icarus", "--vectors", "50", "--waves",
-                   "--workdir", str(tmp_path)])
+def test_verify_waves_in_a_relative_workdir(simulator, tmp_path, monkeypatch, capsys):
+    """The simulator runs inside the workdir, so a relative --workdir must still work."""
+    monkeypatch.chdir(tmp_path)
+    status = main(["verify", "quantizer", "--sim", simulator, "--vectors", "50", "--waves",
+                   "--workdir", "wd"])
     assert status == 0, capsys.readouterr().out
-    assert list((tmp_path / "icarus").glob("*.fst")) or list((tmp_path / "icarus").glob("*.vcd"))
+    trace = "dump.vcd" if simulator == "verilator" else "*.fst"
+    assert list((tmp_path / "wd" / simulator).glob(trace))
+    assert (tmp_path / "wd" / simulator / "summary.json").exists()
