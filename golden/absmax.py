@@ -101,7 +101,6 @@ def blockwise_absmax(x, block_size, *, out_width=8, rounding="half_even", in_wid
             raise ValueError(f"random: expected one value per element ({n}), "
                              f"got {random.size}")
         random = random.reshape(-1)
-    blocks = -(-n // block_size)
     qmax = (1 << (out_width - 1)) - 1
 
     magnitude = np.abs(flat)

@@ -1,6 +1,6 @@
 """The Quantizer: multiply by a scale, round, add a zero point, saturate."""
 
-from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -4,7 +4,7 @@
 These are combinational building blocks; the components register around them.
 """
 
-from amaranth.hdl import Cat, Const, Mux, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, Value
 
 from ..golden.rounding import STOCHASTIC_BITS
 
@@ -67,10 +67,8 @@ def saturate(value, *, width, signed_out, saturation):
     """Bring the signed ``value`` into the ``width``-bit (un)signed range."""
     if signed_out:
         qmin, qmax = -(1 << (width - 1)), (1 << (width - 1)) - 1
-        shape = signed(width)
     else:
         qmin, qmax = 0, (1 << width) - 1
-        shape = unsigned(width)
     if saturation == "wrap":
         return value[:width].as_signed() if signed_out else value[:width]
     if saturation == "sat_sym":

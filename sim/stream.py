@@ -8,7 +8,6 @@ itself samples at that edge -- which makes Verilator and Icarus behave identical
 
 import random
 
-import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
 __all__ = ["pause_generator", "StreamSource", "StreamSink", "ClockedBench"]

@@ -1,7 +1,6 @@
 """Golden blockwise absmax: exact against Fraction, compared with the seeds' float formulas."""
 
 from fractions import Fraction
-import math
 
 import numpy as np
 import pytest
@@ -10,32 +9,11 @@ from hypothesis import given, settings, strategies as st
 from qdp.golden.absmax import blockwise_absmax, dequantize_blockwise, stochastic_random
 from qdp.golden.lfsr import lfsr_values
 
+from _reference import ref_round
+
 DETERMINISTIC = ("half_even", "half_away", "half_up", "half_down", "half_zero", "floor",
                  "trunc")
 NEAREST = ("half_even", "half_away", "half_up", "half_down", "half_zero")
-
-
-def ref_round(v, rounding, r=None):
-    """Round a Fraction, written from the mode table and nothing else."""
-    half = Fraction(1, 2)
-    sign = -1 if v < 0 else 1
-    if rounding == "half_even":
-        return round(v)                       # Fraction.__round__ ties to even
-    if rounding == "half_away":
-        return sign * math.floor(abs(v) + half)
-    if rounding == "half_up":
-        return math.floor(v + half)
-    if rounding == "half_down":
-        return math.ceil(v - half)
-    if rounding == "half_zero":
-        return sign * math.ceil(abs(v) - half)
-    if rounding == "floor":
-        return math.floor(v)
-    if rounding == "trunc":
-        return math.trunc(v)
-    if rounding == "stochastic":
-        return math.floor(v + Fraction(r, 1 << 32))
-    raise AssertionError(rounding)
 
 
 def ref_q(x, absmax, out_width, rounding, r=None):

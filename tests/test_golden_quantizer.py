@@ -17,25 +17,8 @@ from hypothesis import given, settings, strategies as st
 from qdp.golden import (ROUNDING_MODES, SATURATION_MODES, lfsr_values, multiplier_from_scale,
                         quantize, quantize_multiplier_tflite)
 
-TWO32 = 1 << 32
+from _reference import TWO32, ref_round
 
-
-def sign(v):
-    return (v > 0) - (v < 0)
-
-
-def ref_round(v, mode, r=None):
-    half = Fraction(1, 2)
-    return {
-        "half_even": lambda: round(v),
-        "half_away": lambda: sign(v) * math.floor(abs(v) + half),
-        "half_up": lambda: math.floor(v + half),
-        "half_down": lambda: math.ceil(v - half),
-        "half_zero": lambda: sign(v) * math.ceil(abs(v) - half),
-        "floor": lambda: math.floor(v),
-        "trunc": lambda: math.trunc(v),
-        "stochastic": lambda: math.floor(v + Fraction(r, TWO32)),
-    }[mode]()
 
 
 def ref_range(width, signed):

@@ -14,34 +14,9 @@ from hypothesis import given, settings, strategies as st
 
 from qdp.golden import ROUNDING_MODES, lfsr_values, round_div, round_shift
 
+from _reference import TWO32, ref_round
+
 DETERMINISTIC = [m for m in ROUNDING_MODES if m != "stochastic"]
-TWO32 = 1 << 32
-
-
-def sign(v):
-    return (v > 0) - (v < 0)
-
-
-def ref_round(v, mode, r=None):
-    """Round the Fraction ``v`` by the textbook formula of each mode."""
-    half = Fraction(1, 2)
-    if mode == "half_even":
-        return round(v)                     # Fraction.__round__: ties to even
-    if mode == "half_away":
-        return sign(v) * math.floor(abs(v) + half)
-    if mode == "half_up":
-        return math.floor(v + half)
-    if mode == "half_down":
-        return math.ceil(v - half)
-    if mode == "half_zero":
-        return sign(v) * math.ceil(abs(v) - half)
-    if mode == "floor":
-        return math.floor(v)
-    if mode == "trunc":
-        return math.trunc(v)
-    if mode == "stochastic":
-        return math.floor(v + Fraction(r, TWO32))
-    raise AssertionError(mode)
 
 
 def test_reference_agrees_with_the_design_table():

@@ -15,24 +15,9 @@ from qdp.golden import (ROUNDING_MODES, absmax_dequantize, absmax_quantize, cali
                         fixed_point_frac_bits, fixed_point_quantize, zeropoint_dequantize,
                         zeropoint_params, zeropoint_quantize)
 
+from _reference import ref_round
+
 DETERMINISTIC = [m for m in ROUNDING_MODES if m != "stochastic"]
-
-
-def sign(v):
-    return (v > 0) - (v < 0)
-
-
-def ref_round(v, mode):
-    half = Fraction(1, 2)
-    return {
-        "half_even": lambda: round(v),
-        "half_away": lambda: sign(v) * math.floor(abs(v) + half),
-        "half_up": lambda: math.floor(v + half),
-        "half_down": lambda: math.ceil(v - half),
-        "half_zero": lambda: sign(v) * math.ceil(abs(v) - half),
-        "floor": lambda: math.floor(v),
-        "trunc": lambda: math.trunc(v),
-    }[mode]()
 
 
 def clip(v, lo, hi):
