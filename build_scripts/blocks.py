@@ -7,7 +7,7 @@ manifest can never disagree with the code.
 import dataclasses
 import inspect
 
-from ..hdl import BlockwiseAbsmax, Quantizer
+from ..hdl import BlockwiseAbsmax, MacArray, QLinear, Quantizer
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
 
@@ -84,6 +84,65 @@ BLOCKS = {
                             ("double", "single")),
             "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
             "latency": Param("int", "1..4", "pipeline depth in cycles"),
+        },
+    ),
+    "mac-array": Block(
+        name="mac-array",
+        component=MacArray,
+        bench="qdp.sim.mac_array_tb",
+        summary="output-stationary rows x cols MAC array: C = sum_k (A - a_zero)(B - b_zero), "
+                "one k-step per beat, one row of C per output beat",
+        params={
+            "rows": Param("int", "1..32", "rows of A per beat (rows of the result tile)"),
+            "cols": Param("int", "1..32", "columns of B per beat (lanes per output beat)"),
+            "a_width": Param("int", "2..8", "width of A's elements"),
+            "a_signed": Param("bool", "true/false", "signed A"),
+            "b_width": Param("int", "2..8", "width of B's elements"),
+            "b_signed": Param("bool", "true/false", "signed B"),
+            "acc_width": Param("int", "16..48 (holds one product)", "accumulator width"),
+            "saturate": Param("bool", "true/false",
+                              "saturate every partial sum instead of wrapping"),
+            "runtime_zero": Param("bool", "true/false",
+                                  "zero points arrive with every beat (per row / column)"),
+            "a_zero": Param("ints", "int, or one per row", "constant zero point of A"),
+            "b_zero": Param("ints", "int, or one per column", "constant zero point of B"),
+            "dataflow": Param("choice", "broadcast|systolic",
+                              "operands broadcast to the PEs, or forwarded PE to PE",
+                              ("broadcast", "systolic")),
+        },
+    ),
+    "qlinear": Block(
+        name="qlinear",
+        component=QLinear,
+        bench="qdp.sim.qlinear_tb",
+        summary="quantized linear layer: MAC array + bias per column + Quantizer per "
+                "column -> int8/uint8, one row per output beat",
+        params={
+            "rows": Param("int", "1..32", "rows of A per beat (rows of the result tile)"),
+            "cols": Param("int", "1..32", "output channels (lanes per output beat)"),
+            "a_width": Param("int", "2..8", "width of A's elements"),
+            "a_signed": Param("bool", "true/false", "signed A"),
+            "b_width": Param("int", "2..8", "width of the weights"),
+            "b_signed": Param("bool", "true/false", "signed weights"),
+            "acc_width": Param("int", "16..48 (holds one product)", "accumulator width"),
+            "saturate": Param("bool", "true/false", "saturating accumulator"),
+            "runtime_zero": Param("bool", "true/false", "zero points arrive with every beat"),
+            "a_zero": Param("ints", "int, or one per row", "constant zero point of A"),
+            "b_zero": Param("ints", "int, or one per column", "constant weight zero point"),
+            "bias": Param("ints", "int, or one per column", "constant bias (acc_width bits)"),
+            "multiplier": Param("ints", "int, or one per column", "constant M"),
+            "shift": Param("ints", "int, or one per column", "constant S"),
+            "zero_point": Param("ints", "int, or one per column", "output zero point Z"),
+            "mult_width": Param("int", "1..32", "unsigned multiplier width"),
+            "out_width": Param("int", "2..32", "output element width"),
+            "out_signed": Param("bool", "true/false", "signed output (int8) or not (uint8)"),
+            "rounding": Param("choice", "|".join(_ROUNDING[:-1]),
+                              "rounding mode (no stochastic)", _ROUNDING[:-1]),
+            "saturation": Param("choice", "|".join(_SATURATION), "output saturation",
+                                _SATURATION),
+            "quant_latency": Param("int", "1..4", "Quantizer pipeline depth"),
+            "dataflow": Param("choice", "broadcast|systolic", "MAC array dataflow",
+                              ("broadcast", "systolic")),
         },
     ),
     "absmax": Block(

@@ -11,6 +11,8 @@ from .lfsr import lfsr_values
 from .quantizer import (quantize, requantize_tflite, multiplier_from_scale,
                         quantize_multiplier_tflite)
 from .absmax import blockwise_absmax, dequantize_blockwise, stochastic_random
+from .mac_array import matmul_int
+from .qlinear import qlinear
 from .schemes import (absmax_quantize, absmax_dequantize, zeropoint_params,
                       zeropoint_quantize, zeropoint_dequantize, fixed_point_frac_bits,
                       fixed_point_quantize, calibrate_minmax)
@@ -22,4 +24,5 @@ __all__ = [
     "absmax_quantize", "absmax_dequantize", "zeropoint_params", "zeropoint_quantize",
     "zeropoint_dequantize", "fixed_point_frac_bits", "fixed_point_quantize", "calibrate_minmax",
     "blockwise_absmax", "dequantize_blockwise", "stochastic_random",
+    "matmul_int", "qlinear",
 ]

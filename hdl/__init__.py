@@ -3,5 +3,7 @@ same name in :mod:`qdp.golden`."""
 
 from .quantizer import Quantizer
 from .absmax import BlockwiseAbsmax
+from .mac_array import MacArray
+from .qlinear import QLinear
 
-__all__ = ["Quantizer", "BlockwiseAbsmax"]
+__all__ = ["Quantizer", "BlockwiseAbsmax", "MacArray", "QLinear"]

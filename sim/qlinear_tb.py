@@ -1,0 +1,36 @@
+"""cocotb bench of the quantized linear layer: the MAC-array bench's tiles, gaps,
+backpressure and mid-tile reset, scored against :func:`qdp.golden.qlinear.qlinear`.
+"""
+
+import numpy as np
+
+from ..golden.qlinear import qlinear
+from .bench import bench_config
+from .mac_array_tb import run_mac_bench
+
+__all__ = ["expected_qlinear_rows", "test_qlinear"]
+
+
+def expected_qlinear_rows(q, tiles, golden_overrides=None):
+    """What the QLinear must output for ``tiles``: ``(data, first, last)`` per row."""
+    kwargs = dict(bias=list(q.bias), multiplier=list(q.multiplier), shift=list(q.shift),
+                  zero_point=list(q.zero_point), out_width=q.out_width,
+                  out_signed=q.out_signed, rounding=q.rounding, saturation=q.saturation,
+                  acc_width=q.acc_width, saturate=q.saturate, mult_width=q.mult_width)
+    kwargs.update(golden_overrides or {})
+    data = np.concatenate([qlinear(t["a"], t["b"], a_zero=t["a_zero"], w_zero=t["b_zero"],
+                                   **kwargs) for t in tiles]).astype(np.int64)
+    first = np.tile(np.arange(q.rows) == 0, len(tiles)).astype(np.int64)
+    last = np.tile(np.arange(q.rows) == q.rows - 1, len(tiles)).astype(np.int64)
+    return data, first, last
+
+
+try:
+    import cocotb
+except ImportError:         # plain-Python users of expected_qlinear_rows()
+    cocotb = None
+
+if cocotb is not None:
+    @cocotb.test()
+    async def test_qlinear(dut):
+        await run_mac_bench(dut, bench_config(), expected=expected_qlinear_rows)
