@@ -21,8 +21,9 @@ class Scoreboard:
 
     def compare(self, got, expected, inputs, *, beat_offset=0, phase=""):
         """Compare ``got`` with ``expected`` (shape ``(beats, lanes)``) element by element."""
-        got = np.asarray(got, dtype=np.int64).reshape(len(got), -1)
-        expected = np.asarray(expected, dtype=np.int64).reshape(len(expected), -1)
+        got, expected = _rows(got), _rows(expected)
+        if len(got) == 0 and len(expected) == 0:
+            return
         if got.shape != expected.shape:
             raise AssertionError(f"{self.name}: {phase}shape {got.shape} != {expected.shape}")
         self.compared += got.size
@@ -40,3 +41,9 @@ class Scoreboard:
     def summary(self):
         return {"compared": self.compared, "mismatches": self.mismatches,
                 "reports": self.reports}
+
+
+def _rows(values):
+    """``values`` as a ``(beats, lanes)`` int64 array; a 1-D array is one lane."""
+    values = np.asarray(values, dtype=np.int64)
+    return values.reshape(len(values), -1) if values.size else values.reshape(len(values), 0)
