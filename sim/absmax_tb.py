@@ -133,14 +133,11 @@ def _report_inputs(want, beats=None):
 
 
 async def run_absmax_bench(dut, config):
-    import cocotb
-    from cocotb.clock import Clock
-    from cocotb.triggers import RisingEdge
 
     from ..hdl.absmax import BlockwiseAbsmax
     from .payload import pack, unpack
     from .scoreboard import Scoreboard
-    from .stream import ClockedBench, StreamSink, StreamSource, pause_generator
+    from .stream import ClockedBench, pause_generator
 
     config.setdefault("scale_pause", config["out_pause"])
     config.setdefault("steady_blocks", 3)
@@ -153,18 +150,10 @@ async def run_absmax_bench(dut, config):
     rng = np.random.default_rng(config["seed"])
     seed = config["seed"]
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    source = StreamSource(dut, "i", pause=pause_generator(config["in_pause"], seed + 1))
-    o_sink = StreamSink(dut, "o", pause=pause_generator(config["out_pause"], seed + 2))
-    s_sink = StreamSink(dut, "scale", pause=pause_generator(config["scale_pause"], seed + 3))
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
-    dut.scale__ready.value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    bench = ClockedBench(dut, dut.clk, [source, o_sink, s_sink])
+    bench, streams = await ClockedBench.start(
+        dut, seed=seed, sources={"i": config["in_pause"]},
+        sinks={"o": config["out_pause"], "scale": config["scale_pause"]})
+    source, o_sink, s_sink = streams["i"], streams["o"], streams["scale"]
     data_board = Scoreboard("absmax o.data")
     frame_board = Scoreboard("absmax o.first/last")
     scale_board = Scoreboard("absmax scale")

@@ -42,16 +42,13 @@ def _timeout(beats, config):
 
 
 async def run_stream_bench(dut, config, make_phase):
-    import cocotb
-    from cocotb.clock import Clock
-    from cocotb.triggers import RisingEdge
 
     from amaranth.lib import data
 
     from ..build_scripts.blocks import get_block
     from .payload import pack, unpack
     from .scoreboard import Scoreboard
-    from .stream import ClockedBench, StreamSink, StreamSource, pause_generator
+    from .stream import ClockedBench, pause_generator
 
     block = get_block(config["block"])
     component = block.build(**config["params"])
@@ -61,16 +58,10 @@ async def run_stream_bench(dut, config, make_phase):
     rng = np.random.default_rng(config["seed"])
     beats = max(1, -(-config["vectors"] // lanes))
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    source = StreamSource(dut, "i", pause=pause_generator(config["in_pause"], config["seed"] + 1))
-    sink = StreamSink(dut, "o", pause=pause_generator(config["out_pause"], config["seed"] + 2))
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    bench = ClockedBench(dut, dut.clk, [source, sink])
+    bench, streams = await ClockedBench.start(dut, seed=config["seed"],
+                                              sources={"i": config["in_pause"]},
+                                              sinks={"o": config["out_pause"]})
+    source, sink = streams["i"], streams["o"]
     scoreboard = Scoreboard(block.name)
     summary = {"beats_in": 0, "beats_out": 0, "cycles": 0, "lanes": lanes}
 

@@ -117,6 +117,31 @@ class ClockedBench:
         self.endpoints = endpoints
         self.cycles = 0
 
+    @classmethod
+    async def start(cls, dut, *, seed, sources, sinks):
+        """Start a 100 MHz ``clk``, make the endpoints, idle every stream and hold ``rst``
+        for three edges.
+
+        ``sources`` and ``sinks`` map stream names to pause probabilities (valid gaps,
+        backpressure); their pause generators are seeded ``seed + 1``, ``seed + 2``, ...
+        in that order. Returns the bench and a dict of endpoints by stream name.
+        """
+        import cocotb
+        from cocotb.clock import Clock
+
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        endpoints = {}
+        for offset, (name, pause) in enumerate([*sources.items(), *sinks.items()], 1):
+            kind = StreamSource if name in sources else StreamSink
+            endpoint = kind(dut, name, pause=pause_generator(pause, seed + offset))
+            (endpoint.valid if kind is StreamSource else endpoint.ready).value = 0
+            endpoints[name] = endpoint
+        dut.rst.value = 1
+        for _ in range(3):
+            await RisingEdge(dut.clk)
+        dut.rst.value = 0
+        return cls(dut, dut.clk, list(endpoints.values())), endpoints
+
     async def step(self):
         await RisingEdge(self.clock)
         self.cycles += 1

@@ -5,15 +5,18 @@ import pytest
 from qdp.sim.toolchain import SIMULATORS, missing_tools
 
 
-def require_simulator(sim):
-    """Skip (with the reason) when ``sim`` is missing -- but fail in CI, which must run
-    both simulators."""
-    missing = missing_tools(sim)
+def require(what, missing, hint=""):
+    """Skip (with the reason) when tools are ``missing`` -- but fail in CI, which installs
+    every tool and must run every test."""
     if missing:
-        message = f"{sim} needs {', '.join(missing)}"
+        message = f"{what} needs {', '.join(missing)}{hint}"
         if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must run every simulator")
+            pytest.fail(f"{message}; CI must run it")
         pytest.skip(message)
+
+
+def require_simulator(sim):
+    require(sim, missing_tools(sim))
 
 
 @pytest.fixture(params=SIMULATORS)

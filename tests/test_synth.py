@@ -2,10 +2,10 @@
 one iCE40 configuration that does not fit."""
 
 import json
-import os
 
 import pytest
 
+from conftest import require
 from qdp.build_scripts import synth
 from qdp.build_scripts.synth import (ice40_harness, missing_tools, report_markdown,
                                      synthesize, write_report)
@@ -15,13 +15,7 @@ TINY = dict(lanes=1, in_width=8, mult_width=8, runtime_scale=False, multiplier=1
 
 
 def require_synth_tools(target):
-    """Skip without the synth extra -- but fail in CI, which installs it."""
-    missing = missing_tools(target)
-    if missing:
-        message = f"{target} synthesis needs {', '.join(missing)} (pip install \"qdp[synth]\")"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must run the synthesis tests")
-        pytest.skip(message)
+    require(f"{target} synthesis", missing_tools(target), ' (pip install "qdp[synth]")')
 
 
 def test_bad_target_names_the_parameter():
