@@ -58,6 +58,26 @@ _ROUNDING = ("half_even", "half_away", "half_up", "half_down", "half_zero", "flo
              "stochastic")
 _SATURATION = ("sat", "sat_sym", "sat_zero", "wrap")
 
+# The MAC array's parameters, shared by the linear layer built on it.
+_MAC_PARAMS = {
+    "rows": Param("int", "1..32", "rows of A per beat (rows of the result tile)"),
+    "cols": Param("int", "1..32", "columns of B per beat (lanes per output beat)"),
+    "a_width": Param("int", "2..8", "width of A's elements"),
+    "a_signed": Param("bool", "true/false", "signed A"),
+    "b_width": Param("int", "2..8", "width of B's elements"),
+    "b_signed": Param("bool", "true/false", "signed B"),
+    "acc_width": Param("int", "16..48 (holds one product)", "accumulator width"),
+    "saturate": Param("bool", "true/false",
+                      "saturate every partial sum instead of wrapping"),
+    "runtime_zero": Param("bool", "true/false",
+                          "zero points arrive with every beat (per row / column)"),
+    "a_zero": Param("ints", "int, or one per row", "constant zero point of A"),
+    "b_zero": Param("ints", "int, or one per column", "constant zero point of B"),
+    "dataflow": Param("choice", "broadcast|systolic",
+                      "operands broadcast to the PEs, or forwarded PE to PE",
+                      ("broadcast", "systolic")),
+}
+
 BLOCKS = {
     "quantizer": Block(
         name="quantizer",
@@ -92,24 +112,7 @@ BLOCKS = {
         bench="qdp.sim.mac_array_tb",
         summary="output-stationary rows x cols MAC array: C = sum_k (A - a_zero)(B - b_zero), "
                 "one k-step per beat, one row of C per output beat",
-        params={
-            "rows": Param("int", "1..32", "rows of A per beat (rows of the result tile)"),
-            "cols": Param("int", "1..32", "columns of B per beat (lanes per output beat)"),
-            "a_width": Param("int", "2..8", "width of A's elements"),
-            "a_signed": Param("bool", "true/false", "signed A"),
-            "b_width": Param("int", "2..8", "width of B's elements"),
-            "b_signed": Param("bool", "true/false", "signed B"),
-            "acc_width": Param("int", "16..48 (holds one product)", "accumulator width"),
-            "saturate": Param("bool", "true/false",
-                              "saturate every partial sum instead of wrapping"),
-            "runtime_zero": Param("bool", "true/false",
-                                  "zero points arrive with every beat (per row / column)"),
-            "a_zero": Param("ints", "int, or one per row", "constant zero point of A"),
-            "b_zero": Param("ints", "int, or one per column", "constant zero point of B"),
-            "dataflow": Param("choice", "broadcast|systolic",
-                              "operands broadcast to the PEs, or forwarded PE to PE",
-                              ("broadcast", "systolic")),
-        },
+        params=_MAC_PARAMS,
     ),
     "qlinear": Block(
         name="qlinear",
@@ -118,16 +121,10 @@ BLOCKS = {
         summary="quantized linear layer: MAC array + bias per column + Quantizer per "
                 "column -> int8/uint8, one row per output beat",
         params={
-            "rows": Param("int", "1..32", "rows of A per beat (rows of the result tile)"),
+            **_MAC_PARAMS,
             "cols": Param("int", "1..32", "output channels (lanes per output beat)"),
-            "a_width": Param("int", "2..8", "width of A's elements"),
-            "a_signed": Param("bool", "true/false", "signed A"),
             "b_width": Param("int", "2..8", "width of the weights"),
             "b_signed": Param("bool", "true/false", "signed weights"),
-            "acc_width": Param("int", "16..48 (holds one product)", "accumulator width"),
-            "saturate": Param("bool", "true/false", "saturating accumulator"),
-            "runtime_zero": Param("bool", "true/false", "zero points arrive with every beat"),
-            "a_zero": Param("ints", "int, or one per row", "constant zero point of A"),
             "b_zero": Param("ints", "int, or one per column", "constant weight zero point"),
             "bias": Param("ints", "int, or one per column", "constant bias (acc_width bits)"),
             "multiplier": Param("ints", "int, or one per column", "constant M"),
@@ -141,8 +138,6 @@ BLOCKS = {
             "saturation": Param("choice", "|".join(_SATURATION), "output saturation",
                                 _SATURATION),
             "quant_latency": Param("int", "1..4", "Quantizer pipeline depth"),
-            "dataflow": Param("choice", "broadcast|systolic", "MAC array dataflow",
-                              ("broadcast", "systolic")),
         },
     ),
     "absmax": Block(
