@@ -12,12 +12,14 @@ Fields are ``{"data": array, ...side fields}``; a bare ``ArrayLayout`` payload t
 ``data`` alone.
 """
 
+import contextlib
 import json
 import os
 
 import numpy as np
 
-__all__ = ["bench_config", "run_stream_bench", "write_summary"]
+__all__ = ["bench_config", "run_stream_bench", "write_summary", "summary_on_error",
+           "finish_bench"]
 
 
 def bench_config():
@@ -34,6 +36,26 @@ def bench_config():
 def write_summary(summary):
     with open(os.environ["QDP_BENCH_SUMMARY"], "w") as f:
         json.dump(summary, f, indent=2)
+
+
+@contextlib.contextmanager
+def summary_on_error(summary, scoreboard):
+    """Write what is known so far, with the error, if the bench body raises."""
+    try:
+        yield
+    except Exception as error:
+        write_summary({**summary, **scoreboard.summary(), "error": f"{error!r}"})
+        raise
+
+
+def finish_bench(summary, scoreboard, source, sink, bench):
+    """Write the final summary and fail, with the mismatch reports, on any mismatch."""
+    summary.update(scoreboard.summary(), beats_in=source.accepted, beats_out=sink.received,
+                   cycles=bench.cycles)
+    write_summary(summary)
+    assert scoreboard.mismatches == 0, "\n".join(
+        [f"{scoreboard.mismatches} of {scoreboard.compared} elements differ"]
+        + scoreboard.reports)
 
 
 def _timeout(beats, config):
@@ -96,16 +118,8 @@ async def run_stream_bench(dut, config, make_phase):
                                  f"{len(got)} beats out, {n} expected")
         scoreboard.compare(got, want, shown, phase=f"{label} ")
 
-    try:
+    with summary_on_error(summary, scoreboard):
         if config["reset"]:
             await phase(max(4, beats // 4), interrupt=True, label="before reset:")
         await phase(beats, interrupt=False, label="")
-    except Exception as error:
-        write_summary({**summary, **scoreboard.summary(), "error": f"{error!r}"})
-        raise
-    summary.update(scoreboard.summary(), beats_in=source.accepted, beats_out=sink.received,
-                   cycles=bench.cycles)
-    write_summary(summary)
-    assert scoreboard.mismatches == 0, "\n".join(
-        [f"{scoreboard.mismatches} of {scoreboard.compared} elements differ"]
-        + scoreboard.reports)
+    finish_bench(summary, scoreboard, source, sink, bench)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import golden
 from ..golden.mac_array import matmul_int
-from .bench import bench_config, write_summary
+from .bench import bench_config, finish_bench, summary_on_error
 
 __all__ = ["KINDS", "make_tiles", "input_fields", "input_beats", "expected_rows",
            "gemm_operands", "tile_gemm", "untile_gemm", "run_mac_bench", "test_mac_array"]
@@ -281,7 +281,7 @@ async def run_mac_bench(dut, config, expected=None):
         summary["tiles"] += len(tiles)
         return unpack(out_layout, words)["data"].reshape(len(words), mac.cols)
 
-    try:
+    with summary_on_error(summary, scoreboard):
         if "gemm" in config:
             if component is not mac:
                 raise ValueError("gemm: the tiled GEMM bench checks the bare MAC array")
@@ -312,15 +312,7 @@ async def run_mac_bench(dut, config, expected=None):
                 await phase(make_tiles(mac, ks[:max(2, len(ks) // 4)], rng, kinds),
                             interrupt=True, label="before reset:")
             await phase(make_tiles(mac, ks, rng, kinds), interrupt=False, label="")
-    except Exception as error:
-        write_summary({**summary, **scoreboard.summary(), "error": f"{error!r}"})
-        raise
-    summary.update(scoreboard.summary(), beats_in=source.accepted, beats_out=sink.received,
-                   cycles=bench.cycles)
-    write_summary(summary)
-    assert scoreboard.mismatches == 0, "\n".join(
-        [f"{scoreboard.mismatches} of {scoreboard.compared} elements differ"]
-        + scoreboard.reports)
+    finish_bench(summary, scoreboard, source, sink, bench)
 
 
 try:
