@@ -10,10 +10,10 @@ Writes ``bench_absmax.json`` and ``bench_absmax.md``.
 
 import argparse
 import datetime
-import json
 from pathlib import Path
 
 from ..hdl import BlockwiseAbsmax
+from ._report import write_report
 from ..sim.runner import run_bench
 
 __all__ = ["REFERENCE", "main"]
@@ -58,19 +58,13 @@ def main(argv=None):
               f"latency {row['latency_cycles']}, storage {row['storage_bits']} bits "
               f"(B*in_width = {row['block_bits']})", flush=True)
     report = {"date": datetime.date.today().isoformat(), "sim": args.sim, "rows": rows}
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "bench_absmax.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| B | lanes | in → out | rounding | cycles/block | ideal B/lanes | input stalls "
-             "| latency (cycles) | storage bits | B·in_width |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['block_size']} | {r['lanes']} | {r['in_width']} → "
-                     f"{r['out_width']} | {r['rounding']} | "
-                     f"{', '.join(map(str, r['cycles_per_block']))} | "
-                     f"{r['ideal_cycles_per_block']} | {r['input_stall_cycles']} | "
-                     f"{r['latency_cycles']} | {r['storage_bits']} | {r['block_bits']} |")
-    (args.output / "bench_absmax.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.output / 'bench_absmax.json'} and {args.output / 'bench_absmax.md'}")
+    write_report(args.output, "bench_absmax", report,
+                 ["B", "lanes", "in → out", "rounding", "cycles/block", "ideal B/lanes",
+                  "input stalls", "latency (cycles)", "storage bits", "B·in_width"],
+                 [[r["block_size"], r["lanes"], f"{r['in_width']} → {r['out_width']}",
+                   r["rounding"], ", ".join(map(str, r["cycles_per_block"])),
+                   r["ideal_cycles_per_block"], r["input_stall_cycles"], r["latency_cycles"],
+                   r["storage_bits"], r["block_bits"]] for r in rows])
 
 
 if __name__ == "__main__":

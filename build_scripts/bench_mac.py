@@ -11,9 +11,9 @@ useful MACs / (rows * cols * cycles), fill and final drain included. Writes
 
 import argparse
 import datetime
-import json
 from pathlib import Path
 
+from ._report import write_report
 from ..sim.runner import run_bench
 
 __all__ = ["REFERENCE", "main"]
@@ -47,17 +47,12 @@ def main(argv=None):
                   f"{row['cycles']} cycles, utilization {100 * row['utilization']:.2f} %",
                   flush=True)
     report = {"date": datetime.date.today().isoformat(), "sim": args.sim, "rows": rows_out}
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "bench_mac.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| array | dataflow | GEMM M×K×N | MACs | cycles | utilization | "
-             "useful (no padding) |", "|---|---|---|---|---|---|---|"]
-    for r in rows_out:
-        m, k, n = r["gemm"]
-        lines.append(f"| {r['rows']}×{r['cols']} | {r['dataflow']} | {m}×{k}×{n} | "
-                     f"{r['macs']} | {r['cycles']} | {100 * r['utilization']:.2f} % | "
-                     f"{100 * r['useful_utilization']:.2f} % |")
-    (args.output / "bench_mac.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.output / 'bench_mac.json'} and {args.output / 'bench_mac.md'}")
+    write_report(args.output, "bench_mac", report,
+                 ["array", "dataflow", "GEMM M×K×N", "MACs", "cycles", "utilization",
+                  "useful (no padding)"],
+                 [[f"{r['rows']}×{r['cols']}", r["dataflow"], "×".join(map(str, r["gemm"])),
+                   r["macs"], r["cycles"], f"{100 * r['utilization']:.2f} %",
+                   f"{100 * r['useful_utilization']:.2f} %"] for r in rows_out])
 
 
 if __name__ == "__main__":

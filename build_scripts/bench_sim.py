@@ -11,11 +11,11 @@ backpressure, to report what the CI benches see. Writes ``bench_sim.json`` and
 
 import argparse
 import datetime
-import json
 import platform
 import time
 from pathlib import Path
 
+from ._report import write_report
 from ..sim.runner import build, run_bench
 from ..sim.toolchain import SIMULATORS, missing_tools
 
@@ -64,16 +64,12 @@ def main(argv=None):
     report = {"date": datetime.date.today().isoformat(), "vectors": args.vectors,
               "python": platform.python_version(), "machine": platform.machine(),
               "rows": rows}
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "bench_sim.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| block | configuration | simulator | gaps/backpressure | beats/cycle | "
-             "elements | wall s | elements/s |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['block']} | {r['config']} | {r['sim']} | "
-                     f"{r['gaps_and_backpressure']:.0%} | {r['beats_per_cycle']:.3f} | "
-                     f"{r['elements']} | {r['seconds']} | {r['elements_per_second']} |")
-    (args.output / "bench_sim.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.output / 'bench_sim.json'} and {args.output / 'bench_sim.md'}")
+    write_report(args.output, "bench_sim", report,
+                 ["block", "configuration", "simulator", "gaps/backpressure", "beats/cycle",
+                  "elements", "wall s", "elements/s"],
+                 [[r["block"], r["config"], r["sim"], f"{r['gaps_and_backpressure']:.0%}",
+                   f"{r['beats_per_cycle']:.3f}", r["elements"], r["seconds"],
+                   r["elements_per_second"]] for r in rows])
 
 
 if __name__ == "__main__":
