@@ -42,7 +42,8 @@ class BenchResult:
 
 
 def _cache_root():
-    return Path(os.environ.get("QDP_BUILD_DIR", Path.home() / ".cache" / "qdp" / "build"))
+    # An empty QDP_BUILD_DIR means the default, not the current directory.
+    return Path(os.environ.get("QDP_BUILD_DIR") or Path.home() / ".cache" / "qdp" / "build")
 
 
 def _tool_version(sim):
