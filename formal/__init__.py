@@ -1,0 +1,1 @@
+"""Formal properties of qdp's blocks, proved with SymbiYosys (``qdp prove``)."""
