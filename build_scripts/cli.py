@@ -90,6 +90,9 @@ def _make_parser():
                                help="output directory (default: .)")
                 p.add_argument("--name", help="Verilog module name (default: encodes the "
                                               "configuration)")
+                p.add_argument("--target", choices=("ecp5", "ice40"),
+                               help="device family: ecp5 uses MULT18X18D primitives with "
+                                    "their registers; default portable Verilog")
             elif verb == "synth":
                 p.add_argument("--target", choices=("ecp5", "ice40"), default="ecp5",
                                help="ecp5 (out of context) or ice40 (in a serializing "
@@ -143,7 +146,8 @@ def _generate(args):
     if args.name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.name):
         raise ValueError(f"name: {args.name!r} is not a plain Verilog identifier "
                          f"(letters, digits and _, not starting with a digit)")
-    text, manifest = generate(args.block, _block_params(args), name=args.name)
+    text, manifest = generate(args.block, _block_params(args), name=args.name,
+                              target=args.target)
     verilog_path = args.output / f"{manifest['module']}.v"
     manifest_path = args.output / f"{manifest['module']}.json"
     try:

@@ -7,16 +7,20 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
-from .blocks import get_block
+from ..hdl.dsp import Target
 from ..sim.payload import leaves
+from .blocks import get_block
 
-__all__ = ["module_name", "generate", "manifest"]
+__all__ = ["generate", "manifest", "module_name"]
 
 
-def module_name(block, params):
-    """``qdp_<block>_<hash>``: the hash covers every resolved parameter, so two modules
-    with the same name are the same hardware."""
-    key = json.dumps({"block": block, "params": params}, sort_keys=True)
+def module_name(block, params, target=None):
+    """``qdp_<block>_<hash>``: the hash covers every resolved parameter and the target
+    family, so two modules with the same name are the same hardware."""
+    key = {"block": block, "params": params}
+    if target is not None:                  # generic modules keep their names
+        key["target"] = target
+    key = json.dumps(key, sort_keys=True)
     return f"qdp_{block.replace('-', '_')}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
 
 
@@ -43,11 +47,12 @@ def _port_rows(component):
     return rows
 
 
-def manifest(block, component, name):
+def manifest(block, component, name, target=None):
     params = get_block(block).effective_params(component)
     return {
         "module": name,
         "block": block,
+        "target": target,
         "parameters": params,
         "ports": _port_rows(component),
         "latency_cycles": component.latency,
@@ -58,10 +63,17 @@ def manifest(block, component, name):
     }
 
 
-def generate(block, params, *, name=None):
-    """Build ``block`` with ``params``; return ``(verilog_text, manifest_dict)``."""
+def generate(block, params, *, name=None, target=None):
+    """Build ``block`` with ``params``; return ``(verilog_text, manifest_dict)``.
+
+    ``target`` (``None``, ``"ecp5"`` or ``"ice40"``) is the device family the Verilog is
+    for: it reaches ``elaborate(platform)`` as a :class:`qdp.hdl.dsp.Target`, and on ECP5
+    the MAC array's multipliers become MULT18X18D primitives with their own registers.
+    ``None`` is portable Verilog (behavioural models only) for simulation and any tool.
+    """
     spec = get_block(block)
+    platform = None if target is None else Target(target)
     component = spec.build(**params)
-    name = name or module_name(block, spec.effective_params(component))
-    text = verilog.convert(component, name=name, emit_src=False)
-    return text, manifest(block, component, name)
+    name = name or module_name(block, spec.effective_params(component), target)
+    text = verilog.convert(component, name=name, emit_src=False, platform=platform)
+    return text, manifest(block, component, name, target)

@@ -278,7 +278,7 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
                            f"installed; install the synth extra: {_EXTRA}")
     seconds = {}
     start = time.monotonic()
-    verilog, manifest = generate(block, params)
+    verilog, manifest = generate(block, params, target=target)
     seconds["export"] = time.monotonic() - start
     top = manifest["module"]
     keep = workdir is not None
