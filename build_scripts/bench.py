@@ -1,0 +1,156 @@
+"""The reference sweep: resources, Fmax and simulation speed of every block, in one table.
+
+For each reference configuration this synthesizes, places and routes the block on ECP5
+(LFE5U-85F, speed 8, out of context) and on iCE40 UP5K (inside the serializing harness)
+with :func:`qdp.build_scripts.synth.synthesize`, and runs its golden-checked cocotb bench
+on Verilator and on Icarus with continuous input and an always-ready output, timing the
+run. A configuration that does not fit a device is a row that says why. Writes
+``bench.json`` and ``bench.md``.
+
+    python -m qdp.build_scripts.bench -o build/bench
+
+Simulation speed is input beats (and output elements checked) per wall-clock second of
+the cocotb test as cocotb times it: stimulus, golden scoring and checking included;
+Verilog build and simulator start-up excluded.
+"""
+
+import argparse
+import datetime
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
+
+from tqdm import tqdm
+
+from ..sim.runner import build, run_bench
+from ..sim.toolchain import SIMULATORS, missing_tools
+from ._report import write_report
+from .blocks import get_block
+from .synth import TARGETS, synthesize, tool_versions
+
+__all__ = ["REFERENCE", "Reference", "main"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    block: str
+    label: str
+    params: dict = field(default_factory=dict)
+
+
+REFERENCE = [
+    Reference("quantizer", "in32 × M32 → int8, 1 lane"),
+    Reference("quantizer", "in32 × M32 → int8, 8 lanes", {"lanes": 8}),
+    Reference("absmax", "in16 → int8, B = 64", {"block_size": 64, "in_width": 16}),
+    Reference("absmax", "in16 → int8, B = 4096", {"block_size": 4096, "in_width": 16}),
+    Reference("mac-array", "4×4 int8", {"rows": 4, "cols": 4}),
+    Reference("mac-array", "8×8 int8", {"rows": 8, "cols": 8}),
+    Reference("mac-array", "16×16 int8", {"rows": 16, "cols": 16}),
+    Reference("qlinear", "8×8 int8 → int8", {"rows": 8, "cols": 8}),
+]
+
+
+def synth_row(ref, target, seed):
+    """The synthesis figures of ``ref`` on ``target``, or why it does not fit."""
+    try:
+        r = synthesize(ref.block, ref.params, target=target, seed=seed)
+    except ValueError as error:
+        if "does not fit" not in str(error):
+            raise
+        return {"fits": False, "reason": str(error).split(": ", 1)[-1]}
+    return {"fits": True, "luts": r["luts"], "ffs": r["ffs"], "dsps": r["dsps"],
+            "brams": r["brams"], "fmax_mhz": r["fmax_mhz"], "freq_mhz": r["freq_mhz"],
+            "timing_met": r["timing_met"],
+            "critical_path": r["critical_path"], "harness": r["harness"],
+            "device": r["device"], "seconds": r["seconds"]}
+
+
+def sim_row(ref, sim, vectors, seed):
+    """Beats and checked elements per second of the cocotb bench of ``ref`` on ``sim``."""
+    build(ref.block, ref.params, sim)
+    with tempfile.TemporaryDirectory(prefix="qdp-bench-") as workdir:
+        result = run_bench(ref.block, ref.params, sim,
+                           {"vectors": vectors, "seed": seed, "in_pause": 0.0,
+                            "out_pause": 0.0, "reset": False}, workdir=workdir)
+        if not result.passed:
+            raise RuntimeError(f"{ref.block} {ref.params} failed on {sim}: {result.summary}")
+        # cocotb's own wall time of the test: the simulator's start-up is not in it.
+        testcase = ElementTree.parse(Path(workdir) / "results.xml").find(".//testcase")
+        seconds = float(testcase.get("time"))
+    s = result.summary
+    return {"beats_in": s["beats_in"], "elements": result.compared, "cycles": s["cycles"],
+            "seconds": round(seconds, 2),
+            "beats_per_second": round(s["beats_in"] / seconds),
+            "elements_per_second": round(result.compared / seconds)}
+
+
+def _fmt_synth(row):
+    if row is None:
+        return "-"
+    if not row["fits"]:
+        return row["reason"]
+    met = "" if row["timing_met"] else " (missed)"
+    parts = [f"{row['fmax_mhz']:.0f} MHz{met}", f"{row['luts']} LUT", f"{row['ffs']} FF"]
+    if row["dsps"]:
+        parts.append(f"{row['dsps']} DSP")
+    if row["brams"]:
+        parts.append(f"{row['brams']} BRAM")
+    return ", ".join(parts)
+
+
+def _fmt_sim(row):
+    return "-" if row is None else f"{row['beats_per_second']:,} beats/s"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", nargs="*", default=list(TARGETS), choices=list(TARGETS),
+                        help="synthesis targets (default: all; none: skip synthesis)")
+    parser.add_argument("--sims", nargs="*", default=list(SIMULATORS),
+                        choices=list(SIMULATORS),
+                        help="simulators to time (default: all; none: skip simulation)")
+    parser.add_argument("--vectors", type=int, default=20_000,
+                        help="elements per timed simulation (default 20000)")
+    parser.add_argument("--only", nargs="*", metavar="BLOCK",
+                        help="only these blocks (default: every reference configuration)")
+    parser.add_argument("--seed", type=int, default=1, help="placement and stimulus seed")
+    parser.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
+    args = parser.parse_args(argv)
+    refs = [r for r in REFERENCE if not args.only or r.block in args.only]
+    sims = [sim for sim in args.sims if not missing_tools(sim)]
+    steps = [(index, kind, name) for index in range(len(refs))
+             for kind, names in (("synth", args.targets), ("sim", sims)) for name in names]
+    rows = [{"block": ref.block, "config": ref.label, "params": ref.params,
+                  "latency_cycles": get_block(ref.block).check(**ref.params).latency,
+                  "synth": {}, "sim": {}} for ref in refs]
+    with tqdm(steps, unit="step", dynamic_ncols=True) as progress:
+        for index, kind, name in progress:
+            ref = refs[index]
+            progress.set_description(f"{ref.block} {ref.label}: {kind} {name}")
+            if kind == "synth":
+                row = rows[index]["synth"][name] = synth_row(ref, name, args.seed)
+                progress.write(f"{ref.block:9} {ref.label:28} {name:9} {_fmt_synth(row)}")
+            else:
+                row = rows[index]["sim"][name] = sim_row(ref, name, args.vectors, args.seed)
+                progress.write(f"{ref.block:9} {ref.label:28} {name:9} {_fmt_sim(row)}")
+    report = {"date": datetime.date.today().isoformat(), "vectors": args.vectors,
+              "seed": args.seed, "python": platform.python_version(),
+              "machine": platform.machine(),
+              "tools": {t: tool_versions(t) for t in args.targets},
+              "rows": rows}
+    header = ["block", "configuration", "latency (cycles)"]
+    header += [{"ecp5": "ECP5-85F -8 (OOC)", "ice40": "iCE40 UP5K (harness)"}[t]
+               for t in args.targets]
+    header += [f"{sim.capitalize()} speed" for sim in sims]
+    table = []
+    for row in rows:
+        table.append([row["block"], row["config"], row["latency_cycles"]]
+                     + [_fmt_synth(row["synth"].get(t)) for t in args.targets]
+                     + [_fmt_sim(row["sim"].get(sim)) for sim in sims])
+    write_report(args.output, "bench", report, header, table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The reference sweep: its rows, its "does not fit" reasons and its report files."""
+
+import json
+
+import pytest
+from qdp.build_scripts import bench
+
+
+def test_reference_covers_the_issue_configurations():
+    got = {(r.block, tuple(sorted(r.params.items()))) for r in bench.REFERENCE}
+    assert ("quantizer", ()) in got
+    assert ("quantizer", (("lanes", 8),)) in got
+    for size in (64, 4096):
+        assert ("absmax", (("block_size", size), ("in_width", 16))) in got
+    for n in (4, 8, 16):
+        assert ("mac-array", (("cols", n), ("rows", n))) in got
+    assert ("qlinear", (("cols", 8), ("rows", 8))) in got
+
+
+def test_a_configuration_that_does_not_fit_is_a_row_with_its_reason(monkeypatch):
+    def synthesize(block, params, **kwargs):
+        raise ValueError("mac-array (rows=16, cols=16) does not fit iCE40UP5K: needs 256 "
+                         "DSPs (ICESTORM_DSP), device has 8")
+    monkeypatch.setattr(bench, "synthesize", synthesize)
+    row = bench.synth_row(bench.REFERENCE[6], "ice40", seed=1)
+    assert row == {"fits": False,
+                   "reason": "needs 256 DSPs (ICESTORM_DSP), device has 8"}
+    assert bench._fmt_synth(row) == "needs 256 DSPs (ICESTORM_DSP), device has 8"
+
+
+def test_other_synthesis_errors_are_not_hidden(monkeypatch):
+    def synthesize(block, params, **kwargs):
+        raise ValueError("lanes: 0 is out of range")
+    monkeypatch.setattr(bench, "synthesize", synthesize)
+    with pytest.raises(ValueError, match="lanes"):
+        bench.synth_row(bench.REFERENCE[0], "ecp5", seed=1)
+
+
+def test_sweep_writes_json_and_markdown(tmp_path, monkeypatch):
+    """A real (short) timed simulation, with synthesis replaced by fixed figures."""
+    figures = {"fits": True, "luts": 10, "ffs": 20, "dsps": 4, "brams": 0, "fmax_mhz": 300.4,
+               "freq_mhz": 250.0, "timing_met": True}
+    monkeypatch.setattr(bench, "synth_row", lambda ref, target, seed: figures)
+    bench.main(["--only", "quantizer", "--sims", "verilator", "--vectors", "400",
+                "-o", str(tmp_path)])
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["config"] for r in report["rows"]] == [
+        r.label for r in bench.REFERENCE if r.block == "quantizer"]
+    for row in report["rows"]:
+        assert set(row["synth"]) == {"ecp5", "ice40"}
+        speed = row["sim"]["verilator"]
+        assert speed["elements"] >= 400 and speed["beats_per_second"] > 0
+    markdown = (tmp_path / "bench.md").read_text()
+    assert "300 MHz, 10 LUT, 20 FF, 4 DSP" in markdown
+    assert markdown.count("\n| quantizer |") == 2
