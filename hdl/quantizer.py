@@ -8,11 +8,21 @@ from ..golden.lfsr import DEFAULT_SEED, LFSR_TAPS, lane_seed
 from ..golden.rounding import ROUNDING_MODES
 from ..golden.saturation import SATURATION_MODES
 from ._checks import check_bool, check_choice, check_int
-from .rounding import round_shift, saturate
+from .multiplier import TiledMultiplier, adder_levels
+from .rounding import (
+    coarse_shift,
+    fine_round,
+    narrow,
+    round_parts,
+    round_shift,
+    saturate,
+)
 
 __all__ = ["Quantizer"]
 
 TFLITE_MODES = (None, "double", "single")
+SHALLOW_LATENCY = 4         # latencies above this build the deep pipeline
+FINE_SHIFT_BITS = 3         # the deep pipeline's run-time shift: 8:1 muxes, then 8:1 again
 
 
 class Quantizer(wiring.Component):
@@ -58,8 +68,27 @@ class Quantizer(wiring.Component):
     lfsr_seed : int
         Seed of the per-lane LFSRs of ``stochastic`` rounding (see :mod:`qdp.golden.lfsr`).
     latency : int
-        Pipeline depth in cycles, 1..4: registers after the output (1), the multiplier (2),
-        the rounding (3) and the input (4).
+        Pipeline depth in cycles, 1..``max_latency``. 1..4 build the shallow pipeline, one
+        ``*`` per lane with registers after the output (1), the multiplier (2), the
+        rounding (3) and the input (4). 5 and more build the deep pipeline (see below).
+
+    Deep pipeline
+    -------------
+    For a clock of 250 MHz and more on ECP5. Each lane's product comes from a
+    :class:`~qdp.hdl.multiplier.TiledMultiplier`: 18x18 :class:`~qdp.hdl.dsp.DSPMultiplier`
+    tiles with their own three registers (inside the MULT18X18D on ECP5) and an adder tree.
+    The rounding then runs in steps: a *coarse* shift by the multiple of 8 in S with the
+    sticky OR of the bits it drops, a *fine* shift by the rest with the half bit, the
+    sticky bit and the rounding increment, a *decide* step that narrows
+    ``floor(x * M / 2**S)`` to ``out_width + 2`` bits plus an overflow flag (no zero point
+    or increment can bring a wider value back into range), and the output step that adds
+    the increment and the zero point at that narrow width and saturates. The 4 registers
+    of the tiles and the output are always there; ``latency - 4`` more go, in this order,
+    after the adder tree's last level, the decide step, the fine step, the coarse step and
+    the adder tree's other levels. ``max_latency`` is 7 plus the tree's levels: 9 for a
+    32 x 32-bit product. (Constant shifts, stochastic rounding and the TFLite modes run
+    their rounding in the fine step; the coarse register then only delays the product, or
+    in ``tflite="double"`` mode the product shifted left by the exponent.)
 
     Members
     -------
@@ -72,6 +101,10 @@ class Quantizer(wiring.Component):
         Output stream, one beat per input beat, in order, ``latency`` cycles later when
         ``o.ready`` is held high. A stalled output holds the whole pipeline (``i.ready`` is
         ``~o.valid | o.ready``), so throughput is one beat per cycle without backpressure.
+        (The stall reaches every register's enable in one LUT from ``o.valid``; the
+        pipeline holds no skid buffer, so ``i.ready`` follows ``o.ready`` combinationally.)
+    max_latency : int
+        The deepest pipeline these widths allow.
     """
 
     def __init__(self, *, lanes=1, in_width=32, in_signed=True, out_width=8, out_signed=True,
@@ -86,7 +119,6 @@ class Quantizer(wiring.Component):
         self.out_signed = check_bool("out_signed", out_signed)
         self.runtime_scale = check_bool("runtime_scale", runtime_scale)
         self.per_lane = check_bool("per_lane", per_lane)
-        self.latency = check_int("latency", latency, 1, 4)
         self.lfsr_seed = check_int("lfsr_seed", lfsr_seed, 0, (1 << 32) - 1)
         check_choice("saturation", saturation, SATURATION_MODES)
         if tflite:
@@ -111,6 +143,10 @@ class Quantizer(wiring.Component):
         self.rounding, self.saturation = rounding, saturation
         self.mult_width = check_int("mult_width", mult_width, 1, 32)
         self.shift_width = check_int("shift_width", shift_width, 1, 7)
+        self.tree_levels = adder_levels(signed(in_width) if in_signed else unsigned(in_width),
+                                        unsigned(self.mult_width))
+        self.max_latency = SHALLOW_LATENCY + 3 + self.tree_levels
+        self.latency = check_int("latency", latency, 1, self.max_latency)
 
         out_lo, out_hi = ((-(1 << (out_width - 1)), (1 << (out_width - 1)) - 1) if out_signed
                           else (0, (1 << out_width) - 1))
@@ -235,19 +271,49 @@ class Quantizer(wiring.Component):
         def unflat(values, n):
             return [values[k * n:(k + 1) * n] for k in range(self.lanes)]
 
-        valid, values = register(self.latency >= 4, valid, flat(per_lane_values))
-        lanes = unflat(values, 5)
-        lanes = [[self._multiply(xv, mv, sv), sv, zv, rv] for xv, mv, sv, zv, rv in lanes]
-        valid, values = register(self.latency >= 2, valid, flat(lanes))
-        lanes = unflat(values, 4)
-        lanes = [[self._round(pv, sv, rv), zv] for pv, sv, zv, rv in lanes]
-        valid, values = register(self.latency >= 3, valid, flat(lanes))
-        lanes = unflat(values, 2)
-        for lane, (qv, zv) in enumerate(lanes):
-            zv = Const(zv, self.out_shape) if isinstance(zv, int) else zv
-            y = saturate(qv + zv, width=self.out_width, signed_out=self.out_signed,
-                         saturation=self.saturation)
-            results.append(y)
+        if self.latency <= SHALLOW_LATENCY:
+            valid, values = register(self.latency >= 4, valid, flat(per_lane_values))
+            lanes = unflat(values, 5)
+            lanes = [[self._multiply(xv, mv, sv), sv, zv, rv] for xv, mv, sv, zv, rv in lanes]
+            valid, values = register(self.latency >= 2, valid, flat(lanes))
+            lanes = unflat(values, 4)
+            lanes = [[self._round(pv, sv, rv), zv] for pv, sv, zv, rv in lanes]
+            valid, values = register(self.latency >= 3, valid, flat(lanes))
+            for qv, zv in unflat(values, 2):
+                zv = Const(zv, self.out_shape) if isinstance(zv, int) else zv
+                results.append(saturate(qv + zv, width=self.out_width,
+                                        signed_out=self.out_signed,
+                                        saturation=self.saturation))
+        else:
+            order = (["tree"] * min(self.tree_levels, 1) + ["decide", "fine", "coarse"] +
+                     ["tree"] * (self.tree_levels - 1))
+            cuts = order[:self.latency - SHALLOW_LATENCY]
+            lanes = []
+            for lane, (xv, mv, sv, zv, rv) in enumerate(per_lane_values):
+                mul = TiledMultiplier(self.in_shape, unsigned(self.mult_width),
+                                      registered_levels=cuts.count("tree"))
+                m.submodules[f"multiplier{lane}"] = mul
+                m.d.comb += [mul.a.eq(xv), mul.b.eq(mv), mul.en.eq(advance)]
+                lanes.append((mul.p, [sv, zv, rv]))
+            products = [p for p, _ in lanes]
+            sides = flat([side for _, side in lanes])
+            for _ in range(mul.latency):
+                valid, sides = register(True, valid, sides)
+            lanes = [[pv, *side] for pv, side in zip(products, unflat(sides, 3))]
+            lanes = [[*self._coarse(pv, sv), sv, zv, rv] for pv, sv, zv, rv in lanes]
+            n = len(lanes[0])
+            valid, values = register("coarse" in cuts, valid, flat(lanes))
+            lanes = [[*self._fine(cv[:-3], cv[-3], cv[-1]), cv[-2]] for cv in unflat(values, n)]
+            valid, values = register("fine" in cuts, valid, flat(lanes))
+            lanes = [[*narrow(iv, width=self.out_width), uv, zv]
+                     for iv, uv, zv in unflat(values, 3)]
+            valid, values = register("decide" in cuts, valid, flat(lanes))
+            for low, big, negative, up, zv in unflat(values, 5):
+                zv = Const(zv, self.out_shape) if isinstance(zv, int) else zv
+                results.append(saturate(low + up + zv, width=self.out_width,
+                                        signed_out=self.out_signed,
+                                        saturation=self.saturation,
+                                        overflow=(big, negative)))
 
         with m.If(advance):
             m.d.sync += self.o.valid.eq(valid)
@@ -266,20 +332,52 @@ class Quantizer(wiring.Component):
                 x = x << Mux(shift > 0, shift, 0).as_unsigned()[:5]
         return x * multiplier
 
+    def _staged_shift(self):
+        """Whether the deep pipeline splits a run-time shift into coarse and fine steps."""
+        return self.runtime_scale and not self.tflite and self.rounding != "stochastic"
+
+    def _coarse(self, product, shift):
+        """The deep pipeline's coarse step: the values it registers for :meth:`_fine`."""
+        if self._staged_shift():
+            shifted, sticky = coarse_shift(product, shift,
+                                           fine_bits=min(FINE_SHIFT_BITS, self.shift_width))
+            return [shifted, sticky, product < 0]
+        if self.tflite == "double":
+            # (x << left) * M == (x * M) << left: the tiles multiply the 32-bit x.
+            if isinstance(shift, int):
+                return [product << max(shift, 0)]
+            return [product << Mux(shift > 0, shift, 0).as_unsigned()[:5]]
+        return [product]
+
+    def _fine(self, carried, shift, random):
+        """The deep pipeline's fine step: ``(integer, up)`` from :meth:`_coarse`'s values."""
+        if self._staged_shift():
+            shifted, sticky, negative = carried
+            return fine_round(shifted, sticky, shift,
+                              fine_bits=min(FINE_SHIFT_BITS, self.shift_width),
+                              negative=negative, rounding=self.rounding)
+        return self._round_parts(carried[0], shift, random)
+
     def _round(self, product, shift, random):
+        integer, up = self._round_parts(product, shift, random)
+        return integer + up
+
+    def _round_parts(self, product, shift, random):
+        """``(integer, up)`` of the rounding of ``product`` (already left-shifted in
+        TFLite double mode)."""
         if self.tflite == "double":
             high = round_shift(product, 31, max_shift=31, rounding="half_up")
             if isinstance(shift, int):
                 right = max(-shift, 0)
-                return round_shift(high, right, max_shift=right, rounding="half_away")
+                return round_parts(high, right, max_shift=right, rounding="half_away")
             right = Mux(shift < 0, -shift, 0).as_unsigned()[:6]
-            return round_shift(high, right, max_shift=32, rounding="half_away")
+            return round_parts(high, right, max_shift=32, rounding="half_away")
         if self.tflite == "single":
             if isinstance(shift, int):
-                return round_shift(product, 31 - shift, max_shift=31 - shift,
+                return round_parts(product, 31 - shift, max_shift=31 - shift,
                                    rounding="half_up")
             total = (31 - shift).as_unsigned()[:6]
-            return round_shift(product, total, max_shift=63, rounding="half_up")
+            return round_parts(product, total, max_shift=63, rounding="half_up")
         max_shift = shift if isinstance(shift, int) else (1 << self.shift_width) - 1
-        return round_shift(product, shift, max_shift=max_shift, rounding=self.rounding,
+        return round_parts(product, shift, max_shift=max_shift, rounding=self.rounding,
                            random=random)

@@ -8,7 +8,7 @@ from amaranth.hdl import Cat, Const, Mux, Value
 
 from ..golden.rounding import STOCHASTIC_BITS
 
-__all__ = ["round_shift", "saturate"]
+__all__ = ["coarse_shift", "fine_round", "narrow", "round_parts", "round_shift", "saturate"]
 
 
 def round_shift(value, shift, *, max_shift, rounding, random=None):
@@ -28,6 +28,15 @@ def round_shift(value, shift, *, max_shift, rounding, random=None):
 
     Returns a signed ``Value`` wide enough for every result.
     """
+    integer, up = round_parts(value, shift, max_shift=max_shift, rounding=rounding,
+                              random=random)
+    return integer + up
+
+
+def round_parts(value, shift, *, max_shift, rounding, random=None):
+    """``(integer, up)`` with ``integer + up`` the result of :func:`round_shift`:
+    ``integer = floor(value / 2**shift)`` (signed) and ``up`` the one-bit rounding
+    increment, so that a pipeline may add them in a later stage."""
     is_signed = value.shape().signed
     negative = value < 0 if is_signed else Const(0, 1)
     if isinstance(shift, int) or rounding == "stochastic":
@@ -44,29 +53,68 @@ def round_shift(value, shift, *, max_shift, rounding, random=None):
         under_half = ((Const(1, 1) << shift) - 1).as_unsigned() >> 1
         bits = min(len(value), len(under_half))
         below = (value.as_unsigned()[:bits] & under_half[:bits]) != 0
-
-    if half is None or rounding == "floor":
-        up = 0
-    elif rounding == "stochastic":
-        up = half                           # the carry, see _aligned_split
-    elif rounding == "trunc":
-        up = negative & (Value.cast(half) | below)
-    else:
-        tie_up = {
-            "half_even": integer[0],
-            "half_away": ~negative,
-            "half_up": 1,
-            "half_down": 0,
-            "half_zero": negative,
-        }[rounding]
-        up = half & (Value.cast(below) | tie_up)
     if not is_signed:
         integer = Cat(integer, Const(0, 1)).as_signed()
-    return integer + Value.cast(up).as_unsigned()
+    return integer, _round_up(rounding, integer, half, below, negative, random)
 
 
-def saturate(value, *, width, signed_out, saturation):
-    """Bring the signed ``value`` into the ``width``-bit (un)signed range."""
+def _round_up(rounding, integer, half, below, negative, random):
+    """The increment: from the half bit, the sticky ``below`` and the sign (for
+    ``stochastic``, ``half`` already is the carry)."""
+    if half is None or rounding == "floor":
+        return Const(0, 1)
+    if rounding == "stochastic":
+        return Value.cast(half)
+    if rounding == "trunc":
+        return negative & (Value.cast(half) | below)
+    tie_up = {
+        "half_even": integer[0],
+        "half_away": ~negative,
+        "half_up": 1,
+        "half_down": 0,
+        "half_zero": negative,
+    }[rounding]
+    return half & (Value.cast(below) | tie_up)
+
+
+def coarse_shift(value, shift, *, fine_bits):
+    """First stage of a two-stage run-time :func:`round_parts`: shift ``value << 1`` right
+    by the multiple of ``2**fine_bits`` in ``shift`` (the bits of ``shift`` from
+    ``fine_bits`` up).
+
+    Returns ``(shifted, sticky)``: ``sticky`` is the OR of the shifted-out bits, all of
+    them below the half bit that :func:`fine_round` finds. Bits beyond the value's width
+    are copies of its sign, so a negative value shifted past its width is never exact,
+    as it must be."""
+    doubled = value << 1
+    amount = Cat(Const(0, fine_bits), shift[fine_bits:])
+    mask = ((Const(1, 1) << amount) - 1).as_unsigned()
+    bits = min(len(doubled), len(mask))
+    sticky = (doubled.as_unsigned()[:bits] & mask[:bits]) != 0
+    return doubled >> amount, sticky
+
+
+def fine_round(shifted, sticky, shift, *, fine_bits, negative, rounding):
+    """Second stage after :func:`coarse_shift`: ``(integer, up)`` as :func:`round_parts`
+    gives them for a run-time shift of ``value`` (``negative`` is ``value < 0``;
+    ``rounding`` is not ``stochastic``)."""
+    amount = shift[:fine_bits]
+    final = shifted >> amount
+    mask = ((Const(1, 1) << amount) - 1).as_unsigned()
+    bits = min(len(shifted), len(mask))
+    below = Value.cast(sticky) | ((shifted.as_unsigned()[:bits] & mask[:bits]) != 0)
+    integer = final >> 1
+    if not final.shape().signed:
+        integer = Cat(integer, Const(0, 1)).as_signed()
+    return integer, _round_up(rounding, integer, final[0], below, negative, None)
+
+
+def saturate(value, *, width, signed_out, saturation, overflow=None):
+    """Bring the signed ``value`` into the ``width``-bit (un)signed range.
+
+    ``overflow``, if given, is ``(big, negative)``: when ``big`` is set, ``value`` holds
+    only the low bits of a result known to lie beyond the range on the side of its sign
+    ``negative`` (see :func:`narrow`); only ``wrap`` reads ``value`` then."""
     if signed_out:
         qmin, qmax = -(1 << (width - 1)), (1 << (width - 1)) - 1
     else:
@@ -76,11 +124,30 @@ def saturate(value, *, width, signed_out, saturation):
     if saturation == "sat_sym":
         qmin = max(qmin, -qmax)
     low, high = value < qmin, value > qmax
+    if overflow is not None:
+        big, negative = overflow
+        low, high = Mux(big, negative, low), Mux(big, ~negative, high)
     if saturation == "sat_zero":
         clipped = Mux(low | high, 0, value)
     else:
         clipped = Mux(low, qmin, Mux(high, qmax, value))
     return clipped[:width].as_signed() if signed_out else clipped[:width].as_unsigned()
+
+
+def narrow(integer, *, width):
+    """``(low, big, negative)`` of a signed ``integer`` bound for a ``width``-bit output
+    after adding a zero point (in the output range) and a one-bit increment: ``low`` is
+    ``integer`` cut to ``width + 2`` signed bits, ``big`` whether that lost bits. When it
+    did, ``|integer| >= 2**(width + 1)`` and no such addition brings the result back in
+    range, so the saturation needs only ``big`` and the sign (``overflow`` of
+    :func:`saturate`), and the adder stays ``width + 3`` bits wide."""
+    keep = width + 2
+    negative = integer < 0
+    if len(integer) <= keep:
+        return integer, Const(0, 1), negative
+    top = integer[keep - 1:]
+    big = (top != 0) & (top != (1 << len(top)) - 1)
+    return integer[:keep].as_signed(), big, negative
 
 
 def _aligned_split(value, shift, max_shift, rounding, random):
