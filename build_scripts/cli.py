@@ -75,6 +75,12 @@ def _make_parser():
     parser = _Parser(prog="qdp", description="Bit-exact quantized FPGA datapaths.")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     verbs.add_parser("list", help="blocks and their parameters")
+    demo = verbs.add_parser("demo", help="a digits MLP quantized to int8, run bit-exact "
+                                         "through the generated hardware")
+    demo.add_argument("--sim", choices=("verilator", "icarus", "both"), default="verilator",
+                      help="simulator (default verilator)")
+    demo.add_argument("--plot", type=Path, metavar="FILE",
+                      help="also write the weight-outlier quantization plot (PNG)")
     for verb, text in (("generate", "write Verilog and its JSON manifest"),
                        ("verify", "simulate the Verilog against the golden model"),
                        ("synth", "synthesize, place and route on open tools: LUTs, FFs, "
@@ -239,6 +245,10 @@ def main(argv=None):
             return _generate(args)
         if args.verb == "synth":
             return _synth(args)
+        if args.verb == "demo":
+            from .demo import run_demo
+            return run_demo(("verilator", "icarus") if args.sim == "both" else (args.sim,),
+                            args.plot)
         return _verify(args)
     except (_UsageError, ValueError, TypeError, RuntimeError, OSError) as error:
         print(f"qdp: error: {error}", file=sys.stderr)
