@@ -76,6 +76,9 @@ _MAC_PARAMS = {
     "dataflow": Param("choice", "broadcast|systolic",
                       "operands broadcast to the PEs, or forwarded PE to PE",
                       ("broadcast", "systolic")),
+    "pipelined": Param("bool", "true/false",
+                       "registered multiplier tiles (MULT18X18D registers on ecp5), an "
+                       "array that never stalls and an output FIFO: 3 cycles more latency"),
 }
 
 BLOCKS = {
@@ -103,7 +106,8 @@ BLOCKS = {
             "tflite": Param("choice", "none|double|single", "TFLite requantization",
                             ("double", "single")),
             "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
-            "latency": Param("int", "1..4", "pipeline depth in cycles"),
+            "latency": Param("int", "1..max_latency (9 at 32x32)",
+                             "pipeline depth in cycles; 5+ = DSP tiles + staged rounding"),
         },
     ),
     "mac-array": Block(
@@ -153,6 +157,8 @@ BLOCKS = {
             "out_width": Param("int", "2..8", "signed output element width"),
             "rounding": Param("choice", "|".join(_ROUNDING), "rounding mode", _ROUNDING),
             "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
+            "pipeline": Param("int", "0..2", "extra divider pipeline registers, "
+                              "+1 cycle of latency each"),
         },
     ),
 }

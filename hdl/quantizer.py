@@ -10,9 +10,11 @@ from ..golden.saturation import SATURATION_MODES
 from ._checks import check_bool, check_choice, check_int
 from .multiplier import TiledMultiplier, adder_levels
 from .rounding import (
+    add_carry,
+    beyond,
     coarse_shift,
     fine_round,
-    narrow,
+    group_ors,
     round_parts,
     round_shift,
     saturate,
@@ -145,7 +147,7 @@ class Quantizer(wiring.Component):
         self.shift_width = check_int("shift_width", shift_width, 1, 7)
         self.tree_levels = adder_levels(signed(in_width) if in_signed else unsigned(in_width),
                                         unsigned(self.mult_width))
-        self.max_latency = SHALLOW_LATENCY + 3 + self.tree_levels
+        self.max_latency = SHALLOW_LATENCY + 4 + self.tree_levels
         self.latency = check_int("latency", latency, 1, self.max_latency)
 
         out_lo, out_hi = ((-(1 << (out_width - 1)), (1 << (out_width - 1)) - 1) if out_signed
@@ -285,7 +287,7 @@ class Quantizer(wiring.Component):
                                         signed_out=self.out_signed,
                                         saturation=self.saturation))
         else:
-            order = (["tree"] * min(self.tree_levels, 1) + ["decide", "fine", "coarse"] +
+            order = (["tree"] * min(self.tree_levels, 1) + ["decide", "fine", "coarse", "groups"] +
                      ["tree"] * (self.tree_levels - 1))
             cuts = order[:self.latency - SHALLOW_LATENCY]
             lanes = []
@@ -299,18 +301,28 @@ class Quantizer(wiring.Component):
             sides = flat([side for _, side in lanes])
             for _ in range(mul.latency):
                 valid, sides = register(True, valid, sides)
-            lanes = [[pv, *side] for pv, side in zip(products, unflat(sides, 3))]
-            lanes = [[*self._coarse(pv, sv), sv, zv, rv] for pv, sv, zv, rv in lanes]
+            lanes = [[*self._groups(pv), *side] for pv, side in zip(products, unflat(sides, 3))]
+            n = len(lanes[0])
+            valid, values = register("groups" in cuts, valid, flat(lanes))
+            lanes = [[*self._coarse(cv[:-3], cv[-3]), *cv[-3:]] for cv in unflat(values, n)]
             n = len(lanes[0])
             valid, values = register("coarse" in cuts, valid, flat(lanes))
-            lanes = [[*self._fine(cv[:-3], cv[-3], cv[-1]), cv[-2]] for cv in unflat(values, n)]
+            # The decide step adds at out_width + 2 bits: wider results cannot come back
+            # into range once the increment and the zero point are added.
+            keep = self.out_width + 2
+            lanes = []
+            for cv in unflat(values, n):
+                integer, up, far, bits = self._fine(cv[:-3], cv[-3], cv[-1], keep)
+                lanes.append([integer[:bits].as_signed(), far, integer < 0, up, cv[-2]])
             valid, values = register("fine" in cuts, valid, flat(lanes))
-            lanes = [[*narrow(iv, width=self.out_width), uv, zv]
-                     for iv, uv, zv in unflat(values, 3)]
-            valid, values = register("decide" in cuts, valid, flat(lanes))
-            for low, big, negative, up, zv in unflat(values, 5):
+            lanes = []
+            for kept, far, negative, uv, zv in unflat(values, 5):
                 zv = Const(zv, self.out_shape) if isinstance(zv, int) else zv
-                results.append(saturate(low + up + zv, width=self.out_width,
+                lanes.append([add_carry(kept[:keep].as_signed(), zv, uv),
+                              far | beyond(kept, keep), negative])
+            valid, values = register("decide" in cuts, valid, flat(lanes))
+            for total, big, negative in unflat(values, 3):
+                results.append(saturate(total, width=self.out_width,
                                         signed_out=self.out_signed,
                                         saturation=self.saturation,
                                         overflow=(big, negative)))
@@ -336,11 +348,19 @@ class Quantizer(wiring.Component):
         """Whether the deep pipeline splits a run-time shift into coarse and fine steps."""
         return self.runtime_scale and not self.tflite and self.rounding != "stochastic"
 
-    def _coarse(self, product, shift):
-        """The deep pipeline's coarse step: the values it registers for :meth:`_fine`."""
+    def _groups(self, product):
+        """The deep pipeline's first rounding step: the values it registers for
+        :meth:`_coarse`."""
         if self._staged_shift():
-            shifted, sticky = coarse_shift(product, shift,
-                                           fine_bits=min(FINE_SHIFT_BITS, self.shift_width))
+            return [product, group_ors(product, fine_bits=self._fine_bits())]
+        return [product]
+
+    def _coarse(self, carried, shift):
+        """The deep pipeline's coarse step: the values it registers for :meth:`_fine`."""
+        product = carried[0]
+        if self._staged_shift():
+            shifted, sticky = coarse_shift(product, carried[1], shift,
+                                           fine_bits=self._fine_bits())
             return [shifted, sticky, product < 0]
         if self.tflite == "double":
             # (x << left) * M == (x * M) << left: the tiles multiply the 32-bit x.
@@ -349,14 +369,27 @@ class Quantizer(wiring.Component):
             return [product << Mux(shift > 0, shift, 0).as_unsigned()[:5]]
         return [product]
 
-    def _fine(self, carried, shift, random):
-        """The deep pipeline's fine step: ``(integer, up)`` from :meth:`_coarse`'s values."""
+    def _fine_bits(self):
+        return min(FINE_SHIFT_BITS, self.shift_width)
+
+    def _fine(self, carried, shift, random, keep):
+        """The deep pipeline's fine step from :meth:`_coarse`'s values: ``(integer, up,
+        far, bits)``, where the rounded result is ``integer + up``; either ``far`` is set
+        and ``|integer| >= 2**(keep - 1)``, or ``integer`` fits in ``bits`` signed bits.
+
+        ``far`` reads the coarse-shifted value, in parallel with the fine shifter: with a
+        fine shift of 1..``j = 2**fine_bits`` bits (half bit included), a value within
+        ``keep + j`` signed bits leaves an integer within ``keep - 1 + j`` bits, and one
+        beyond leaves an integer of at least ``2**(keep - 1)`` in magnitude."""
         if self._staged_shift():
             shifted, sticky, negative = carried
-            return fine_round(shifted, sticky, shift,
-                              fine_bits=min(FINE_SHIFT_BITS, self.shift_width),
-                              negative=negative, rounding=self.rounding)
-        return self._round_parts(carried[0], shift, random)
+            step = 1 << self._fine_bits()
+            integer, up = fine_round(shifted, sticky, shift, fine_bits=self._fine_bits(),
+                                     negative=negative, rounding=self.rounding)
+            bits = min(keep - 1 + step, len(integer))
+            return integer, up, beyond(shifted, keep + step), bits
+        integer, up = self._round_parts(carried[0], shift, random)
+        return integer, up, Const(0, 1), len(integer)
 
     def _round(self, product, shift, random):
         integer, up = self._round_parts(product, shift, random)

@@ -4,11 +4,12 @@
 These are combinational building blocks; the components register around them.
 """
 
-from amaranth.hdl import Cat, Const, Mux, Value
+from amaranth.hdl import Array, Cat, Const, Mux, Value
 
 from ..golden.rounding import STOCHASTIC_BITS
 
-__all__ = ["coarse_shift", "fine_round", "narrow", "round_parts", "round_shift", "saturate"]
+__all__ = ["add_carry", "beyond", "coarse_shift", "fine_round", "group_ors", "round_parts", "round_shift",
+           "saturate"]
 
 
 def round_shift(value, shift, *, max_shift, rounding, random=None):
@@ -77,21 +78,24 @@ def _round_up(rounding, integer, half, below, negative, random):
     return half & (Value.cast(below) | tie_up)
 
 
-def coarse_shift(value, shift, *, fine_bits):
-    """First stage of a two-stage run-time :func:`round_parts`: shift ``value << 1`` right
-    by the multiple of ``2**fine_bits`` in ``shift`` (the bits of ``shift`` from
-    ``fine_bits`` up).
+def group_ors(value, *, fine_bits):
+    """The OR of each ``2**fine_bits``-bit group of ``value << 1``, lowest group first:
+    what :func:`coarse_shift` needs of the bits it drops, one pipeline stage ahead."""
+    doubled = (value << 1).as_unsigned()
+    step = 1 << fine_bits
+    return Cat(doubled[k:k + step] != 0 for k in range(0, len(doubled), step))
 
-    Returns ``(shifted, sticky)``: ``sticky`` is the OR of the shifted-out bits, all of
-    them below the half bit that :func:`fine_round` finds. Bits beyond the value's width
-    are copies of its sign, so a negative value shifted past its width is never exact,
-    as it must be."""
-    doubled = value << 1
+
+def coarse_shift(value, groups, shift, *, fine_bits):
+    """First step of a run-time :func:`round_parts` in two: shift ``value << 1`` right by
+    the multiple of ``2**fine_bits`` in ``shift`` (its bits from ``fine_bits`` up).
+
+    Returns ``(shifted, sticky)``: ``sticky`` is the OR of the shifted-out bits (from
+    ``groups``, the :func:`group_ors` of ``value``), all of them below the half bit that
+    :func:`fine_round` finds. Bits beyond the value's width are copies of its sign, so a
+    negative value shifted past its width is never exact, as it must be."""
     amount = Cat(Const(0, fine_bits), shift[fine_bits:])
-    mask = ((Const(1, 1) << amount) - 1).as_unsigned()
-    bits = min(len(doubled), len(mask))
-    sticky = (doubled.as_unsigned()[:bits] & mask[:bits]) != 0
-    return doubled >> amount, sticky
+    return (value << 1) >> amount, _below(groups, shift[fine_bits:], 1)
 
 
 def fine_round(shifted, sticky, shift, *, fine_bits, negative, rounding):
@@ -100,9 +104,7 @@ def fine_round(shifted, sticky, shift, *, fine_bits, negative, rounding):
     ``rounding`` is not ``stochastic``)."""
     amount = shift[:fine_bits]
     final = shifted >> amount
-    mask = ((Const(1, 1) << amount) - 1).as_unsigned()
-    bits = min(len(shifted), len(mask))
-    below = Value.cast(sticky) | ((shifted.as_unsigned()[:bits] & mask[:bits]) != 0)
+    below = Value.cast(sticky) | _below(shifted, amount, 1)
     integer = final >> 1
     if not final.shape().signed:
         integer = Cat(integer, Const(0, 1)).as_signed()
@@ -114,16 +116,29 @@ def saturate(value, *, width, signed_out, saturation, overflow=None):
 
     ``overflow``, if given, is ``(big, negative)``: when ``big`` is set, ``value`` holds
     only the low bits of a result known to lie beyond the range on the side of its sign
-    ``negative`` (see :func:`narrow`); only ``wrap`` reads ``value`` then."""
+    ``negative``; only ``wrap`` reads ``value`` then."""
     if signed_out:
         qmin, qmax = -(1 << (width - 1)), (1 << (width - 1)) - 1
     else:
         qmin, qmax = 0, (1 << width) - 1
     if saturation == "wrap":
         return value[:width].as_signed() if signed_out else value[:width]
-    if saturation == "sat_sym":
-        qmin = max(qmin, -qmax)
-    low, high = value < qmin, value > qmax
+    # Range tests on the bits above the output (LUTs), not comparisons (carry chains).
+    negative_value = value[-1]
+    keep = width - 1 if signed_out else width
+    top = value[keep:]
+    if len(top) == 0:
+        outside = Const(0, 1)
+    elif signed_out:
+        outside = (top != 0) & (top != (1 << len(top)) - 1)
+    else:
+        outside = top != 0
+    low, high = negative_value & outside, ~negative_value & outside
+    if not signed_out:
+        low = negative_value
+    if saturation == "sat_sym" and signed_out:
+        qmin = -qmax
+        low = low | (value == qmin - 1)
     if overflow is not None:
         big, negative = overflow
         low, high = Mux(big, negative, low), Mux(big, ~negative, high)
@@ -134,20 +149,34 @@ def saturate(value, *, width, signed_out, saturation, overflow=None):
     return clipped[:width].as_signed() if signed_out else clipped[:width].as_unsigned()
 
 
-def narrow(integer, *, width):
-    """``(low, big, negative)`` of a signed ``integer`` bound for a ``width``-bit output
-    after adding a zero point (in the output range) and a one-bit increment: ``low`` is
-    ``integer`` cut to ``width + 2`` signed bits, ``big`` whether that lost bits. When it
-    did, ``|integer| >= 2**(width + 1)`` and no such addition brings the result back in
-    range, so the saturation needs only ``big`` and the sign (``overflow`` of
-    :func:`saturate`), and the adder stays ``width + 3`` bits wide."""
-    keep = width + 2
-    negative = integer < 0
-    if len(integer) <= keep:
-        return integer, Const(0, 1), negative
-    top = integer[keep - 1:]
-    big = (top != 0) & (top != (1 << len(top)) - 1)
-    return integer[:keep].as_signed(), big, negative
+def add_carry(a, b, carry):
+    """``a + b + carry`` on one carry chain (``carry`` enters as the chain's carry-in)
+    where ``a + b + carry`` would build two; ``a`` is signed."""
+    b_ext = Cat(carry, b).as_signed() if b.shape().signed else Cat(carry, b, Const(0, 1))
+    return (Cat(carry, a).as_signed() + b_ext.as_signed()) >> 1
+
+
+def _below(value, amount, step):
+    """Whether any bit of ``value`` under bit ``amount * step`` is set: a multiplexer of
+    prefix ORs, which maps to LUTs where a mask ``(1 << amount) - 1`` would be a carry
+    chain. (Bits beyond the width copy the sign bit, which the widest prefix holds.)"""
+    prefixes = []
+    for k in range(1 << len(amount)):
+        bits = min(k * step, len(value))
+        prefixes.append(value.as_unsigned()[:bits] != 0 if bits else Const(0, 1))
+    return Array(prefixes)[amount]
+
+
+def beyond(value, bits):
+    """Whether ``value`` lies outside the ``bits``-bit signed range: its bits from
+    ``bits - 1`` up are neither all zeros nor, if it is signed, all ones (a LUT tree, no
+    carry chain)."""
+    top = value[bits - 1:].as_unsigned()
+    if not value.shape().signed:
+        return top != 0 if len(top) else Const(0, 1)
+    if len(top) <= 1:
+        return Const(0, 1)
+    return (top != 0) & (top != (1 << len(top)) - 1)
 
 
 def _aligned_split(value, shift, max_shift, rounding, random):

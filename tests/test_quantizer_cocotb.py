@@ -1,7 +1,8 @@
 """The generated Quantizer Verilog against the golden model on Verilator and Icarus.
 
 The matrix is a pairwise covering of rounding x saturation x signedness x lanes x
-constant/run-time scale x per-tensor/per-lane x latency x widths, plus the TFLite modes;
+constant/run-time scale x per-tensor/per-lane x latency (shallow and deep pipelines) x
+widths, plus the TFLite modes and the deepest pipelines;
 every configuration runs on both simulators with random valid gaps, random backpressure
 and a reset in the middle of a stream.
 """
@@ -47,7 +48,7 @@ def _matrix():
         "lanes": [1, 3, 8],
         "runtime_scale": [False, True],
         "per_lane": [False, True],
-        "latency": [1, 2, 3, 4],
+        "latency": [1, 3, 4, 6, 8],           # 5+: the deep pipeline
         "widths": list(range(len(WIDTHS))),
     })
     configs = []
@@ -64,7 +65,7 @@ def _matrix():
                                      in_width, mult_width, out_width, out_signed))
         configs.append(params)
     configs += [
-        dict(tflite="double", lanes=1),
+        dict(tflite="double", lanes=1),                         # the default latency, 2
         dict(tflite="double", lanes=3, per_lane=True, latency=4),
         dict(tflite="single", lanes=8, per_lane=True, out_signed=False),
         dict(tflite="double", lanes=3, runtime_scale=False, per_lane=True,
@@ -72,6 +73,10 @@ def _matrix():
              zero_point=[0, -3, 5], latency=1),
         dict(tflite="single", lanes=1, runtime_scale=False, multiplier=1583594044, shift=-9,
              zero_point=128, out_signed=False, latency=3),
+        # The deepest pipelines: the issue-5 reference configuration and TFLite's.
+        dict(latency=10),
+        dict(tflite="double", lanes=2, per_lane=True, latency=10),
+        dict(tflite="single", lanes=1, latency=7),
     ]
     return configs
 
