@@ -5,8 +5,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_bool, check_choice, check_int
+from .dsp import DSPMultiplier
 
-__all__ = ["MacArray", "DATAFLOWS"]
+__all__ = ["DATAFLOWS", "MacArray"]
 
 DATAFLOWS = ("broadcast", "systolic")
 
@@ -115,7 +116,7 @@ class MacArray(wiring.Component):
 
     def __init__(self, *, rows=4, cols=4, a_width=8, a_signed=True, b_width=8, b_signed=True,
                  acc_width=32, saturate=False, runtime_zero=False, a_zero=0, b_zero=0,
-                 dataflow="broadcast"):
+                 dataflow="broadcast", pipelined=True):
         self.rows = check_int("rows", rows, 1, 32)
         self.cols = check_int("cols", cols, 1, 32)
         self.a_width = check_int("a_width", a_width, 2, 8)
@@ -126,6 +127,7 @@ class MacArray(wiring.Component):
         self.saturate = check_bool("saturate", saturate)
         self.runtime_zero = check_bool("runtime_zero", runtime_zero)
         self.dataflow = check_choice("dataflow", dataflow, DATAFLOWS)
+        self.pipelined = check_bool("pipelined", pipelined)
         a_lo, a_hi = _range(a_width, a_signed)
         b_lo, b_hi = _range(b_width, b_signed)
         if runtime_zero:
@@ -197,9 +199,12 @@ class MacArray(wiring.Component):
         output ready): operand register, product register, accumulate into the shadow;
         systolic adds the operand forwarding register and the ``rows + cols - 2``-cycle
         wave across the array."""
+        # Pipelined: the DSP tile's three stages and a fabric register instead of one
+        # product register, and the output FIFO.
+        extra = DSPMultiplier.latency + 1 if self.pipelined else 0
         if self.dataflow == "systolic":
-            return self.rows + self.cols + 2
-        return 3
+            return self.rows + self.cols + 2 + extra
+        return 3 + extra
 
     @property
     def throughput(self):
@@ -212,30 +217,51 @@ class MacArray(wiring.Component):
         rows, cols, width = self.rows, self.cols, self.acc_width
         lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
         payload = self.i.payload
-        systolic = self.dataflow == "systolic"
+        systolic, pipelined = self.dataflow == "systolic", self.pipelined
+        out_layout = self.o.payload.shape()
 
-        # Drain state: `remaining` rows of the shadow tile are still to go out.
+        # Drain state: `remaining` rows of the shadow tile are still to go out; `shift`
+        # moves one out (row 0 leaves, the others move up).
         remaining = Signal(range(rows + 1))
-        take = self.o.valid & self.o.ready
+        if pipelined:
+            # Row 0 goes into a two-entry output FIFO, not to the port: o.ready then
+            # drives only the FIFO's read side, never the shadow registers' enables.
+            fifo = [Signal(out_layout, name=f"out{n}") for n in range(2)]
+            count = Signal(range(3))
+            wr, rd = Signal(), Signal()
+            # A register (its next value is computed at the end): it enables every
+            # shadow register, so it must not be a LUT behind the drain counters.
+            shift = Signal()
+            pop = self.o.valid & self.o.ready
+            with m.If(pop):
+                m.d.sync += rd.eq(~rd)
+            m.d.sync += count.eq(count + shift - pop)
+            m.d.comb += [self.o.valid.eq(count != 0),
+                         self.o.payload.eq(Mux(rd, fifo[1], fifo[0]))]
+        else:
+            shift = self.o.valid & self.o.ready
+            m.d.comb += [
+                self.o.valid.eq(remaining != 0),
+                self.o.payload.first.eq(remaining == rows),
+                self.o.payload.last.eq(remaining == 1),
+            ]
+        drained = (remaining == 0) | ((remaining == 1) & shift)
 
-        if systolic:
+        if systolic or pipelined:
             # The array never stops (no enable to fan out, and a wave of finishing PEs can
             # always complete). Instead a tile's last beat is held at the input until the
-            # previous tile has both finished its wave and drained, so its own wave meets
-            # free shadow registers. Other beats flow on meanwhile.
+            # previous tile has both finished and drained, so it meets free shadow
+            # registers. Other beats flow on meanwhile.
             enable = None
             pending = Signal()              # a last beat is in the array
-            drained = (remaining == 0) | ((remaining == 1) & take)
             m.d.comb += self.i.ready.eq(~payload.last | (~pending & drained))
         else:
             # One enable for everything: the only reason to stop is a finished tile in
-            # the product stage that has no free shadow to go to. The shadow is free if
-            # it is empty or its last row leaves now.
-            shadow_free = (remaining == 0) | ((remaining == 1) & take)
+            # the product stage that has no free shadow to go to.
             valid2, last2 = Signal(), Signal()
             enable = Signal()
             m.d.comb += [
-                enable.eq(~(valid2 & last2) | shadow_free),
+                enable.eq(~(valid2 & last2) | drained),
                 self.i.ready.eq(enable),
             ]
         accept = self.i.valid & self.i.ready
@@ -259,6 +285,13 @@ class MacArray(wiring.Component):
             x = payload[kind][index]
             return x - z if not isinstance(z, int) or z else x
 
+        def delayed(value, cycles, name):
+            for n in range(cycles):
+                reg = Signal.like(value, name=f"{name}_d{n}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
         # Stage 1: zero-point-corrected operands, one register per row / column.
         da = [Signal(self._da_shape, name=f"da{r}") for r in range(rows)]
         db = [Signal(self._db_shape, name=f"db{c}") for c in range(cols)]
@@ -273,24 +306,46 @@ class MacArray(wiring.Component):
         else:
             a_op = [[da[r]] * cols for r in range(rows)]
             b_op = [db] * rows
-            flags = None
+            flags = [[(valid1, last1)] * cols for _ in range(rows)]
+        if not systolic and not pipelined:
+            sync(valid2.eq(valid1), last2.eq(last1))
+            finish = enable & valid2 & last2
+        # Pipelined: the DSP tile, then a fabric product register, so that the route
+        # from the DSP column to the accumulator has a cycle of its own.
+        mul_latency = DSPMultiplier.latency + 1 if pipelined else 1
 
         acc_shape = signed(width)
         shadow = [[Signal(acc_shape, name=f"shadow{r}_{c}") for c in range(cols)]
                   for r in range(rows)]
-        if not systolic:
-            sync(valid2.eq(valid1), last2.eq(last1))
-            finish = enable & valid2 & last2
+        row_flags = {}
         for r in range(rows):
             for c in range(cols):
-                # The product register maps onto a DSP's output register.
-                product = Signal(signed(self.product_width), name=f"p{r}_{c}")
-                sync(product.eq(a_op[r][c] * b_op[r][c]))
+                if pipelined:
+                    m.submodules[f"mul{r}_{c}"] = mul = DSPMultiplier(
+                        self._da_shape, self._db_shape)
+                    m.d.comb += [mul.a.eq(a_op[r][c]), mul.b.eq(b_op[r][c]), mul.en.eq(1)]
+                    product = Signal(mul.p_shape, name=f"p{r}_{c}")
+                    m.d.sync += product.eq(mul.p)
+                else:
+                    # A product register: Yosys folds it into no DSP register on ECP5.
+                    product = Signal(signed(self.product_width), name=f"p{r}_{c}")
+                    sync(product.eq(a_op[r][c] * b_op[r][c]))
                 if systolic:
-                    valid_p = Signal(name=f"pvalid{r}_{c}")
-                    last_p = Signal(name=f"plast{r}_{c}")
-                    m.d.sync += [valid_p.eq(flags[r][c][0]), last_p.eq(flags[r][c][1])]
+                    valid_p = delayed(flags[r][c][0], mul_latency, f"pvalid{r}_{c}")
+                    last_p = delayed(flags[r][c][1], mul_latency, f"plast{r}_{c}")
                     finish_pe = valid_p & last_p
+                elif pipelined:
+                    # One valid/last/finish chain per row, each a register at the end:
+                    # it drives the enables of one row of PEs only.
+                    if r not in row_flags:
+                        finish1 = Signal(name=f"finish1_{r}")
+                        m.d.comb += finish1.eq(valid1 & last1)
+                        row_flags[r] = (delayed(valid1, mul_latency, f"pvalid{r}"),
+                                        delayed(last1, mul_latency, f"plast{r}"),
+                                        delayed(finish1, mul_latency, f"pfinish{r}"))
+                    valid_p, last_p, finish_pe = row_flags[r]
+                    if r == 0 and c == 0:
+                        finish = finish_pe
                 else:
                     valid_p, last_p, finish_pe = valid2, last2, finish
                 acc = Signal(acc_shape, name=f"acc{r}_{c}")
@@ -307,7 +362,7 @@ class MacArray(wiring.Component):
                     m.d.sync += acc.eq(Mux(last_p, 0, nxt_acc))
                 with m.If(finish_pe):
                     m.d.sync += shadow[r][c].eq(nxt_acc)
-                with m.Elif(take):
+                with m.Elif(shift):
                     # Drain by shifting rows towards row 0, which feeds the output: a
                     # shift register needs no rows-to-1 multiplexer.
                     if r + 1 < rows:
@@ -315,23 +370,31 @@ class MacArray(wiring.Component):
                 if systolic and r == rows - 1 and c == cols - 1:
                     finish = finish_pe                     # the wave is complete
 
+        if pipelined:
+            with m.If(shift):
+                m.d.sync += wr.eq(~wr)
+                for n in range(2):
+                    with m.If(wr == n):
+                        m.d.sync += [fifo[n].first.eq(remaining == rows),
+                                     fifo[n].last.eq(remaining == 1),
+                                     *[fifo[n].data[c].eq(shadow[0][c]) for c in range(cols)]]
+        else:
+            for c in range(cols):
+                m.d.comb += self.o.payload.data[c].eq(shadow[0][c])
+
         with m.If(finish):
             m.d.sync += remaining.eq(rows)
-        with m.Elif(take):
+        with m.Elif(shift):
             m.d.sync += remaining.eq(remaining - 1)
-        if systolic:
+        if pipelined:
+            # Shift on the next cycle if a row will be left and the FIFO not full.
+            remaining_next = Mux(finish, rows, remaining - shift)
+            m.d.sync += shift.eq((remaining_next != 0) & (count + shift - pop != 2))
+        if enable is None:
             with m.If(finish):
                 m.d.sync += pending.eq(0)
             with m.Elif(accept & payload.last):
                 m.d.sync += pending.eq(1)
-
-        m.d.comb += [
-            self.o.valid.eq(remaining != 0),
-            self.o.payload.first.eq(remaining == rows),
-            self.o.payload.last.eq(remaining == 1),
-        ]
-        for c in range(cols):
-            m.d.comb += self.o.payload.data[c].eq(shadow[0][c])
         return m
 
     def _systolic_operands(self, m, da, db, valid1, last1):

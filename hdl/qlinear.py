@@ -26,7 +26,7 @@ class QLinear(wiring.Component):
     ``saturate(round(acc * M / 2**S) + Z)``.
 
     Datapath. ``MacArray -> bias adder -> Quantizer(lanes=cols, per_lane)``. The bias
-    adder is combinational between the array's shadow registers and the Quantizer's
+    adder is combinational between the array's output registers and the Quantizer's
     first register (``quant_latency`` 4 registers the Quantizer's input, which keeps the
     adder off the multiplier's path). The Quantizer's stream carries no flags, so the
     ``first``/``last`` flags of each output row wait in a small FIFO beside it: pushed
@@ -36,7 +36,7 @@ class QLinear(wiring.Component):
     Parameters
     ----------
     rows, cols, a_width, a_signed, b_width, b_signed, acc_width, saturate, runtime_zero,
-    a_zero, b_zero, dataflow
+    a_zero, b_zero, dataflow, pipelined
         As for :class:`MacArray` (B is the weight matrix: one column per output channel).
     bias : int or sequence of int
         Constant bias, one value or one per column, each fitting ``acc_width`` signed
@@ -63,13 +63,14 @@ class QLinear(wiring.Component):
                  acc_width=32, saturate=False, runtime_zero=False, a_zero=0, b_zero=0,
                  bias=0, multiplier=1, shift=0, zero_point=0, mult_width=32, out_width=8,
                  out_signed=True, rounding="half_even", saturation="sat", quant_latency=4,
-                 dataflow="broadcast"):
+                 dataflow="broadcast", pipelined=True):
         self.array = MacArray(rows=rows, cols=cols, a_width=a_width, a_signed=a_signed,
                               b_width=b_width, b_signed=b_signed, acc_width=acc_width,
                               saturate=saturate, runtime_zero=runtime_zero, a_zero=a_zero,
-                              b_zero=b_zero, dataflow=dataflow)
+                              b_zero=b_zero, dataflow=dataflow, pipelined=pipelined)
         for name in ("rows", "cols", "a_width", "a_signed", "b_width", "b_signed",
-                     "acc_width", "saturate", "runtime_zero", "a_zero", "b_zero", "dataflow"):
+                     "acc_width", "saturate", "runtime_zero", "a_zero", "b_zero", "dataflow",
+                     "pipelined"):
             setattr(self, name, getattr(self.array, name))
         if rounding == "stochastic":
             raise ValueError("rounding: stochastic rounding is not offered by qlinear; "

@@ -30,15 +30,22 @@ def run(mac, ks, *, seed=0, kinds=KINDS, in_pause=0.3, out_pause=0.3):
     return cycles
 
 
-DATAFLOWS = ["broadcast", "systolic"]
+# Every dataflow, pipelined (the default: DSP tiles, output FIFO) and not.
+VARIANTS = [dict(dataflow="broadcast"), dict(dataflow="systolic"),
+            dict(dataflow="broadcast", pipelined=False),
+            dict(dataflow="systolic", pipelined=False)]
+
+
+def _name(variant):
+    return variant["dataflow"] + ("" if variant.get("pipelined", True) else "-unpipelined")
 
 
 @pytest.mark.parametrize("rows,cols", [(1, 1), (1, 8), (8, 1), (3, 5), (4, 4), (8, 8)])
 @pytest.mark.parametrize("saturate", [False, True])
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-def test_shapes_and_k_at_acc_width_16(rows, cols, saturate, dataflow):
+@pytest.mark.parametrize("variant", VARIANTS, ids=_name)
+def test_shapes_and_k_at_acc_width_16(rows, cols, saturate, variant):
     """int8 x int8 into 16 bits: the extreme tiles overflow from K = 3 on, both ways."""
-    mac = MacArray(rows=rows, cols=cols, acc_width=16, saturate=saturate, dataflow=dataflow)
+    mac = MacArray(rows=rows, cols=cols, acc_width=16, saturate=saturate, **variant)
     run(mac, [1, 2, rows, 100, 3, 1, 100, 2, rows], seed=rows * 10 + cols + saturate)
 
 
@@ -54,32 +61,36 @@ def test_shapes_and_k_at_acc_width_16(rows, cols, saturate, dataflow):
     dict(a_zero=[-128, 127, 0, 5], b_zero=[1, -2, 3], acc_width=17, saturate=True),
     dict(a_signed=False, a_zero=128, b_zero=-3, acc_width=32),
 ], ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()))
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-def test_operand_types_and_zero_points(params, dataflow):
-    mac = MacArray(rows=4, cols=3, dataflow=dataflow, **params)
+@pytest.mark.parametrize("variant", VARIANTS, ids=_name)
+def test_operand_types_and_zero_points(params, variant):
+    mac = MacArray(rows=4, cols=3, **variant, **params)
     run(mac, [1, 2, 4, 100, 7, 1, 1, 33], seed=len(str(params)))
 
 
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-def test_short_tiles_back_to_back_under_heavy_traffic_noise(dataflow):
+@pytest.mark.parametrize("variant", VARIANTS, ids=_name)
+def test_short_tiles_back_to_back_under_heavy_traffic_noise(variant):
     """K < rows: the drain, not the array, sets the pace; nothing is lost or repeated."""
-    mac = MacArray(rows=8, cols=2, acc_width=16, saturate=True, dataflow=dataflow)
+    mac = MacArray(rows=8, cols=2, acc_width=16, saturate=True, **variant)
     run(mac, [1] * 20 + [2] * 10 + [9] * 3, seed=4, in_pause=0.6, out_pause=0.6)
 
 
-@pytest.mark.parametrize("rows,cols,tiles", [(1, 8, 16), (8, 1, 8), (3, 5, 8), (4, 4, 8),
-                                             (8, 8, 8), (16, 16, 8)])
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-def test_utilization_at_full_rate(rows, cols, tiles, dataflow):
+# 16x16 pipelined takes two minutes in Amaranth's simulator; the cocotb benches run it.
+@pytest.mark.parametrize("rows,cols,tiles,variant", [
+    (rows, cols, tiles, variant)
+    for rows, cols, tiles in [(1, 8, 16), (8, 1, 8), (3, 5, 8), (4, 4, 16), (8, 8, 16),
+                              (16, 16, 8)]
+    for variant in VARIANTS if rows < 16 or not variant.get("pipelined", True)],
+    ids=lambda v: _name(v) if isinstance(v, dict) else str(v))
+def test_utilization_at_full_rate(rows, cols, tiles, variant):
     """Continuously valid input, always-ready output, K = 8 * max(rows, cols): useful
     MACs / (rows * cols * cycles) >= 95 %, counting every cycle from the first input
     beat to the last output beat (fill and drain included)."""
-    mac = MacArray(rows=rows, cols=cols, dataflow=dataflow)
+    mac = MacArray(rows=rows, cols=cols, **variant)
     k = 8 * max(rows, cols)
     cycles = run(mac, [k] * tiles, seed=1, kinds=("random",), in_pause=0, out_pause=0)
     useful = tiles * k * rows * cols
     utilization = useful / (rows * cols * cycles)
-    print(f"\nutilization {dataflow} {rows}x{cols} K={k} x{tiles} tiles: {useful} MACs in {cycles} "
+    print(f"\nutilization {_name(variant)} {rows}x{cols} K={k} x{tiles} tiles: {useful} MACs in {cycles} "
           f"cycles = {100 * utilization:.2f} %")
     # Exactly: one cycle per k-step, plus the latency and the drain of the last tile.
     assert cycles == tiles * k + mac.latency + rows - 1
@@ -88,23 +99,29 @@ def test_utilization_at_full_rate(rows, cols, tiles, dataflow):
 
 @pytest.mark.parametrize("rows", [1, 4, 8])
 def test_no_idle_cycle_between_tiles_when_k_equals_rows(rows):
-    """Broadcast: K = rows is the shortest tile whose drain hides entirely behind the
-    next tile."""
-    mac = MacArray(rows=rows, cols=3)
+    """Broadcast, not pipelined: K = rows is the shortest tile whose drain hides entirely
+    behind the next tile."""
+    mac = MacArray(rows=rows, cols=3, pipelined=False)
     tiles = 10
     cycles = run(mac, [rows] * tiles, kinds=("random",), in_pause=0, out_pause=0)
     assert cycles == tiles * rows + mac.latency + rows - 1
 
 
 @pytest.mark.parametrize("rows", [1, 3, 8])
-def test_systolic_shortest_tile_without_a_stall(rows):
-    """Systolic: a tile's last beat waits until the previous tile has finished its wave
-    and drained, so back-to-back tiles run without a stall from K = latency + rows - 1
-    (= 2 rows + cols + 1) on, and K one shorter costs cycles."""
+@pytest.mark.parametrize("variant,shortest", [
+    (dict(dataflow="systolic", pipelined=False), lambda r, c: 2 * r + c + 1),
+    (dict(dataflow="systolic"), lambda r, c: 2 * r + c + 4),
+    (dict(dataflow="broadcast"), lambda r, c: r + 5),
+], ids=lambda v: _name(v) if isinstance(v, dict) else "")
+def test_shortest_tile_without_a_stall_when_last_waits(rows, variant, shortest):
+    """Systolic or pipelined: a tile's last beat waits until the previous tile has
+    finished and drained, so back-to-back tiles run without a stall from K = latency +
+    rows - 1 on (latency + rows - 2 pipelined: the output FIFO's cycle is not part of
+    the wait), and K one shorter costs cycles."""
     cols = 3
-    mac = MacArray(rows=rows, cols=cols, dataflow="systolic")
-    k = mac.latency + rows - 1
-    assert k == 2 * rows + cols + 1
+    mac = MacArray(rows=rows, cols=cols, **variant)
+    k = shortest(rows, cols)
+    assert k == mac.latency + rows - 1 - mac.pipelined
     tiles = 6
     cycles = run(mac, [k] * tiles, kinds=("random",), in_pause=0, out_pause=0)
     assert cycles == tiles * k + mac.latency + rows - 1
@@ -112,17 +129,19 @@ def test_systolic_shortest_tile_without_a_stall(rows):
     assert slower > tiles * (k - 1) + mac.latency + rows - 1
 
 
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-def test_latency_of_a_single_beat_tile(dataflow):
-    mac = MacArray(rows=1, cols=2, dataflow=dataflow)
+@pytest.mark.parametrize("variant", VARIANTS, ids=_name)
+def test_latency_of_a_single_beat_tile(variant):
+    mac = MacArray(rows=1, cols=2, **variant)
     # Taken on cycle 1, out on cycle 1 + latency.
     assert run(mac, [1], in_pause=0, out_pause=0) == 1 + mac.latency
 
 
 def test_manifest_attributes():
     mac = MacArray(rows=3, cols=5, acc_width=20)
-    assert (mac.lanes, mac.latency, mac.throughput) == (5, 3, 1)
-    assert MacArray(rows=3, cols=5, dataflow="systolic").latency == 3 + 5 + 2
+    assert (mac.lanes, mac.latency, mac.throughput) == (5, 7, 1)
+    assert MacArray(rows=3, cols=5, pipelined=False).latency == 3
+    assert MacArray(rows=3, cols=5, dataflow="systolic").latency == 3 + 5 + 6
+    assert MacArray(rows=3, cols=5, dataflow="systolic", pipelined=False).latency == 3 + 5 + 2
     layout = mac.o.payload.shape()
     assert layout.size == 5 * 20 + 2
 
@@ -148,6 +167,7 @@ def test_manifest_attributes():
     (dict(b_zero=1.5), TypeError, "b_zero"),
     (dict(runtime_zero=True, acc_width=17, a_zero=3), ValueError, "a_zero"),
     (dict(dataflow="diagonal"), ValueError, "dataflow"),
+    (dict(pipelined=1), TypeError, "pipelined"),
 ])
 def test_bad_parameters_name_themselves(kwargs, exc, match):
     with pytest.raises(exc, match=f"^{match}:"):

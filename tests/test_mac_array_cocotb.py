@@ -3,7 +3,8 @@
 Shapes 1x8, 8x1, 3x5, 4x4, 8x8, 16x16; K in {1, 2, rows, 100} (and 1000 on the big
 array); random, all-minimum, all-maximum, mixed-sign and extreme-zero-point tiles; wrap
 and saturation at acc_width 16 where int8 sums overflow from K = 3; signed/unsigned
-operands, narrow widths, constant and run-time zero points. Every configuration runs on
+operands, narrow widths, constant and run-time zero points; both dataflows, pipelined (the
+default: registered DSP tiles and an output FIFO) and not. Every configuration runs on
 both simulators with random valid gaps, random backpressure and a reset in the middle of
 a tile; one configuration compares over 1,000,000 MACs per simulator.
 """
@@ -34,6 +35,11 @@ CONFIGS = [
           dataflow="systolic"), [1, 2, 1, 100], 3),
     (dict(rows=8, cols=8, acc_width=16, saturate=True, a_zero=-3, b_zero=5,
           dataflow="systolic"), [1, 2, 8, 100], 3),
+    # Not pipelined: one product register, the broadcast's global enable, no output FIFO.
+    (dict(rows=3, cols=5, acc_width=16, saturate=True, pipelined=False), [1, 2, 3, 100], 3),
+    (dict(rows=8, cols=8, acc_width=32, pipelined=False), [1, 2, 8, 100], 3),
+    (dict(rows=3, cols=5, runtime_zero=True, acc_width=17, dataflow="systolic",
+          pipelined=False), [1, 2, 3, 100], 3),
 ]
 
 
