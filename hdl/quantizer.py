@@ -79,18 +79,20 @@ class Quantizer(wiring.Component):
     For a clock of 250 MHz and more on ECP5. Each lane's product comes from a
     :class:`~qdp.hdl.multiplier.TiledMultiplier`: 18x18 :class:`~qdp.hdl.dsp.DSPMultiplier`
     tiles with their own three registers (inside the MULT18X18D on ECP5) and an adder tree.
-    The rounding then runs in steps: a *coarse* shift by the multiple of 8 in S with the
-    sticky OR of the bits it drops, a *fine* shift by the rest with the half bit, the
-    sticky bit and the rounding increment, a *decide* step that narrows
-    ``floor(x * M / 2**S)`` to ``out_width + 2`` bits plus an overflow flag (no zero point
-    or increment can bring a wider value back into range), and the output step that adds
-    the increment and the zero point at that narrow width and saturates. The 4 registers
-    of the tiles and the output are always there; ``latency - 4`` more go, in this order,
-    after the adder tree's last level, the decide step, the fine step, the coarse step and
-    the adder tree's other levels. ``max_latency`` is 7 plus the tree's levels: 9 for a
-    32 x 32-bit product. (Constant shifts, stochastic rounding and the TFLite modes run
-    their rounding in the fine step; the coarse register then only delays the product, or
-    in ``tflite="double"`` mode the product shifted left by the exponent.)
+    With a run-time shift the rounding then runs in steps: *groups* ORs each 8-bit group
+    of the product; *coarse* shifts by the multiple of 8 in S and picks the sticky OR of
+    the groups it drops; *fine* shifts by the rest, finds the half bit, the sticky bit
+    and the rounding increment, and, beside the shifter, whether the result is so large
+    that it saturates whatever is added to it; *decide* adds the increment and the zero
+    point at ``out_width + 3`` bits (wider results cannot come back into range, see
+    :meth:`_fine`); the output step saturates with LUT range tests. The 4 registers of
+    the tiles and the output are always there; ``latency - 4`` more go, in this order,
+    after the adder tree's last level, the decide, fine, coarse and groups steps, and the
+    adder tree's other levels. ``max_latency`` is 8 plus the tree's levels: 10 for a
+    32 x 32-bit product (265 MHz on an LFE5U-85F -8, out of context). Constant shifts,
+    stochastic rounding and the TFLite modes round in the fine step; their groups and
+    coarse registers only delay the product (in ``tflite="double"`` mode the coarse step
+    shifts it left by the exponent: ``(x << e) * M == (x * M) << e``).
 
     Members
     -------
