@@ -45,32 +45,52 @@ class MacArray(wiring.Component):
 
     * ``"broadcast"`` (default): A's column and B's row of each k-step go to all PEs of
       a row / column in the same cycle from one register per row / column. Lowest
-      latency (3 cycles), one enable stalls the whole array, and the drain hides behind
-      any tile with K >= rows. The price is wire length: operand registers drive
-      multipliers all over the die.
+      latency. The price is wire length: operand registers drive multipliers all over
+      the die.
     * ``"systolic"``: row r of A is delayed r cycles, column c of B c cycles, then A moves
       one PE right and B one PE down per cycle (valid/last travel with A), so PE
       ``(r, c)`` sees k-step n at cycle ``n + r + c`` from a neighbour's register. The
       array never stalls (a stall would freeze a half-finished wave); instead a tile's
       last beat waits at the input until the previous tile has finished its wave and
-      drained, which hides the drain behind any tile with K >= ``2 rows + cols + 1``.
-      Latency ``rows + cols + 2``; ``rows * cols * (a + b + 2)`` more flip-flops.
+      drained. ``rows * cols * (a + b + 2)`` more flip-flops.
+
+    Pipelining (``pipelined``, default true). Every multiply is a :class:`DSPMultiplier`
+    (operand, pipeline and output registers: on ECP5 the MULT18X18D's own, see
+    :mod:`qdp.hdl.dsp`; export with ``target="ecp5"``) followed by a fabric product
+    register, so no path runs through a multiplier or along the route from the DSP
+    column to the accumulator. The array then never stalls in either dataflow: no
+    enable fans out from the output's ``ready`` to every register. A tile's last beat
+    waits at the input instead (as in the systolic dataflow), and row 0 of the drain
+    goes into a two-entry output FIFO whose fill level, not ``o.ready``, moves the
+    shadow registers; ``o.ready`` only moves the FIFO's read pointer. Latency
+    ``3 + 4``: four more cycles (the DSP's two extra stages, the fabric register, the
+    FIFO). With ``pipelined`` false the product is one fabric register behind a
+    combinational multiplier (Yosys's MULT18X18D with its registers off), and the
+    broadcast array stalls as a whole on one enable.
+
+    ========================  =======================  =======================
+    latency (cycles)          ``pipelined=False``       ``pipelined=True``
+    ========================  =======================  =======================
+    ``broadcast``             3                        7
+    ``systolic``              ``rows + cols + 2``      ``rows + cols + 6``
+    ========================  =======================  =======================
 
     Measured on ECP5-85F speed 8, out of context (yosys ``synth_ecp5`` + nextpnr, int8,
-    acc_width 32): 4x4 broadcast 157 MHz (16 MULT18X18D, 910 LUT4, 1351 FF); 8x8
-    broadcast 118 MHz (64 DSP, 3856 LUT4, 5256 FF), 8x8 systolic 143 MHz (64 DSP, 3881
-    LUT4, 6759 FF). The critical path of all three is register -> routing -> the
-    unregistered MULT18X18D -> the product register; in the broadcast 8x8 the routing
-    from the shared operand register is 3 ns, in the systolic one 1.9 ns.
+    acc_width 32, seed 1), not pipelined: 4x4 broadcast 157 MHz (16 MULT18X18D, 910
+    LUT4, 1351 FF); 8x8 broadcast 118 MHz (64 DSP, 3856 LUT4, 5256 FF), 8x8 systolic
+    143 MHz (64 DSP, 3881 LUT4, 6759 FF). The critical path of all three is register ->
+    routing -> the unregistered MULT18X18D -> the product register.
 
     Drain overlap. Every PE has a second, *shadow* register. The beat with ``last`` set
     moves each finished sum into the shadow registers and restarts the accumulators at
     zero in the same cycle, so the next tile's first k-step accumulates one cycle later.
     The shadow registers form a shift register of ``rows`` rows that drains one row
     (``cols`` lanes) per output beat while the array computes the next tile. The array
-    waits only when a tile finishes before the previous one has drained: with a ready
-    output, never for K >= rows (broadcast) or K >= 2 rows + cols + 1 (systolic), and
-    then it does ``rows * cols`` useful MACs on every cycle that an input beat arrives.
+    waits only when a tile finishes before the previous one has drained. With a ready
+    output it never waits (``rows * cols`` useful MACs on every cycle that an input beat
+    arrives) for K >= rows (broadcast, not pipelined), K >= ``latency + rows - 1``
+    (systolic, not pipelined: ``2 rows + cols + 1``) or K >= ``latency + rows - 2``
+    (pipelined: ``rows + 5`` broadcast, ``2 rows + cols + 4`` systolic).
 
     Parameters
     ----------
@@ -97,6 +117,10 @@ class MacArray(wiring.Component):
     dataflow : str
         ``"broadcast"`` or ``"systolic"``, see Dataflow above; both compute the same
         results.
+    pipelined : bool
+        Registered DSP multiplier tiles, a never-stalling array and an output FIFO; see
+        Pipelining above. Same results, four cycles more latency, and the Fmax of the
+        ECP5 export is no longer set by the multiplier.
 
     Members
     -------
@@ -109,9 +133,9 @@ class MacArray(wiring.Component):
         The result tile, one row per beat: ``data`` (``ArrayLayout(signed(acc_width),
         cols)``, row r of C), ``first`` (row 0) and ``last`` (row ``rows - 1``). Its
         first beat is taken ``latency`` cycles after the tile's last input beat when
-        ``o.ready`` is high. ``i.ready`` may depend on ``o.ready`` in the same cycle
-        (when the drain's last row leaving frees the shadow registers), and in
-        ``systolic`` mode on ``i.payload.last``.
+        ``o.ready`` is high. ``i.ready`` may depend on ``i.payload.last`` (systolic or
+        pipelined) and, not pipelined, on ``o.ready`` in the same cycle (when the
+        drain's last row leaving frees the shadow registers).
     """
 
     def __init__(self, *, rows=4, cols=4, a_width=8, a_signed=True, b_width=8, b_signed=True,
@@ -198,7 +222,7 @@ class MacArray(wiring.Component):
         """Cycles from taking a tile's last input beat to its first output beat (with the
         output ready): operand register, product register, accumulate into the shadow;
         systolic adds the operand forwarding register and the ``rows + cols - 2``-cycle
-        wave across the array."""
+        wave across the array; pipelined adds four (see Pipelining)."""
         # Pipelined: the DSP tile's three stages and a fabric register instead of one
         # product register, and the output FIFO.
         extra = DSPMultiplier.latency + 1 if self.pipelined else 0
