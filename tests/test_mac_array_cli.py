@@ -25,13 +25,37 @@ def test_generate_mac_array(tmp_path):
     assert f"module {manifest['module']}(" in verilog.read_text()
     assert manifest["parameters"]["a_zero"] == [1, 2, 3]
     assert manifest["parameters"]["saturate"] is True
-    assert manifest["latency_cycles"] == 3 and manifest["throughput_beats_per_cycle"] == 1
+    assert manifest["latency_cycles"] == 7 and manifest["throughput_beats_per_cycle"] == 1
+    assert manifest["target"] is None and "MULT18X18D" not in verilog.read_text()
     ports = {p["name"]: p for p in manifest["ports"]}
     assert ports["i__payload"]["width"] == 3 * 8 + 5 * 8 + 1
     assert ports["o__payload"]["width"] == 5 * 20 + 2
     fields = {f["field"]: f for f in ports["o__payload"]["fields"]}
     assert fields["data.0"]["offset"] == 0 and fields["data.4"]["offset"] == 80
     assert fields["first"]["offset"] == 100 and fields["last"]["offset"] == 101
+
+
+def test_generate_for_ecp5_instantiates_registered_dsps(tmp_path):
+    """--target ecp5: one MULT18X18D with all four register stages per PE; another module
+    name than the portable export; --no-pipelined keeps the plain multiply."""
+    for target, pipelined in ((None, True), ("ecp5", True), ("ecp5", False)):
+        out = tmp_path / f"{target}-{pipelined}"
+        args = ["generate", "mac-array", "--rows", "2", "--cols", "3", "-o", str(out)]
+        args += ["--target", target] if target else []
+        args += [] if pipelined else ["--no-pipelined"]
+        assert main(args) == 0
+    (generic,) = (tmp_path / "None-True").glob("*.v")
+    (ecp5,) = (tmp_path / "ecp5-True").glob("*.v")
+    (plain,) = (tmp_path / "ecp5-False").glob("*.v")
+    assert generic.stem != ecp5.stem
+    manifest = json.loads(ecp5.with_suffix(".json").read_text())
+    assert manifest["target"] == "ecp5" and manifest["parameters"]["pipelined"] is True
+    text = ecp5.read_text()
+    assert text.count("MULT18X18D #(") == 6
+    for reg in ("INPUTA", "INPUTB", "PIPELINE", "OUTPUT"):
+        assert text.count(f'.REG_{reg}_CLK("CLK0")') == 6
+    assert "MULT18X18D" not in plain.read_text()
+    assert json.loads(plain.with_suffix(".json").read_text())["latency_cycles"] == 3
 
 
 @pytest.mark.parametrize("args,message", [

@@ -78,18 +78,21 @@ def test_qlinear_modes(params):
 
 
 @pytest.mark.parametrize("dataflow", ["broadcast", "systolic"])
-def test_qlinear_systolic_and_broadcast_agree(dataflow):
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_qlinear_systolic_and_broadcast_agree(dataflow, pipelined):
     q = QLinear(rows=3, cols=4, multiplier=[3 << 20, 5 << 20, 1 << 22, 7 << 19],
-                shift=[38, 39, 37, 38], bias=[9, -9, 99, -99], dataflow=dataflow)
+                shift=[38, 39, 37, 38], bias=[9, -9, 99, -99], dataflow=dataflow,
+                pipelined=pipelined)
     run(q, [1, 2, 3, 100, 13], seed=5)
 
 
-def test_qlinear_full_rate():
-    q = QLinear(rows=4, cols=4, multiplier=1 << 20, shift=34)
+@pytest.mark.parametrize("pipelined,array_latency", [(True, 7), (False, 3)])
+def test_qlinear_full_rate(pipelined, array_latency):
+    q = QLinear(rows=4, cols=4, multiplier=1 << 20, shift=34, pipelined=pipelined)
     tiles, k = 8, 32
     cycles = run(q, [k] * tiles, seed=1, in_pause=0, out_pause=0, kinds=("random",))
     assert cycles == tiles * k + q.latency + q.rows - 1
-    assert q.latency == 3 + 4 and q.lanes == 4 and q.throughput == 1
+    assert q.latency == array_latency + 4 and q.lanes == 4 and q.throughput == 1
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
