@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-__all__ = ["ROWS", "ort_agreement", "ort_layer_model", "outlier_errors", "outlier_plot",
-           "prepare", "run_demo"]
+__all__ = ["ROWS", "ort_agreement", "ort_layer_model", "ort_run", "outlier_errors",
+           "outlier_plot", "prepare", "run_demo"]
 
 #: Images per hardware tile: the QLinear arrays are ``ROWS x out_features``.
 ROWS = 4
@@ -78,7 +78,8 @@ def ort_layer_model(layer):
     return model
 
 
-def _ort_run(model, a):
+def ort_run(model, a):
+    """Run :func:`ort_layer_model`'s graph on the int8 rows ``a``: ``(acc, y)`` as int64."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -106,7 +107,7 @@ def ort_agreement(network, q_x):
     a_golden = a_ort = np.asarray(q_x, dtype=np.int64)
     for layer in network["layers"]:
         model = ort_layer_model(layer)
-        acc, y = _ort_run(model, a_golden)
+        acc, y = ort_run(model, a_golden)
         w = np.asarray(layer["weights"], dtype=np.int64)
         want_acc = matmul_int(a_golden, w, a_zero=layer["a_zero"], b_zero=layer["w_zero"],
                               bias=layer["bias"], acc_width=network["acc_width"])
@@ -116,7 +117,7 @@ def ort_agreement(network, q_x):
                      "acc_max_diff": int(np.max(np.abs(acc - want_acc))),
                      "out_exact": int(np.sum(y == want_y)),
                      "out_max_diff": int(np.max(np.abs(y - want_y)))})
-        a_ort = _ort_run(model, a_ort)[1]
+        a_ort = ort_run(model, a_ort)[1]
         a_golden = want_y
     agree = int(np.sum(np.argmax(a_ort, axis=1) == np.argmax(a_golden, axis=1)))
     return {"layers": rows, "predictions_agree": agree, "images": len(a_golden)}

@@ -16,7 +16,7 @@ chain with the golden integer network end to end.
 Config keys (JSON) beyond :func:`qdp.sim.bench.bench_config`'s: ``inputs`` and
 ``weights`` (``.npy`` files: the layer's int8 activations, one image per row, and its
 ``in x out`` int8 weights) and ``outputs`` (``.npy`` file the bench writes the received
-rows to). The summary adds ``images``, ``tiles`` and ``macs`` (array MACs streamed).
+rows to) and ``golden`` (overrides for the golden call). The summary adds ``images``, ``tiles`` and ``macs`` (array MACs streamed).
 """
 
 import json
@@ -80,14 +80,15 @@ def _run_layer(params, sim, config, workdir):
 
 
 def run_network(network, q_x, sim, *, rows=4, seed=1, in_pause=0.3, out_pause=0.3,
-                workdir=None):
+                workdir=None, golden=None):
     """Run the int8 images ``q_x`` through every layer's hardware on ``sim``, each layer
     fed with the previous layer's hardware output.
 
     Returns ``(outputs, summaries)``: per layer the int8 rows received (one per image,
     ``None`` from the first layer that failed on) and the bench summary (``compared``,
     ``mismatches``, ``reports``, ``beats_in``, ``beats_out``, ``cycles``, ``macs``,
-    ``passed``, ``log``).
+    ``passed``, ``log``). ``golden`` overrides arguments of the bench's
+    :func:`qdp.golden.qlinear.qlinear` call (to prove that a wrong golden fails).
     """
     from ..golden.network import hardware_params
 
@@ -102,7 +103,7 @@ def run_network(network, q_x, sim, *, rows=4, seed=1, in_pause=0.3, out_pause=0.
         np.save(paths["weights"], np.asarray(layer["weights"], dtype=np.int64))
         paths["outputs"].unlink(missing_ok=True)
         config = {"seed": seed + index, "in_pause": in_pause, "out_pause": out_pause,
-                  "reset": False, **{key: str(path) for key, path in paths.items()}}
+                  "reset": False, "golden": golden or {}, **{key: str(path) for key, path in paths.items()}}
         summary = _run_layer(hardware_params(network, index, rows=rows), sim, config, folder)
         summaries.append(summary)
         if not summary["passed"] or not paths["outputs"].exists():
@@ -133,7 +134,7 @@ async def run_layer_bench(dut, config):
     n = len(a)
     tiles = layer_tiles(component, a, w)
     fields = input_fields(mac, tiles)
-    want, first, last = expected_qlinear_rows(component, tiles)
+    want, first, last = expected_qlinear_rows(component, tiles, config.get("golden"))
     n_in, n_out = len(fields["last"]), len(want)
 
     bench, streams = await ClockedBench.start(dut, seed=config["seed"],
