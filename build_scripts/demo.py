@@ -145,54 +145,85 @@ def _scheme_errors(w):
     return out
 
 
-def outlier_errors(weights, *, outliers=OUTLIERS, seed=SEED):
-    """RMS quantization error of the ordinary weights, relative to their RMS, per scheme:
-    ``{"trained": {scheme: err}, "with outliers": {...}}``.
+def outlier_errors(weights, *, outliers=OUTLIERS, seed=SEED, chunk=64):
+    """Quantization error of the ordinary weights under each scheme, without and with
+    injected outliers.
 
     ``weights`` is the trained first-layer matrix (C order: a block of B holds B/cols
     rows). The outliers replace ``len(outliers)`` weights at seeded random places with
-    the given multiples of max |w|; the error is measured on the other weights, the ones
-    the outliers' scale steals resolution from.
+    the given multiples of max |w|; errors are measured on the other weights, the ones
+    the outliers' scale steals resolution from, as RMS error / RMS of those weights.
+
+    Returns ``{"trained": {scheme: error}, "with outliers": {scheme: error},
+    "profile": {scheme: [error per chunk of the flat weights]}, "outliers": [index],
+    "chunk": chunk}``; the profile (with outliers) shows where the damage lands.
     """
     w = np.asarray(weights, dtype=np.float64).reshape(-1)
     rng = np.random.default_rng(seed)
-    where = rng.choice(w.size, size=len(outliers), replace=False)
+    where = np.sort(rng.choice(w.size, size=len(outliers), replace=False))
     spiked = w.copy()
     spiked[where] = np.asarray(outliers) * np.max(np.abs(w))
     keep = np.ones(w.size, dtype=bool)
     keep[where] = False
     rms = np.sqrt(np.mean(w[keep] ** 2))
-    result = {}
+    result = {"outliers": where.tolist(), "chunk": chunk, "profile": {}}
     for label, values in (("trained", w), ("with outliers", spiked)):
-        result[label] = {name: float(np.sqrt(np.mean((deq[keep] - values[keep]) ** 2)) / rms)
-                         for name, deq in _scheme_errors(values).items()}
+        result[label] = {}
+        for name, deq in _scheme_errors(values).items():
+            sq = np.where(keep, (deq - values) ** 2, 0.0)
+            result[label][name] = float(np.sqrt(np.sum(sq) / np.sum(keep))) / rms
+            if label == "with outliers":
+                per = np.add.reduceat(sq, np.arange(0, w.size, chunk))
+                count = np.add.reduceat(keep.astype(np.float64), np.arange(0, w.size, chunk))
+                result["profile"][name] = (np.sqrt(per / count) / rms).tolist()
     return result
 
 
 def outlier_plot(errors, path):
-    """Bar chart of :func:`outlier_errors` (log scale), written as PNG to ``path``."""
+    """Draw :func:`outlier_errors` as a PNG at ``path``: the error per scheme (left), and
+    along the weights with the outliers injected (right), where blocking keeps the damage
+    inside the blocks that hold an outlier."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     schemes = list(errors["trained"])
     x = np.arange(len(schemes))
-    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=110)
-    for offset, (label, color) in zip((-0.2, 0.2), (("trained", "#4C72B0"),
-                                                    ("with outliers", "#DD8452"))):
+    fig, (ax, prof) = plt.subplots(1, 2, figsize=(13, 4.8), dpi=100,
+                                   gridspec_kw={"width_ratios": [1.25, 1]})
+    spiked = (f"{len(errors['outliers'])} outliers injected "
+              f"(up to {max(map(abs, OUTLIERS)):g}x max |w|)")
+    for offset, label, color in ((-0.2, "trained", "#4C72B0"),
+                                 (0.2, "with outliers", "#DD8452")):
         values = [errors[label][s] for s in schemes]
-        bars = ax.bar(x + offset, values, 0.4, label=label if label == "trained" else
-                      f"{len(OUTLIERS)} outliers injected (up to {max(map(abs, OUTLIERS)):g}x "
-                      f"max |w|)", color=color)
+        bars = ax.bar(x + offset, values, 0.4, color=color,
+                      label="trained weights" if label == "trained" else spiked)
         for bar, value in zip(bars, values):
             ax.annotate(f"{100 * value:.1f}%", (bar.get_x() + bar.get_width() / 2, value),
                         ha="center", va="bottom", fontsize=8)
     ax.set_yscale("log")
+    ax.set_ylim(top=4)                  # room for the legend above the bars
     ax.set_xticks(x, [s.replace(" per", "\nper").replace(" fixed", "\nfixed")
-                      .replace(" B=", "\nB=") for s in schemes], fontsize=9)
+                      .replace(" absmax B=", "\nabsmax B=") for s in schemes], fontsize=9)
     ax.set_ylabel("RMS error of the ordinary weights / their RMS")
-    ax.set_title("int8 quantization of the trained 64x32 weights (digits MLP)")
-    ax.legend(fontsize=9)
+    ax.set_title("int8, trained 64x32 weights of the digits MLP", fontsize=11)
+    ax.legend(fontsize=9, loc="upper left")
+
+    chunk = errors["chunk"]
+    for name, color in (("absmax per tensor", "#C44E52"),
+                        ("blockwise absmax B=256", "#8172B2"),
+                        ("blockwise absmax B=64", "#55A868")):
+        profile = errors["profile"][name]
+        prof.step(np.arange(len(profile) + 1) * chunk, profile + profile[-1:], where="post",
+                  color=color, label=name)
+    for index in errors["outliers"]:
+        prof.axvline(index, color="grey", lw=0.8, ls=":")
+    prof.set_yscale("log")
+    prof.set_ylim(4e-4, 2)              # room for the legend below the curves
+    prof.set_xlabel(f"weight index (flat, C order); dotted: outliers; "
+                    f"error per {chunk} weights")
+    prof.set_title("where the damage lands, " + spiked, fontsize=11)
+    prof.legend(fontsize=8, loc="lower center", ncol=3)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
@@ -265,7 +296,11 @@ def run_demo(sims, plot=None, *, out=print):
                 f"{cycles} cycles, {seconds:.1f} s")
             continue
         status = 1
-        out(f"  hardware ({sim}): MISMATCH: {mismatches} of {compared} vectors differ")
+        chain = sum(int(np.sum(o != g)) for o, g in zip(outputs, golden) if o is not None)
+        out(f"  hardware ({sim}): MISMATCH: {mismatches} of {compared} vectors differ in "
+            f"the benches; {chain} layer outputs differ from the golden network"
+            + ("" if len(outputs) == len(golden) and outputs[-1] is not None
+               else " (the chain stopped early)"))
         for index, s in enumerate(summaries):
             for line in s.get("reports", []):
                 out(f"    layer {index}: {line}")
