@@ -9,11 +9,14 @@ How it works
 A block can only be quantized once its last element has been seen, so the unit stores one
 block. While block *k* streams in, it is written into a memory of ``block_size / lanes``
 rows at addresses 0, 1, ...; while block *k+1* streams in, block *k* is read out of the same
-rows just ahead of the writes. The read port is not transparent: a read and a write of the
-same row in the same cycle return the old row, so block *k+1*'s element *j* can be written
-in the very cycle block *k*'s element *j* is read. One block of storage therefore carries
-one beat per cycle across back-to-back blocks; a write waits only for its row to have been
-read (an input beat is refused while the row still holds an unread element).
+rows just ahead of the writes. A beat's write lands one cycle after the beat is accepted
+(from registers, so the accept decision never drives the memory's write enables), so block
+*k+1*'s element *j* can be accepted in the very cycle block *k*'s element *j* is read. One
+block of storage therefore carries one beat per cycle across back-to-back blocks; a beat
+waits only for its row to have been read (an input beat is refused while the row still
+holds an unread element). The read port is not transparent; the one read that can meet
+its row's write in the same cycle -- row 0 of a one-row block that starts draining as it
+closes -- takes the data from a copy of the write.
 
 Each element read out goes through a pipelined restoring divider, one quotient bit per
 stage, with the block's absmax travelling alongside it. Finished beats enter an output
@@ -63,12 +66,20 @@ end.
 
 Latency and throughput
 ----------------------
-``latency = out_width + F + 5`` cycles: from the cycle in which a block's last input beat
-is accepted to the cycle in which that block's first output beat is valid on ``o``, when no
-earlier block is still draining and ``o`` is ready. The remaining beats follow one per
+``latency = out_width + F + 5 + pipeline`` cycles: from the cycle in which a block's last
+input beat is accepted to the cycle in which that block's first output beat is valid on
+``o``, when no earlier block is still draining and ``o`` is ready. The remaining beats follow one per
 cycle. ``throughput`` is 1 beat (``lanes`` elements) per cycle, sustained across
 back-to-back blocks of any size (``block_size / lanes`` cycles per block) as long as ``o``
 and ``scale`` are ready.
+
+``pipeline`` trades latency for clock rate: 1 puts a register between the rounding
+decision (a wide sticky OR, or stochastic's 32-bit carry) and the rounding adder, 2 also
+between ``x + A`` and ``qmax * (x + A)``. With the default 2, in16 -> int8 with 1 lane is
+timed for 250 MHz on ECP5 (``qdp synth absmax``: 267 MHz). Whatever the setting, the
+control runs from registered flags (credit and scale-FIFO room, last row, "row already
+read") so that accepting a beat, issuing a read and starting a drain stay a few LUT levels
+deep. ``i.ready`` is a function of registers only.
 
 Resources
 ---------
@@ -77,8 +88,9 @@ Block storage: one memory of ``block_size / lanes`` rows of ``lanes * in_width``
 pipeline (``out_width + F`` stages of ``lanes`` ``in_width``-bit subtractors and
 ``lanes * (in_width - 1 + out_width + F)`` flip-flops), an output FIFO of ``latency + 1``
 entries of ``lanes * out_width + 2`` bits that absorbs the pipeline on backpressure, and a
-3-entry FIFO for ``scale``. ``stochastic`` costs 32 more divider stages, and a 32-bit LFSR
-per lane.
+3-entry FIFO for ``scale``; the registered write (address, data) and its copy for the
+one-row read add ``2 * lanes * in_width`` flip-flops. ``stochastic`` costs 32 more
+divider stages, and a 32-bit LFSR per lane.
 """
 
 from amaranth import *
@@ -92,6 +104,8 @@ from ..golden.rounding import ROUNDING_MODES, STOCHASTIC_BITS
 from ._checks import check_choice, check_int
 
 __all__ = ["BlockwiseAbsmax"]
+
+_SCALE_DEPTH = 3
 
 _NEAREST = ("half_even", "half_away", "half_up", "half_down", "half_zero")
 
@@ -124,6 +138,9 @@ class BlockwiseAbsmax(wiring.Component):
     lfsr_seed : int
         Seed of the per-lane LFSRs of ``stochastic`` rounding, 0..2**32-1 (see
         :mod:`qdp.golden.lfsr`; ignored by the other modes).
+    pipeline : int
+        Extra pipeline registers in the divider path, 0..2, one cycle of latency each
+        (see the module documentation).
 
     Attributes
     ----------
@@ -151,10 +168,11 @@ class BlockwiseAbsmax(wiring.Component):
     """
 
     def __init__(self, block_size=64, *, lanes=1, in_width=16, out_width=8,
-                 rounding="half_even", lfsr_seed=DEFAULT_SEED):
+                 rounding="half_even", lfsr_seed=DEFAULT_SEED, pipeline=2):
         rounding = "half_even" if rounding is None else rounding
         try:
-            self._check_parameters(block_size, lanes, in_width, out_width, rounding, lfsr_seed)
+            self._check_parameters(block_size, lanes, in_width, out_width, rounding, lfsr_seed,
+                                   pipeline)
         except (TypeError, ValueError):
             # A component that failed its checks is not "unused": don't warn about it later.
             self._MustUse__used = True
@@ -166,11 +184,12 @@ class BlockwiseAbsmax(wiring.Component):
         self._out_width = out_width
         self._rounding = rounding
         self._lfsr_seed = lfsr_seed
+        self._pipeline = pipeline
 
         self._frac_bits = _fraction_bits(rounding)
         self._quot_bits = out_width + self._frac_bits
-        # issue -> read data -> prepare -> K divider stages -> FIFO write
-        self._pipe_latency = self._quot_bits + 2
+        # issue -> read data -> prepare (+1) -> K divider stages -> (+1) FIFO write
+        self._pipe_latency = self._quot_bits + 2 + pipeline
         # A beat holds a credit from issue until it leaves o: the pipeline, the FIFO write
         # and the two cycles of SyncFIFOBuffered's registered read; one more keeps the count
         # registered (no o.ready to issue path) without a bubble.
@@ -190,7 +209,8 @@ class BlockwiseAbsmax(wiring.Component):
         })
 
     @staticmethod
-    def _check_parameters(block_size, lanes, in_width, out_width, rounding, lfsr_seed):
+    def _check_parameters(block_size, lanes, in_width, out_width, rounding, lfsr_seed,
+                          pipeline):
         check_int("lanes", lanes, 1, 16)
         check_int("in_width", in_width, 2, 32)
         check_int("out_width", out_width, 2, 8)
@@ -200,6 +220,7 @@ class BlockwiseAbsmax(wiring.Component):
                              f"of lanes={lanes} from {lanes} to 65536)")
         check_choice("rounding", rounding, ROUNDING_MODES)
         check_int("lfsr_seed", lfsr_seed, 0, (1 << 32) - 1)
+        check_int("pipeline", pipeline, 0, 2)
 
     block_size = property(lambda self: self._block_size)
     lanes = property(lambda self: self._lanes)
@@ -207,6 +228,7 @@ class BlockwiseAbsmax(wiring.Component):
     out_width = property(lambda self: self._out_width)
     rounding = property(lambda self: self._rounding)
     lfsr_seed = property(lambda self: self._lfsr_seed)
+    pipeline = property(lambda self: self._pipeline)
 
     @property
     def beats_per_block(self):
@@ -241,40 +263,65 @@ class BlockwiseAbsmax(wiring.Component):
         o_layout = self.o.p.shape()
         m.submodules.out_fifo = out_fifo = SyncFIFOBuffered(
             width=o_layout.size, depth=self._credits + 1)
-        m.submodules.scale_fifo = scale_fifo = SyncFIFOBuffered(width=iw, depth=3)
+        m.submodules.scale_fifo = scale_fifo = SyncFIFOBuffered(width=iw, depth=_SCALE_DEPTH)
 
         # -- fill side: the block being written --------------------------------------------
         wptr = Signal(range(beats))
         fill_max = Signal(iw)
+        # fill_max belongs to the previous block (drained or waiting): read it as 0. This
+        # keeps the drain start off fill_max's reset.
+        fill_fresh = Signal(init=1)
         fill_done = Signal()            # a complete block waits for the previous one to drain
         fill_end = Signal(range(beats))
 
         # -- drain side: the block being read ----------------------------------------------
         drain_active = Signal()
-        drain_end = Signal(range(beats))
+        drain_before_end = Signal(range(beats))     # end row - 1: compared with rptr
         drain_max = Signal(iw)
-        rptr = Signal(range(beats))
+        rptr = Signal(range(beats))                 # 0 whenever no block drains
+
+        # The decisions of a cycle (issue a read, accept a beat, start a drain) depend on
+        # each other when fill and drain run in lockstep, so everything they need is kept
+        # as registered flags, updated from comparisons made a cycle ahead.
+        rptr_zero = Signal(init=1)
+        rptr_at_end = Signal()                      # rptr is the draining block's last row
+        wptr_last = Signal(init=beats == 1)         # wptr is the last row
+        # While a block drains, the fill may write row wptr: wptr != rptr (see below).
+        row_free = Signal()
+        # rptr - wptr while a block drains, so that row_free is updated from comparisons
+        # with constants; wide enough that -1 (all ones) is not a valid lead.
+        lead = Signal(len(rptr) + 1)
+        lead_minus_one = (1 << len(lead)) - 1
         occupancy = Signal(range(self._credits + 1))
+        credit = Signal(init=1)                     # occupancy < credits
+        scale_count = Signal(range(_SCALE_DEPTH + 1))
+        scale_room = Signal(init=1)                 # scale_count < _SCALE_DEPTH
 
         # A beat is read (issued) only when the output FIFO is sure to have room for it
         # (credits) and, for a block's first beat, when the scale FIFO has room for the
         # block's absmax: backpressure on either output stalls reads, never drops data.
+        may_issue = Signal()            # issue, were a block draining
         issue = Signal()
         drain_finish = Signal()
         m.d.comb += [
-            issue.eq(drain_active & (occupancy < self._credits) &
-                     ((rptr != 0) | scale_fifo.w_rdy)),
-            drain_finish.eq(issue & (rptr == drain_end)),
+            may_issue.eq(credit & (~rptr_zero | scale_room)),
+            issue.eq(drain_active & may_issue),
+            drain_finish.eq(issue & rptr_at_end),
         ]
         drain_free = ~drain_active | drain_finish
         # A row may be overwritten once the draining block has read it -- in this very
-        # cycle at the latest, since the read port returns the old row.
-        slot_free = (~drain_active | (wptr < rptr) | (wptr > drain_end) |
-                     (issue & (wptr == rptr)))
-        m.d.comb += self.i.ready.eq(~fill_done & slot_free)
+        # cycle at the latest, since the write lands a cycle later. Both pointers start a
+        # drain at row 0 and only the read may run ahead, so while a block drains the fill
+        # is either behind the read (wptr < rptr), past the draining block's last row
+        # (wptr > that row >= rptr), or exactly on the row about to be read: wptr != rptr
+        # means "already read". (`issue` is `may_issue` while a block drains.)
+        m.d.comb += self.i.ready.eq(~fill_done & (~drain_active | row_free | may_issue))
 
         i_fire = self.i.valid & self.i.ready
         o_fire = self.o.valid & self.o.ready
+        block_end = wptr_last | self.i.p.last
+        closing = Signal()              # a beat that closes its block is offered
+        m.d.comb += closing.eq(self.i.valid & block_end)
 
         magnitudes = []
         for lane in range(lanes):
@@ -290,39 +337,77 @@ class BlockwiseAbsmax(wiring.Component):
                 pairs.append(top)
             magnitudes = pairs + magnitudes[len(pairs) * 2:]
         new_max = Signal(iw)
-        m.d.comb += new_max.eq(Mux(magnitudes[0] > fill_max, magnitudes[0], fill_max))
+        m.d.comb += new_max.eq(Mux(fill_fresh | (magnitudes[0] > fill_max),
+                                   magnitudes[0], fill_max))
 
-        m.d.comb += [
+        # The write lands one cycle after its beat is accepted, from registers: the
+        # accept decision never reaches the memory's write enables in the same cycle.
+        m.d.sync += [
             wr.addr.eq(wptr),
             wr.data.eq(self.i.p.data),
             wr.en.eq(i_fire),
         ]
 
         with m.If(issue):
-            m.d.sync += rptr.eq(rptr + 1)
+            m.d.sync += [rptr.eq(rptr + 1), rptr_zero.eq(0),
+                         rptr_at_end.eq(rptr == drain_before_end)]
             with m.If(drain_finish):
-                m.d.sync += [rptr.eq(0), drain_active.eq(0)]
-        m.d.sync += occupancy.eq(occupancy + issue - o_fire)
+                m.d.sync += [rptr.eq(0), rptr_zero.eq(1)]
 
         with m.If(i_fire):
-            m.d.sync += [wptr.eq(wptr + 1), fill_max.eq(new_max)]
-            with m.If((wptr == beats - 1) | self.i.p.last):
-                m.d.sync += wptr.eq(0)
-                with m.If(drain_free):
-                    m.d.sync += [
-                        drain_active.eq(1), drain_end.eq(wptr), drain_max.eq(new_max),
-                        rptr.eq(0), fill_max.eq(0),
-                    ]
-                with m.Else():
-                    m.d.sync += [fill_done.eq(1), fill_end.eq(wptr)]
-        with m.Elif(fill_done & drain_free):
+            m.d.sync += [wptr.eq(wptr + 1), fill_max.eq(new_max), fill_fresh.eq(block_end)]
+            if beats > 1:
+                m.d.sync += wptr_last.eq(wptr == beats - 2)
+            with m.If(block_end):
+                m.d.sync += [wptr.eq(0), wptr_last.eq(beats == 1)]
+        with m.If(~fill_done):                  # fill_end is only read while fill_done
+            m.d.sync += fill_end.eq(wptr)
+
+        # A drain starts with both pointers at row 0; rptr is there already. Its end row and
+        # absmax are loaded whenever the drain is free: with no start they go unused.
+        end = Mux(fill_done, fill_end, wptr)
+        with m.If(drain_free):
             m.d.sync += [
-                drain_active.eq(1), drain_end.eq(fill_end), drain_max.eq(fill_max),
-                rptr.eq(0), fill_max.eq(0), fill_done.eq(0),
+                drain_before_end.eq(end - 1), rptr_at_end.eq(end == 0),
+                drain_max.eq(Mux(fill_done, fill_max, new_max)),
             ]
+        # A drain starts when the draining block is done (or none drains) and a block is
+        # complete: waiting (fill_done) or closing with this beat, which a free drain always
+        # accepts (i.ready = ~fill_done then). Written out, without a shared `start`, these
+        # stay two or three LUT levels deep.
+        m.d.sync += [
+            drain_active.eq(~drain_free | fill_done | closing),
+            fill_done.eq(~drain_free & (fill_done | (closing & self.i.ready))),
+        ]
+        # lead and row_free restart at 0 for the next drain; a block closing or waiting
+        # means the fill stands still until that drain starts (or is refused this beat,
+        # which already means lead = 0).
+        # Below, a block drains (or row_free is unused) and i.ready = row_free | may_issue:
+        # the same updates as "issue and no beat: lead + 1; a beat and no issue: lead - 1",
+        # written on the registered flags for a shallower row_free.
+        with m.If(closing | fill_done):
+            m.d.sync += [row_free.eq(0), lead.eq(0)]
+        with m.Elif(may_issue & ~self.i.valid):
+            m.d.sync += [lead.eq(lead + 1), row_free.eq(lead != lead_minus_one)]
+        with m.Elif(~may_issue & self.i.valid & row_free):
+            m.d.sync += [lead.eq(lead - 1), row_free.eq(lead != 1)]
+
+        with m.If(issue & ~o_fire):
+            m.d.sync += [occupancy.eq(occupancy + 1),
+                         credit.eq(occupancy < self._credits - 1)]
+        with m.Elif(o_fire & ~issue):
+            m.d.sync += [occupancy.eq(occupancy - 1), credit.eq(1)]
+
+        scale_push = issue & rptr_zero
+        scale_pop = self.scale.valid & self.scale.ready
+        with m.If(scale_push & ~scale_pop):
+            m.d.sync += [scale_count.eq(scale_count + 1),
+                         scale_room.eq(scale_count < _SCALE_DEPTH - 1)]
+        with m.Elif(scale_pop & ~scale_push):
+            m.d.sync += [scale_count.eq(scale_count - 1), scale_room.eq(1)]
 
         m.d.comb += [
-            scale_fifo.w_en.eq(issue & (rptr == 0)),
+            scale_fifo.w_en.eq(scale_push),
             scale_fifo.w_data.eq(drain_max),
             self.scale.valid.eq(scale_fifo.r_rdy),
             self.scale.p.eq(scale_fifo.r_data),
@@ -330,41 +415,65 @@ class BlockwiseAbsmax(wiring.Component):
         ]
 
         # -- read: the row arrives one cycle after the issue, with its block's absmax ------
+        # A one-row block that closes and starts draining in the same cycle is read (row 0,
+        # the next cycle) while its delayed write lands, and the read port returns the old
+        # row: that read takes the written data from a copy instead. Nothing else collides:
+        # a block's rows are written before its drain starts, except its last one.
+        collide = Signal()
+        held = Signal.like(wr.data)
+        bypass0 = Signal()
+        m.d.sync += [
+            collide.eq(closing & (wptr == 0)),      # accepted if wr.en is set next
+            held.eq(wr.data),
+        ]
         m.d.comb += [rd.addr.eq(rptr), rd.en.eq(issue)]
         v0, a0, first0, last0 = Signal(), Signal(iw), Signal(), Signal()
         m.d.sync += [
-            v0.eq(issue), a0.eq(drain_max),
-            first0.eq(rptr == 0), last0.eq(rptr == drain_end),
+            v0.eq(issue), a0.eq(drain_max), bypass0.eq(issue & rptr_zero & collide & wr.en),
+            first0.eq(rptr_zero), last0.eq(rptr_at_end),
         ]
+        row = Signal.like(rd.data)
+        m.d.comb += row.eq(Mux(bypass0, held, rd.data))
 
         # -- prepare: N = qmax * (x + A) >= 0, split into first remainder and low bits -----
         def stage_signals(k):
-            return dict(
-                valid=Signal(name=f"s{k}_valid"),
-                absmax=Signal(iw, name=f"s{k}_absmax"),
-                zero=Signal(name=f"s{k}_zero"),
-                first=Signal(name=f"s{k}_first"),
-                last=Signal(name=f"s{k}_last"),
-                neg=[Signal(name=f"s{k}_neg{l}") for l in range(lanes)],
-                rem=[Signal(iw - 1, name=f"s{k}_rem{l}") for l in range(lanes)],
-                bits=[Signal(K, name=f"s{k}_bits{l}") for l in range(lanes)],
-            )
+            return {
+                "valid": Signal(name=f"s{k}_valid"),
+                "absmax": Signal(iw, name=f"s{k}_absmax"),
+                "zero": Signal(name=f"s{k}_zero"),
+                "first": Signal(name=f"s{k}_first"),
+                "last": Signal(name=f"s{k}_last"),
+                "neg": [Signal(name=f"s{k}_neg{l}") for l in range(lanes)],
+                "rem": [Signal(iw - 1, name=f"s{k}_rem{l}") for l in range(lanes)],
+                "bits": [Signal(K, name=f"s{k}_bits{l}") for l in range(lanes)],
+            }
+
+        # x + A and qmax (x + A) are two carry chains; `pipeline >= 2` puts a register
+        # between them.
+        valid, absmax, first, last = v0, a0, first0, last0
+        shifted, negative = [], []
+        for lane in range(lanes):
+            x = row[lane]
+            xa = Signal(iw + 1, name=f"xa{lane}")               # x + A in [0, 2A]
+            neg = Signal(name=f"neg{lane}")
+            m.d.comb += [xa.eq(x + a0), neg.eq(x < 0)]
+            shifted.append(xa)
+            negative.append(neg)
+        if self._pipeline >= 2:
+            valid, absmax, first, last, *rest = self._register(
+                m, "prep", [valid, absmax, first, last, *shifted, *negative])
+            shifted, negative = rest[:lanes], rest[lanes:]
 
         stage = stage_signals(0)
         m.d.sync += [
-            stage["valid"].eq(v0), stage["absmax"].eq(a0), stage["zero"].eq(a0 == 0),
-            stage["first"].eq(first0), stage["last"].eq(last0),
+            stage["valid"].eq(valid), stage["absmax"].eq(absmax), stage["zero"].eq(absmax == 0),
+            stage["first"].eq(first), stage["last"].eq(last),
         ]
         for lane in range(lanes):
-            x = rd.data[lane]
-            shifted = Signal(iw + 1, name=f"xa{lane}")        # x + A in [0, 2A]
             numer = Signal(iw + ow - 1, name=f"numer{lane}")  # qmax (x + A) < 2**(ow-1) 2A
-            m.d.comb += [
-                shifted.eq(x + a0),
-                numer.eq((shifted << (ow - 1)) - shifted),
-            ]
+            m.d.comb += numer.eq((shifted[lane] << (ow - 1)) - shifted[lane])
             m.d.sync += [
-                stage["neg"][lane].eq(x < 0),
+                stage["neg"][lane].eq(negative[lane]),
                 stage["rem"][lane].eq(numer[ow:]),
                 stage["bits"][lane].eq(numer[:ow] << F),
             ]
@@ -388,7 +497,7 @@ class BlockwiseAbsmax(wiring.Component):
             stage = nxt
 
         # -- round, and write the beat into the output FIFO ---------------------------------
-        result = Signal(o_layout)
+        integers, ups = [], []
         for lane in range(lanes):
             quotient = stage["bits"][lane]
             integer = quotient[F:]                   # floor(v) + qmax, in [0, 2 qmax]
@@ -413,15 +522,27 @@ class BlockwiseAbsmax(wiring.Component):
                     "half_zero": neg,
                 }[rounding]
                 up = half & (sticky | tie_up)
+            up_bit = Signal(name=f"up{lane}")
+            m.d.comb += up_bit.eq(up)
+            integers.append(integer)
+            ups.append(up_bit)
+        valid, zero, first, last = stage["valid"], stage["zero"], stage["first"], stage["last"]
+        if self._pipeline >= 1:
+            # The rounding decision (a wide sticky OR, or stochastic's 32-bit carry) and
+            # the rounding adder in separate cycles.
+            valid, zero, first, last, *rest = self._register(
+                m, "rounding", [valid, zero, first, last, *integers, *ups])
+            integers, ups = rest[:lanes], rest[lanes:]
+        result = Signal(o_layout)
+        for lane in range(lanes):
             q = Signal(signed(ow), name=f"q{lane}")
             m.d.comb += [
-                q.eq(Mux(stage["zero"], 0, integer + up - qmax)),
+                q.eq(Mux(zero, 0, integers[lane] + ups[lane] - qmax)),
                 result.data[lane].eq(q),
             ]
+        m.d.comb += [result.first.eq(first), result.last.eq(last)]
         m.d.comb += [
-            result.first.eq(stage["first"]),
-            result.last.eq(stage["last"]),
-            out_fifo.w_en.eq(stage["valid"]),
+            out_fifo.w_en.eq(valid),
             out_fifo.w_data.eq(result),
             self.o.valid.eq(out_fifo.r_rdy),
             self.o.p.eq(out_fifo.r_data),
@@ -429,3 +550,10 @@ class BlockwiseAbsmax(wiring.Component):
         ]
 
         return m
+
+    @staticmethod
+    def _register(m, name, values):
+        """One pipeline register for each value: the values a cycle later."""
+        delayed = [Signal.like(value, name=f"{name}_{n}") for n, value in enumerate(values)]
+        m.d.sync += [d.eq(v) for d, v in zip(delayed, values)]
+        return delayed

@@ -147,8 +147,9 @@ CONFIGS = [
 @pytest.mark.parametrize("block_size, lanes, in_width, out_width, rounding", CONFIGS)
 def test_matches_golden_with_gaps_and_backpressure(block_size, lanes, in_width, out_width,
                                                    rounding):
+    pipeline = CONFIGS.index((block_size, lanes, in_width, out_width, rounding)) % 3
     dut = BlockwiseAbsmax(block_size, lanes=lanes, in_width=in_width, out_width=out_width,
-                          rounding=rounding, lfsr_seed=0xC0FFEE)
+                          rounding=rounding, lfsr_seed=0xC0FFEE, pipeline=pipeline)
     rng = np.random.default_rng(block_size * 131 + lanes)
     blocks = max(6, min(40, 320 // (block_size // lanes)))
     packets = make_packets(dut, blocks, rng)
@@ -180,12 +181,14 @@ def test_reset_in_the_middle_of_a_block(rounding):
 
 # -- throughput and latency ----------------------------------------------------------------
 
-@pytest.mark.parametrize("block_size, lanes, rounding", [
-    (1, 1, "half_even"), (4, 4, "half_even"), (12, 4, "floor"), (64, 1, "half_even"),
-    (64, 16, "stochastic"), (256, 4, "trunc"),
+@pytest.mark.parametrize("block_size, lanes, rounding, pipeline", [
+    (1, 1, "half_even", 2), (1, 1, "floor", 0), (4, 4, "half_even", 1), (12, 4, "floor", 2),
+    (64, 1, "half_even", 2), (64, 1, "half_away", 0), (64, 16, "stochastic", 2),
+    (256, 4, "trunc", 1),
 ])
-def test_steady_state_is_block_size_over_lanes(block_size, lanes, rounding):
-    dut = BlockwiseAbsmax(block_size, lanes=lanes, in_width=8, rounding=rounding)
+def test_steady_state_is_block_size_over_lanes(block_size, lanes, rounding, pipeline):
+    dut = BlockwiseAbsmax(block_size, lanes=lanes, in_width=8, rounding=rounding,
+                          pipeline=pipeline)
     rng = np.random.default_rng(1)
     blocks = max(8, 64 // dut.beats_per_block)
     x = np.concatenate([make_block(rng.choice(KINDS), block_size, 8, rng)
@@ -204,10 +207,12 @@ def test_steady_state_is_block_size_over_lanes(block_size, lanes, rounding):
     assert dut.throughput == 1
 
 
-def test_latency_of_a_lone_block():
+@pytest.mark.parametrize("pipeline", [0, 1, 2])
+def test_latency_of_a_lone_block(pipeline):
     for rounding, extra in (("floor", 0), ("half_even", 1), ("stochastic", 32)):
-        dut = BlockwiseAbsmax(8, lanes=2, in_width=8, out_width=6, rounding=rounding)
-        assert dut.latency == 6 + extra + 5
+        dut = BlockwiseAbsmax(8, lanes=2, in_width=8, out_width=6, rounding=rounding,
+                              pipeline=pipeline)
+        assert dut.latency == 6 + extra + 5 + pipeline
         packets = [np.arange(-4, 4)]
         rec = Bench(dut).run([(packets, None)])
         check(dut, packets, rec)
@@ -245,6 +250,9 @@ def test_short_blocks_back_to_back():
     ((64,), dict(rounding=3), ValueError, ("rounding", "3", "half_even")),
     ((64,), dict(lfsr_seed=-1), ValueError, ("lfsr_seed", "-1")),
     ((64,), dict(lfsr_seed=1 << 32), ValueError, ("lfsr_seed", str(1 << 32))),
+    ((64,), dict(pipeline=3), ValueError, ("pipeline", "3", "0..2")),
+    ((64,), dict(pipeline=-1), ValueError, ("pipeline", "-1", "0..2")),
+    ((64,), dict(pipeline=None), TypeError, ("pipeline", "None")),
 ])
 def test_bad_parameters(args, kwargs, exc, words):
     with pytest.raises(exc) as info:
@@ -260,7 +268,7 @@ def test_attributes():
     dut._MustUse__silence = True        # only inspected, never elaborated
     assert dut.beats_per_block == 256
     assert dut.storage_bits == 4096 * 16
-    assert (dut.latency, dut.throughput) == (14, 1)
+    assert (dut.latency, dut.throughput, dut.pipeline) == (16, 1, 2)
     assert dut.signature.members["scale"].signature.members["payload"].shape.width == 16
 
 
@@ -276,3 +284,20 @@ def test_stochastic_carry_threshold(x, absmax, r, q):
     rec = Bench(dut).run([(packets, None)])
     check(dut, packets, rec)
     assert rec["o"][0][1][0] == (q,)
+
+
+@pytest.mark.parametrize("pipeline", [0, 2])
+@pytest.mark.parametrize("gap, o_ready", [(0.0, 1.0), (0.3, 0.7)])
+def test_one_row_blocks(pipeline, gap, o_ready):
+    """Blocks of one beat (a `last` on a block's first beat, or block_size = lanes) are
+    read in the cycle their delayed write lands: exact with and without stalls."""
+    rng = np.random.default_rng(11)
+    dut = BlockwiseAbsmax(16, lanes=2, in_width=8, pipeline=pipeline)
+    packets = [make_block(rng.choice(KINDS), 2 * int(rng.choice([1, 1, 2, 8])), 8, rng)
+               for _ in range(60)]
+    rec = Bench(dut, gap=gap, o_ready=o_ready, scale_ready=o_ready, seed=4).run(
+        [(packets, None)])
+    check(dut, packets, rec)
+    dut = BlockwiseAbsmax(2, lanes=2, in_width=8, pipeline=pipeline)
+    rec = Bench(dut, gap=gap, o_ready=o_ready, seed=5).run([(packets, None)])
+    check(dut, packets, rec)
