@@ -58,21 +58,24 @@ class MacArray(wiring.Component):
     (operand, pipeline and output registers: on ECP5 the MULT18X18D's own, see
     :mod:`qdp.hdl.dsp`; export with ``target="ecp5"``) followed by a fabric product
     register, so no path runs through a multiplier or along the route from the DSP
-    column to the accumulator. The array then never stalls in either dataflow: no
+    column to the accumulator; a tile's first k-step adds its product to zero instead
+    of the accumulator, and the finished sums move to the shadow registers from the
+    accumulators a cycle later, so nothing but the carry chain sits between the product
+    and the accumulator registers. The array then never stalls in either dataflow: no
     enable fans out from the output's ``ready`` to every register. A tile's last beat
     waits at the input instead (as in the systolic dataflow), and row 0 of the drain
     goes into a two-entry output FIFO whose fill level, not ``o.ready``, moves the
-    shadow registers; ``o.ready`` only moves the FIFO's read pointer. Latency
-    ``3 + 4``: four more cycles (the DSP's two extra stages, the fabric register, the
-    FIFO). With ``pipelined`` false the product is one fabric register behind a
+    shadow registers; ``o.ready`` only moves the FIFO's read pointer. Five more cycles
+    of latency: the DSP's two extra stages, the fabric register, the shadow's load, the
+    FIFO. With ``pipelined`` false the product is one fabric register behind a
     combinational multiplier (Yosys's MULT18X18D with its registers off), and the
     broadcast array stalls as a whole on one enable.
 
     ========================  =======================  =======================
     latency (cycles)          ``pipelined=False``       ``pipelined=True``
     ========================  =======================  =======================
-    ``broadcast``             3                        7
-    ``systolic``              ``rows + cols + 2``      ``rows + cols + 6``
+    ``broadcast``             3                        8
+    ``systolic``              ``rows + cols + 2``      ``rows + cols + 7``
     ========================  =======================  =======================
 
     Measured on ECP5-85F speed 8, out of context (yosys ``synth_ecp5`` + nextpnr, int8,
@@ -90,7 +93,7 @@ class MacArray(wiring.Component):
     output it never waits (``rows * cols`` useful MACs on every cycle that an input beat
     arrives) for K >= rows (broadcast, not pipelined), K >= ``latency + rows - 1``
     (systolic, not pipelined: ``2 rows + cols + 1``) or K >= ``latency + rows - 2``
-    (pipelined: ``rows + 5`` broadcast, ``2 rows + cols + 4`` systolic).
+    (pipelined: ``rows + 6`` broadcast, ``2 rows + cols + 5`` systolic).
 
     Parameters
     ----------
@@ -119,7 +122,7 @@ class MacArray(wiring.Component):
         results.
     pipelined : bool
         Registered DSP multiplier tiles, a never-stalling array and an output FIFO; see
-        Pipelining above. Same results, four cycles more latency, and the Fmax of the
+        Pipelining above. Same results, five cycles more latency, and the Fmax of the
         ECP5 export is no longer set by the multiplier.
 
     Members
@@ -222,10 +225,10 @@ class MacArray(wiring.Component):
         """Cycles from taking a tile's last input beat to its first output beat (with the
         output ready): operand register, product register, accumulate into the shadow;
         systolic adds the operand forwarding register and the ``rows + cols - 2``-cycle
-        wave across the array; pipelined adds four (see Pipelining)."""
+        wave across the array; pipelined adds five (see Pipelining)."""
         # Pipelined: the DSP tile's three stages and a fabric register instead of one
-        # product register, and the output FIFO.
-        extra = DSPMultiplier.latency + 1 if self.pipelined else 0
+        # product register, the shadow loading from the accumulator, the output FIFO.
+        extra = DSPMultiplier.latency + 2 if self.pipelined else 0
         if self.dataflow == "systolic":
             return self.rows + self.cols + 2 + extra
         return 3 + extra
@@ -341,7 +344,7 @@ class MacArray(wiring.Component):
         acc_shape = signed(width)
         shadow = [[Signal(acc_shape, name=f"shadow{r}_{c}") for c in range(cols)]
                   for r in range(rows)]
-        row_flags = {}
+        controls = {}
         for r in range(rows):
             for c in range(cols):
                 if pipelined:
@@ -354,45 +357,63 @@ class MacArray(wiring.Component):
                     # A product register: Yosys folds it into no DSP register on ECP5.
                     product = Signal(signed(self.product_width), name=f"p{r}_{c}")
                     sync(product.eq(a_op[r][c] * b_op[r][c]))
-                if systolic:
-                    valid_p = delayed(flags[r][c][0], mul_latency, f"pvalid{r}_{c}")
-                    last_p = delayed(flags[r][c][1], mul_latency, f"plast{r}_{c}")
-                    finish_pe = valid_p & last_p
-                elif pipelined:
-                    # One valid/last/finish chain per row, each a register at the end:
-                    # it drives the enables of one row of PEs only.
-                    if r not in row_flags:
-                        finish1 = Signal(name=f"finish1_{r}")
-                        m.d.comb += finish1.eq(valid1 & last1)
-                        row_flags[r] = (delayed(valid1, mul_latency, f"pvalid{r}"),
-                                        delayed(last1, mul_latency, f"plast{r}"),
-                                        delayed(finish1, mul_latency, f"pfinish{r}"))
-                    valid_p, last_p, finish_pe = row_flags[r]
-                    if r == 0 and c == 0:
-                        finish = finish_pe
+                if systolic or not pipelined:
+                    key, tag = (r, c), f"{r}_{c}"
                 else:
-                    valid_p, last_p, finish_pe = valid2, last2, finish
+                    # Broadcast: one set of control registers per row, each driving the
+                    # enables of one row of PEs only.
+                    key, tag = r, f"{r}"
+                if not systolic and not pipelined:
+                    valid_p, last_p = valid2, last2
+                elif key not in controls:
+                    valid_p = delayed(flags[r][c][0], mul_latency, f"pvalid{tag}")
+                    last_p = delayed(flags[r][c][1], mul_latency, f"plast{tag}")
+                    controls[key] = valid_p, last_p
+                else:
+                    valid_p, last_p = controls[key]
                 acc = Signal(acc_shape, name=f"acc{r}_{c}")
-                total = acc + product                      # acc_width + 1 bits: exact
+                if pipelined:
+                    # The tile's first k-step adds to zero instead of the accumulator, and
+                    # the finished sum moves to the shadow from the accumulator a cycle
+                    # later: nothing but the carry chain between the product register and
+                    # the accumulator, and nothing after it.
+                    if f"restart{tag}" not in controls:
+                        restart, done = Signal(name=f"restart{tag}"), Signal(name=f"done{tag}")
+                        with m.If(valid_p):
+                            m.d.sync += restart.eq(last_p)
+                        m.d.sync += done.eq(valid_p & last_p)
+                        controls[f"restart{tag}"] = restart, done
+                    restart, done = controls[f"restart{tag}"]
+                    total = Mux(restart, 0, acc) + product
+                else:
+                    total = acc + product                  # acc_width + 1 bits: exact
                 if self.saturate:
                     nxt = Mux(total > hi, hi, Mux(total < lo, lo, total))
                 else:
                     nxt = total
                 nxt_acc = Signal(acc_shape, name=f"next{r}_{c}")
                 m.d.comb += nxt_acc.eq(nxt)                # keeps the low acc_width bits
-                with m.If(valid_p if enable is None else enable & valid_p):
-                    # A finished tile restarts at zero: the next k-step (in the product
-                    # register on the next cycle) accumulates without a gap.
-                    m.d.sync += acc.eq(Mux(last_p, 0, nxt_acc))
+                if pipelined:
+                    with m.If(valid_p):
+                        m.d.sync += acc.eq(nxt_acc)
+                    finish_pe, loaded = done, acc
+                else:
+                    with m.If(valid_p if enable is None else enable & valid_p):
+                        # A finished tile restarts at zero: the next k-step (in the
+                        # product register on the next cycle) accumulates without a gap.
+                        m.d.sync += acc.eq(Mux(last_p, 0, nxt_acc))
+                    finish_pe = valid_p & last_p if systolic else finish
+                    loaded = nxt_acc
                 with m.If(finish_pe):
-                    m.d.sync += shadow[r][c].eq(nxt_acc)
+                    m.d.sync += shadow[r][c].eq(loaded)
                 with m.Elif(shift):
                     # Drain by shifting rows towards row 0, which feeds the output: a
                     # shift register needs no rows-to-1 multiplexer.
                     if r + 1 < rows:
                         m.d.sync += shadow[r][c].eq(shadow[r + 1][c])
-                if systolic and r == rows - 1 and c == cols - 1:
-                    finish = finish_pe                     # the wave is complete
+                if (systolic and r == rows - 1 and c == cols - 1) or \
+                        (pipelined and not systolic and r == 0 and c == 0):
+                    finish = finish_pe                     # the tile is complete
 
         if pipelined:
             with m.If(shift):
