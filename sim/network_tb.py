@@ -13,10 +13,12 @@ flags, with random valid gaps on the input and random backpressure on the output
 :func:`run_network` returns every layer's hardware output so the caller can compare the
 chain with the golden integer network end to end.
 
-Config keys (JSON) beyond :func:`qdp.sim.bench.bench_config`'s: ``inputs`` and
-``weights`` (``.npy`` files: the layer's int8 activations, one image per row, and its
-``in x out`` int8 weights) and ``outputs`` (``.npy`` file the bench writes the received
-rows to) and ``golden`` (overrides for the golden call). The summary adds ``images``, ``tiles`` and ``macs`` (array MACs streamed).
+Config keys (JSON) beyond :func:`qdp.sim.bench.bench_config`'s: ``network`` (the
+network's JSON file, written by :func:`qdp.golden.network.export_json`: the bench takes
+the layer's weights from it, and checks that the module's constants are the layer's),
+``layer`` (its index), ``inputs`` (``.npy``: the layer's int8 activations, one image per
+row), ``outputs`` (``.npy`` file the bench writes the received rows to) and ``golden``
+(overrides for the golden call). The summary adds ``images``, ``tiles`` and ``macs`` (array MACs streamed).
 """
 
 import json
@@ -90,20 +92,23 @@ def run_network(network, q_x, sim, *, rows=4, seed=1, in_pause=0.3, out_pause=0.
     ``passed``, ``log``). ``golden`` overrides arguments of the bench's
     :func:`qdp.golden.qlinear.qlinear` call (to prove that a wrong golden fails).
     """
-    from ..golden.network import hardware_params
+    from ..golden.network import export_json, hardware_params
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix=f"qdp-network-{sim}-")).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    network_file = workdir / "network.json"
+    export_json(network, network_file)
     a = np.asarray(q_x, dtype=np.int64)
     outputs, summaries = [], []
-    for index, layer in enumerate(network["layers"]):
+    for index in range(len(network["layers"])):
         folder = workdir / f"layer{index}"
         folder.mkdir(parents=True, exist_ok=True)
-        paths = {key: folder / f"{key}.npy" for key in ("inputs", "weights", "outputs")}
+        paths = {key: folder / f"{key}.npy" for key in ("inputs", "outputs")}
         np.save(paths["inputs"], a)
-        np.save(paths["weights"], np.asarray(layer["weights"], dtype=np.int64))
         paths["outputs"].unlink(missing_ok=True)
         config = {"seed": seed + index, "in_pause": in_pause, "out_pause": out_pause,
-                  "reset": False, "golden": golden or {}, **{key: str(path) for key, path in paths.items()}}
+                  "reset": False, "golden": golden or {}, "network": str(network_file),
+                  "layer": index, **{key: str(path) for key, path in paths.items()}}
         summary = _run_layer(hardware_params(network, index, rows=rows), sim, config, folder)
         summaries.append(summary)
         if not summary["passed"] or not paths["outputs"].exists():
@@ -122,15 +127,22 @@ def _timeout(beats, config):
 async def run_layer_bench(dut, config):
     """Stream one layer's images through the QLinear and score every output element."""
     from ..build_scripts.blocks import get_block
+    from ..golden.network import hardware_params, load_json
     from .payload import pack, unpack
     from .scoreboard import Scoreboard
     from .stream import ClockedBench, pause_generator
 
-    component = get_block("qlinear").build(**config["params"])
+    network = load_json(config["network"])
+    params = hardware_params(network, config["layer"], rows=config["params"]["rows"])
+    if params != config["params"]:
+        raise ValueError(f"network: layer {config['layer']} of {config['network']} is not "
+                         f"the module under test")
+    component = get_block("qlinear").build(**params)
     mac = component.array
     in_layout = component.signature.members["i"].signature.members["payload"].shape
     out_layout = component.signature.members["o"].signature.members["payload"].shape
-    a, w = np.load(config["inputs"]), np.load(config["weights"])
+    a = np.load(config["inputs"])
+    w = np.asarray(network["layers"][config["layer"]]["weights"], dtype=np.int64)
     n = len(a)
     tiles = layer_tiles(component, a, w)
     fields = input_fields(mac, tiles)

@@ -7,7 +7,7 @@ import importlib.util
 
 import numpy as np
 import pytest
-from conftest import require
+from conftest import require, require_simulator
 from qdp.build_scripts.demo import ROWS
 from qdp.golden.network import accuracy
 from qdp.sim.network_tb import run_network
@@ -39,10 +39,7 @@ def test_network_bit_exact(simulator, trained, tmp_path):
 
 
 def test_wrong_golden_is_caught(trained, tmp_path):
-    require("the digits network bench", [] if importlib.util.find_spec("cocotb") else
-            ["cocotb"])
-    from qdp.sim.toolchain import missing_tools
-    require("verilator", missing_tools("verilator"))
+    require_simulator("verilator")
     outputs, summaries = run_network(trained["network"], trained["q_x"][:40], "verilator",
                                      rows=ROWS, workdir=tmp_path, golden={"rounding": "floor"})
     assert not summaries[0]["passed"] and summaries[0]["mismatches"] > 0
