@@ -100,8 +100,23 @@ def accuracy(scores, labels):
 
 
 def quantize_network(layers, x_calibration):
-    """Post-training quantization of ``layers`` with activation ranges calibrated on
-    ``x_calibration`` (see the module docstring). Returns the network as a JSON-able dict.
+    """Post-training quantization of ``layers`` (see the module docstring).
+
+    Parameters
+    ----------
+    layers : list of (numpy.ndarray, numpy.ndarray)
+        Float ``(W, b)`` per layer, ``W`` shaped ``(in, out)``, as from :func:`train_float`.
+    x_calibration : array_like of float, shape (N, in)
+        Images whose float activations set every activation range (the training set).
+
+    Returns
+    -------
+    dict
+        JSON-able: ``format``, ``input`` (``scale``, ``zero_point``, ``bits``, ``signed``),
+        ``acc_width``, ``mult_width``, ``rounding``, and per layer ``in_features``,
+        ``out_features``, ``relu``, ``a_zero``, ``w_zero``, ``weights`` (int8, in x out),
+        ``bias`` (int32), ``multiplier``, ``shift``, ``zero_point`` (one per output
+        channel), and the float ``in_scale``, ``weight_scale`` (per channel), ``out_scale``.
     """
     x_calibration = np.asarray(x_calibration, dtype=np.float64)
     s_in, z_in = zeropoint_params(float(x_calibration.min()), float(x_calibration.max()),
@@ -167,7 +182,23 @@ def run_integer(network, q_x):
 
 def hardware_params(network, index, *, rows):
     """:class:`qdp.hdl.QLinear` parameters of layer ``index`` for a ``rows``-image batch:
-    ``rows x out_features`` array, K (``in_features``) streamed one k-step per beat."""
+    a ``rows x out_features`` array, K (``in_features``) streamed one k-step per beat, the
+    input zero point, bias, ``M``, ``S`` and ``Z`` per column as constants.
+
+    Parameters
+    ----------
+    network : dict
+        From :func:`quantize_network` or :func:`load_json`.
+    index : int
+        The layer.
+    rows : int
+        Images per tile (1..32).
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :class:`qdp.hdl.QLinear` (JSON-able).
+    """
     layer = network["layers"][index]
     return {"rows": rows, "cols": layer["out_features"], "a_zero": layer["a_zero"],
             "b_zero": layer["w_zero"], "bias": list(layer["bias"]),
