@@ -372,21 +372,15 @@ class MacArray(wiring.Component):
                 else:
                     valid_p, last_p = controls[key]
                 acc = Signal(acc_shape, name=f"acc{r}_{c}")
-                if pipelined:
-                    # The tile's first k-step adds to zero instead of the accumulator, and
-                    # the finished sum moves to the shadow from the accumulator a cycle
-                    # later: nothing but the carry chain between the product register and
-                    # the accumulator, and nothing after it.
-                    if f"restart{tag}" not in controls:
-                        restart, done = Signal(name=f"restart{tag}"), Signal(name=f"done{tag}")
-                        with m.If(valid_p):
-                            m.d.sync += restart.eq(last_p)
-                        m.d.sync += done.eq(valid_p & last_p)
-                        controls[f"restart{tag}"] = restart, done
-                    restart, done = controls[f"restart{tag}"]
-                    total = Mux(restart, 0, acc) + product
-                else:
-                    total = acc + product                  # acc_width + 1 bits: exact
+                if pipelined and f"finish{tag}" not in controls:
+                    # valid & last, a register beside valid_p, and the same a cycle later.
+                    finish_src = Signal(name=f"finish_src{tag}")
+                    m.d.comb += finish_src.eq(flags[r][c][0] & flags[r][c][1])
+                    finish_p = delayed(finish_src, mul_latency, f"pfinish{tag}")
+                    done = Signal(name=f"done{tag}")
+                    m.d.sync += done.eq(finish_p)
+                    controls[f"finish{tag}"] = finish_p, done
+                total = acc + product                      # acc_width + 1 bits: exact
                 if self.saturate:
                     nxt = Mux(total > hi, hi, Mux(total < lo, lo, total))
                 else:
@@ -394,9 +388,20 @@ class MacArray(wiring.Component):
                 nxt_acc = Signal(acc_shape, name=f"next{r}_{c}")
                 m.d.comb += nxt_acc.eq(nxt)                # keeps the low acc_width bits
                 if pipelined:
+                    # The finished sum goes to a copy of the accumulator while the
+                    # accumulator itself restarts by its flip-flops' synchronous reset,
+                    # not through a multiplexer; the shadow loads from the copy a cycle
+                    # later. So nothing but the carry chain sits between the product and
+                    # the accumulator registers, and nothing follows it.
+                    finish_p, done = controls[f"finish{tag}"]
+                    full = Signal(acc_shape, name=f"full{r}_{c}")
                     with m.If(valid_p):
+                        m.d.sync += full.eq(nxt_acc)
+                    with m.If(finish_p):
+                        m.d.sync += acc.eq(0)
+                    with m.Elif(valid_p):
                         m.d.sync += acc.eq(nxt_acc)
-                    finish_pe, loaded = done, acc
+                    finish_pe, loaded = done, full
                 else:
                     with m.If(valid_p if enable is None else enable & valid_p):
                         # A finished tile restarts at zero: the next k-step (in the
