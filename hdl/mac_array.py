@@ -58,11 +58,12 @@ class MacArray(wiring.Component):
     (operand, pipeline and output registers: on ECP5 the MULT18X18D's own, see
     :mod:`qdp.hdl.dsp`; export with ``target="ecp5"``) followed by a fabric product
     register, so no path runs through a multiplier or along the route from the DSP
-    column to the accumulator; a tile's first k-step adds its product to zero instead
-    of the accumulator, and the finished sums move to the shadow registers from the
-    accumulators a cycle later, so nothing but the carry chain sits between the product
-    and the accumulator registers. The array then never stalls in either dataflow: no
-    enable fans out from the output's ``ready`` to every register. A tile's last beat
+    column to the accumulator. A finished tile's accumulator restarts by its
+    flip-flops' synchronous reset, and the finished sum moves to the shadow registers
+    from a copy of the accumulator a cycle later, so nothing but the carry chain sits
+    between the product and the accumulator registers. The array then never stalls in
+    either dataflow: no enable fans out from the output's ``ready`` to every register.
+    A tile's last beat
     waits at the input instead (as in the systolic dataflow), and row 0 of the drain
     goes into a two-entry output FIFO whose fill level, not ``o.ready``, moves the
     shadow registers; ``o.ready`` only moves the FIFO's read pointer. Five more cycles
