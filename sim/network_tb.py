@@ -21,7 +21,6 @@ row), ``outputs`` (``.npy`` file the bench writes the received rows to) and ``go
 (overrides for the golden call). The summary adds ``images``, ``tiles`` and ``macs`` (array MACs streamed).
 """
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -51,34 +50,10 @@ def layer_tiles(component, a, w):
 
 def _run_layer(params, sim, config, workdir):
     """Build the layer's QLinear for ``sim`` (cached) and run this bench on it."""
-    from cocotb_tools.runner import get_results, get_runner
+    from .runner import run_bench
 
-    from .runner import TIMESCALE, build
-
-    build_dir, name = build("qlinear", params, sim)
-    config_file, summary_file = workdir / "config.json", workdir / "summary.json"
-    config_file.write_text(json.dumps({"block": "qlinear", "params": params, **config}))
-    summary_file.unlink(missing_ok=True)
-    results_xml, log = workdir / "results.xml", workdir / "sim.log"
-    try:
-        get_runner(sim).test(test_module=BENCH, hdl_toplevel=name,
-                             hdl_toplevel_lang="verilog", build_dir=build_dir,
-                             test_dir=workdir, results_xml=str(results_xml),
-                             extra_env={"QDP_BENCH_CONFIG": str(config_file),
-                                        "QDP_BENCH_SUMMARY": str(summary_file)},
-                             timescale=TIMESCALE, log_file=log)
-    except SystemExit:
-        pass                    # a failing bench; the results and summary say why
-    try:
-        tests, failed = get_results(results_xml)
-    except RuntimeError:
-        tests, failed = 0, 1
-    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
-    if not summary:
-        summary = {"error": f"the bench wrote no summary; see {log}"}
-    summary["passed"] = tests > 0 and failed == 0 and not summary.get("error")
-    summary["log"] = str(log)
-    return summary
+    result = run_bench("qlinear", params, sim, config, workdir=workdir, bench=BENCH)
+    return {**result.summary, "passed": result.passed, "log": str(result.log)}
 
 
 def run_network(network, q_x, sim, *, rows=4, seed=1, in_pause=0.3, out_pause=0.3,

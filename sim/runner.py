@@ -83,8 +83,9 @@ def build(block, params, sim, *, waves=False):
     return build_dir, name
 
 
-def run_bench(block, params, sim, config, *, waves=False, workdir=None):
-    """Run the block's cocotb bench with ``config`` (a JSON-able dict).
+def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=None):
+    """Run the block's cocotb bench (or the cocotb test module ``bench``) with ``config``
+    (a JSON-able dict).
 
     The bench writes its summary (elements compared, mismatches, mismatch reports,
     beat counts, cycles) to a JSON file that this returns as :class:`BenchResult`.
@@ -107,7 +108,7 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None):
     plusargs = [f"+dumpfile_path={workdir / (name + '.fst')}"] if waves and sim == "icarus" \
         else []
     try:
-        runner.test(test_module=get_block(block).bench, hdl_toplevel=name, hdl_toplevel_lang="verilog",
+        runner.test(test_module=bench or get_block(block).bench, hdl_toplevel=name, hdl_toplevel_lang="verilog",
                     build_dir=build_dir, test_dir=workdir, results_xml=str(results_xml),
                     extra_env={"QDP_BENCH_CONFIG": str(config_file),
                                "QDP_BENCH_SUMMARY": str(summary_file)},
