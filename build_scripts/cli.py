@@ -84,7 +84,8 @@ def _make_parser():
     for verb, text in (("generate", "write Verilog and its JSON manifest"),
                        ("verify", "simulate the Verilog against the golden model"),
                        ("synth", "synthesize, place and route on open tools: LUTs, FFs, "
-                                 "DSPs, block RAMs, Fmax")):
+                                 "DSPs, block RAMs, Fmax"),
+                       ("prove", "prove the block's formal properties with SymbiYosys")):
         sub = verbs.add_parser(verb, help=text)
         blocks = sub.add_subparsers(dest="block", required=True, parser_class=_Parser,
                                     metavar="BLOCK")
@@ -99,6 +100,11 @@ def _make_parser():
                 p.add_argument("--target", choices=("ecp5", "ice40"),
                                help="device family: ecp5 uses MULT18X18D primitives with "
                                     "their registers; default portable Verilog")
+            elif verb == "prove":
+                p.add_argument("--depth", type=_int, metavar="N",
+                               help="induction k or BMC bound in cycles (default: per proof)")
+                p.add_argument("--workdir", type=Path,
+                               help="keep the SymbiYosys jobs here")
             elif verb == "synth":
                 p.add_argument("--target", choices=("ecp5", "ice40"), default="ecp5",
                                help="ecp5 (out of context) or ice40 (in a serializing "
@@ -185,6 +191,34 @@ def _synth(args):
     return 0
 
 
+def _prove(args):
+    from ..formal.runner import block_proofs, missing_tools, prove
+
+    if args.depth is not None and args.depth < 1:
+        raise ValueError(f"depth: must be a positive integer, got {args.depth}")
+    if args.workdir is not None and args.workdir.exists() and not args.workdir.is_dir():
+        raise ValueError(f"workdir: {args.workdir} exists and is not a directory")
+    missing = missing_tools()
+    if missing:
+        raise RuntimeError(f"proofs need {', '.join(missing)}, which is not installed "
+                           f"(pip install 'qdp[formal]')")
+    status = 0
+    for n, proof in enumerate(block_proofs(args.block, _block_params(args))):
+        workdir = args.workdir / f"proof{n}" if args.workdir else \
+            Path(tempfile.mkdtemp(prefix=f"qdp-prove-{args.block}-"))
+        depth = proof.depth if args.depth is None else args.depth
+        result = prove(proof.harness(), mode=proof.mode, depth=depth, workdir=workdir)
+        how = "k-induction" if proof.mode == "prove" else "BMC"
+        print(f"{args.block}: {proof.name}: {result.status} ({how}, depth {depth}, "
+              f"{result.seconds:.1f} s)")
+        if not result.passed:
+            print(f"  trace: {result.trace or 'none'} (job: {workdir})")
+            status = 1
+        elif args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return status
+
+
 def _verify(args):
     from ..sim.runner import run_bench
     from ..sim.toolchain import missing_tools
@@ -245,6 +279,8 @@ def main(argv=None):
             return _generate(args)
         if args.verb == "synth":
             return _synth(args)
+        if args.verb == "prove":
+            return _prove(args)
         if args.verb == "demo":
             from .demo import run_demo
             return run_demo(("verilator", "icarus") if args.sim == "both" else (args.sim,),
