@@ -75,7 +75,8 @@ and ``scale`` are ready.
 
 ``pipeline`` trades latency for clock rate: 1 puts a register between the rounding
 decision (a wide sticky OR, or stochastic's 32-bit carry) and the rounding adder, 2 also
-between ``x + A`` and ``qmax * (x + A)``. With the default 2, in16 -> int8 with 1 lane is
+between ``x + A`` and ``qmax * (x + A)``, 3 also right behind the memory's read data (a
+block RAM's data comes late in its cycle: large blocks want 3). With the default 2, in16 -> int8 with 1 lane is
 timed for 250 MHz on ECP5 (``qdp synth absmax``: 267 MHz). Whatever the setting, the
 control runs from registered flags (credit and scale-FIFO room, last row, "row already
 read") so that accepting a beat, issuing a read and starting a drain stay a few LUT levels
@@ -139,8 +140,8 @@ class BlockwiseAbsmax(wiring.Component):
         Seed of the per-lane LFSRs of ``stochastic`` rounding, 0..2**32-1 (see
         :mod:`qdp.golden.lfsr`; ignored by the other modes).
     pipeline : int
-        Extra pipeline registers in the divider path, 0..2, one cycle of latency each
-        (see the module documentation).
+        Extra pipeline registers in the read and divider path, 0..3, one cycle of latency
+        each (see the module documentation).
 
     Attributes
     ----------
@@ -220,7 +221,7 @@ class BlockwiseAbsmax(wiring.Component):
                              f"of lanes={lanes} from {lanes} to 65536)")
         check_choice("rounding", rounding, ROUNDING_MODES)
         check_int("lfsr_seed", lfsr_seed, 0, (1 << 32) - 1)
-        check_int("pipeline", pipeline, 0, 2)
+        check_int("pipeline", pipeline, 0, 3)
 
     block_size = property(lambda self: self._block_size)
     lanes = property(lambda self: self._lanes)
@@ -432,8 +433,14 @@ class BlockwiseAbsmax(wiring.Component):
             v0.eq(issue), a0.eq(drain_max), bypass0.eq(issue & rptr_zero & collide & wr.en),
             first0.eq(rptr_zero), last0.eq(rptr_at_end),
         ]
+        valid, absmax, first, last = v0, a0, first0, last0
+        bypass, copy, read = bypass0, held, rd.data
+        if self._pipeline >= 3:
+            # A block RAM's read data comes late in its cycle: register it before any logic.
+            valid, absmax, first, last, bypass, copy, read = self._register(
+                m, "row", [valid, absmax, first, last, bypass, copy, read])
         row = Signal.like(rd.data)
-        m.d.comb += row.eq(Mux(bypass0, held, rd.data))
+        m.d.comb += row.eq(Mux(bypass, copy, read))
 
         # -- prepare: N = qmax * (x + A) >= 0, split into first remainder and low bits -----
         def stage_signals(k):
@@ -450,13 +457,12 @@ class BlockwiseAbsmax(wiring.Component):
 
         # x + A and qmax (x + A) are two carry chains; `pipeline >= 2` puts a register
         # between them.
-        valid, absmax, first, last = v0, a0, first0, last0
         shifted, negative = [], []
         for lane in range(lanes):
             x = row[lane]
             xa = Signal(iw + 1, name=f"xa{lane}")               # x + A in [0, 2A]
             neg = Signal(name=f"neg{lane}")
-            m.d.comb += [xa.eq(x + a0), neg.eq(x < 0)]
+            m.d.comb += [xa.eq(x + absmax), neg.eq(x < 0)]
             shifted.append(xa)
             negative.append(neg)
         if self._pipeline >= 2:
