@@ -44,7 +44,7 @@ def main(argv=None):
         if not result.passed:
             raise SystemExit(f"absmax {params} failed: {result.summary}")
         steady = result.summary["steady"]
-        row = {**params, "rounding": params.get("rounding", "half_even"),
+        row = {**params, "rounding": unit.rounding, "pipeline": unit.pipeline,
                "ideal_cycles_per_block": beats_per_block,
                "cycles_per_block": steady["cycles_per_block"],
                "input_stall_cycles": steady["input_stall_cycles"],
@@ -53,16 +53,18 @@ def main(argv=None):
                "block_bits": params["block_size"] * params["in_width"],
                "elements_compared": result.compared}
         rows.append(row)
-        print(f"B={row['block_size']:5} lanes={row['lanes']:2} {row['rounding']:10}: "
+        print(f"B={row['block_size']:5} lanes={row['lanes']:2} {row['rounding']:10} "
+              f"pipeline={row['pipeline']}: "
               f"{row['cycles_per_block']} cycles/block (ideal {beats_per_block}), "
               f"latency {row['latency_cycles']}, storage {row['storage_bits']} bits "
               f"(B*in_width = {row['block_bits']})", flush=True)
     report = {"date": datetime.date.today().isoformat(), "sim": args.sim, "rows": rows}
     write_report(args.output, "bench_absmax", report,
-                 ["B", "lanes", "in → out", "rounding", "cycles/block", "ideal B/lanes",
+                 ["B", "lanes", "in → out", "rounding", "pipeline", "cycles/block",
+                  "ideal B/lanes",
                   "input stalls", "latency (cycles)", "storage bits", "B·in_width"],
                  [[r["block_size"], r["lanes"], f"{r['in_width']} → {r['out_width']}",
-                   r["rounding"], ", ".join(map(str, r["cycles_per_block"])),
+                   r["rounding"], r["pipeline"], ", ".join(map(str, r["cycles_per_block"])),
                    r["ideal_cycles_per_block"], r["input_stall_cycles"], r["latency_cycles"],
                    r["storage_bits"], r["block_bits"]] for r in rows])
 
