@@ -157,8 +157,8 @@ BLOCKS = {
             "out_width": Param("int", "2..8", "signed output element width"),
             "rounding": Param("choice", "|".join(_ROUNDING), "rounding mode", _ROUNDING),
             "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
-            "pipeline": Param("int", "0..2", "extra divider pipeline registers, "
-                              "+1 cycle of latency each"),
+            "pipeline": Param("int", "0..3", "extra read/divider pipeline registers, "
+                              "+1 cycle of latency each (3: block RAM output)"),
         },
     ),
 }
