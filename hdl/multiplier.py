@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_int
+from ._checks import check_bool, check_int
 from .dsp import DSPMultiplier
 
 __all__ = ["TiledMultiplier", "adder_levels", "limbs"]
@@ -51,6 +51,10 @@ class TiledMultiplier(wiring.Component):
         Operand shapes, signed or unsigned, 1..64 bits.
     registered_levels : int
         Registered adder levels, 0..:func:`adder_levels`, counted from the output.
+    register_tiles : bool
+        A fabric register after every tile as well, before the adder tree: the DSPs of
+        many multipliers spread over the device, and the route from a DSP to its adder
+        then needs a cycle of its own.
     low_limb_bits : int
         Width of the low limbs, 2..17 (narrower limbs only serve to test the tree with
         many tiles at small widths).
@@ -64,10 +68,11 @@ class TiledMultiplier(wiring.Component):
     p : ``Out(signed(...) or unsigned(...))``
         The exact product, ``latency`` enabled cycles after its operands.
 
-    The latency is ``DSPMultiplier.latency + registered_levels`` cycles (``latency``).
+    The latency is ``DSPMultiplier.latency + registered_levels + register_tiles`` cycles
+    (``latency``).
     """
 
-    def __init__(self, a_shape, b_shape, *, registered_levels=0,
+    def __init__(self, a_shape, b_shape, *, registered_levels=0, register_tiles=False,
                  low_limb_bits=LOW_LIMB_BITS):
         a_shape, b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         for name, shape in (("a_shape", a_shape), ("b_shape", b_shape)):
@@ -77,7 +82,8 @@ class TiledMultiplier(wiring.Component):
         self.levels = adder_levels(a_shape, b_shape, low_limb_bits)
         self.registered_levels = check_int("registered_levels", registered_levels, 0,
                                            self.levels)
-        self.latency = DSPMultiplier.latency + self.registered_levels
+        self.register_tiles = check_bool("register_tiles", register_tiles)
+        self.latency = DSPMultiplier.latency + self.registered_levels + self.register_tiles
         p_shape = (signed if a_shape.signed or b_shape.signed else unsigned)(
             a_shape.width + b_shape.width)
         super().__init__({"a": In(a_shape), "b": In(b_shape), "en": In(1), "p": Out(p_shape)})
@@ -94,7 +100,10 @@ class TiledMultiplier(wiring.Component):
                     tile.b.eq(self.b[b_off:b_off + b_shape.width]),
                     tile.en.eq(self.en),
                 ]
-                terms.append((a_off + b_off, tile.p))
+                product = tile.p
+                if self.register_tiles:
+                    product = self._register(m, product, f"tile{i}_{j}")
+                terms.append((a_off + b_off, product))
 
         levels = self.levels
         for level in range(levels):

@@ -87,9 +87,11 @@ class Quantizer(wiring.Component):
     point at ``out_width + 3`` bits (wider results cannot come back into range, see
     :meth:`_fine`); the output step saturates with LUT range tests. The 4 registers of
     the tiles and the output are always there; ``latency - 4`` more go, in this order,
-    after the adder tree's last level, the decide, fine, coarse and groups steps, and the
-    adder tree's other levels. ``max_latency`` is 8 plus the tree's levels: 10 for a
-    32 x 32-bit product (265 MHz on an LFE5U-85F -8, out of context). Constant shifts,
+    after the adder tree's last level, the decide, fine and coarse steps, the adder tree's
+    other levels, the groups step and the tiles (a fabric register between each DSP and
+    the tree, for many lanes whose DSPs spread over the device). ``max_latency`` is 9 plus
+    the tree's levels: 11 for a 32 x 32-bit product (1 lane: 263 MHz at latency 9 on an
+    LFE5U-85F -8, out of context). Constant shifts,
     stochastic rounding and the TFLite modes round in the fine step; their groups and
     coarse registers only delay the product (in ``tflite="double"`` mode the coarse step
     shifts it left by the exponent: ``(x << e) * M == (x * M) << e``).
@@ -149,7 +151,7 @@ class Quantizer(wiring.Component):
         self.shift_width = check_int("shift_width", shift_width, 1, 7)
         self.tree_levels = adder_levels(signed(in_width) if in_signed else unsigned(in_width),
                                         unsigned(self.mult_width))
-        self.max_latency = SHALLOW_LATENCY + 4 + self.tree_levels
+        self.max_latency = SHALLOW_LATENCY + 5 + self.tree_levels
         self.latency = check_int("latency", latency, 1, self.max_latency)
 
         out_lo, out_hi = ((-(1 << (out_width - 1)), (1 << (out_width - 1)) - 1) if out_signed
@@ -236,8 +238,9 @@ class Quantizer(wiring.Component):
         accept = self.i.valid & self.i.ready
         x = self.i.payload.data if self.runtime_scale else self.i.payload
 
-        def register(present, valid, values):
-            """A pipeline register stage (if ``present``) for ``valid`` and ``values``."""
+        def register(present, valid, values, inits=None):
+            """A pipeline register stage (if ``present``) for ``valid`` and ``values``
+            (with the reset values ``inits``, if given)."""
             if not present:
                 return valid, values
             valid_q = Signal(name=f"valid_{len(stages)}")
@@ -246,7 +249,8 @@ class Quantizer(wiring.Component):
                 if isinstance(value, int):
                     values_q.append(value)
                     continue
-                value_q = Signal(value.shape(), name=f"stage{len(stages)}_{k}")
+                value_q = Signal(value.shape(), name=f"stage{len(stages)}_{k}",
+                                 init=inits[k] if inits else 0)
                 with m.If(advance):
                     m.d.sync += value_q.eq(value)
                 values_q.append(value_q)
@@ -289,20 +293,26 @@ class Quantizer(wiring.Component):
                                         signed_out=self.out_signed,
                                         saturation=self.saturation))
         else:
-            order = (["tree"] * min(self.tree_levels, 1) + ["decide", "fine", "coarse", "groups"] +
-                     ["tree"] * (self.tree_levels - 1))
+            order = (["tree"] * min(self.tree_levels, 1) + ["decide", "fine", "coarse"] +
+                     ["tree"] * (self.tree_levels - 1) + ["groups", "tiles"])
             cuts = order[:self.latency - SHALLOW_LATENCY]
             lanes = []
             for lane, (xv, mv, sv, zv, rv) in enumerate(per_lane_values):
                 mul = TiledMultiplier(self.in_shape, unsigned(self.mult_width),
-                                      registered_levels=cuts.count("tree"))
+                                      registered_levels=cuts.count("tree"),
+                                      register_tiles="tiles" in cuts)
                 m.submodules[f"multiplier{lane}"] = mul
                 m.d.comb += [mul.a.eq(xv), mul.b.eq(mv), mul.en.eq(advance)]
                 lanes.append((mul.p, [sv, zv, rv]))
             products = [p for p, _ in lanes]
             sides = flat([side for _, side in lanes])
-            for _ in range(mul.latency):
-                valid, sides = register(True, valid, sides)
+            # A per-tensor run-time S drives every lane's shifters: each lane gets its own
+            # copy, with its own reset value so that synthesis cannot merge the copies back
+            # into one register of a fan-out too wide for 250 MHz.
+            inits = flat([[self._distinct(sv, lane), 0, 0]
+                          for lane, (_, sv, _, _, _) in enumerate(per_lane_values)])
+            for stage in range(mul.latency):
+                valid, sides = register(True, valid, sides, inits if stage == 0 else None)
             lanes = [[*self._groups(pv), *side] for pv, side in zip(products, unflat(sides, 3))]
             n = len(lanes[0])
             valid, values = register("groups" in cuts, valid, flat(lanes))
@@ -345,6 +355,14 @@ class Quantizer(wiring.Component):
             else:
                 x = x << Mux(shift > 0, shift, 0).as_unsigned()[:5]
         return x * multiplier
+
+    @staticmethod
+    def _distinct(value, lane):
+        """A reset value of ``value``'s shape that differs from lane to lane."""
+        if isinstance(value, int):
+            return 0
+        shape = value.shape()
+        return lane % (1 << (shape.width - shape.signed))
 
     def _staged_shift(self):
         """Whether the deep pipeline splits a run-time shift into coarse and fine steps."""
