@@ -58,10 +58,11 @@ class MacArray(wiring.Component):
     (operand, pipeline and output registers: on ECP5 the MULT18X18D's own, see
     :mod:`qdp.hdl.dsp`; export with ``target="ecp5"``) followed by a fabric product
     register, so no path runs through a multiplier or along the route from the DSP
-    column to the accumulator. A finished tile's accumulator restarts by its
-    flip-flops' synchronous reset, and the finished sum moves to the shadow registers
-    from a copy of the accumulator a cycle later, so nothing but the carry chain sits
-    between the product and the accumulator registers. The array then never stalls in
+    column to the accumulator. The product register holds zero unless its product is
+    valid, so the accumulators add on every cycle without an enable; a finished tile's
+    accumulator restarts by its flip-flops' synchronous reset, and the finished sum
+    moves to the shadow registers from a copy of the accumulator a cycle later. Nothing
+    but the carry chain sits between the product and the accumulator registers. The array then never stalls in
     either dataflow: no enable fans out from the output's ``ready`` to every register.
     A tile's last beat
     waits at the input instead (as in the systolic dataflow), and row 0 of the drain
@@ -348,16 +349,6 @@ class MacArray(wiring.Component):
         controls = {}
         for r in range(rows):
             for c in range(cols):
-                if pipelined:
-                    m.submodules[f"mul{r}_{c}"] = mul = DSPMultiplier(
-                        self._da_shape, self._db_shape)
-                    m.d.comb += [mul.a.eq(a_op[r][c]), mul.b.eq(b_op[r][c]), mul.en.eq(1)]
-                    product = Signal(mul.p_shape, name=f"p{r}_{c}")
-                    m.d.sync += product.eq(mul.p)
-                else:
-                    # A product register: Yosys folds it into no DSP register on ECP5.
-                    product = Signal(signed(self.product_width), name=f"p{r}_{c}")
-                    sync(product.eq(a_op[r][c] * b_op[r][c]))
                 if systolic or not pipelined:
                     key, tag = (r, c), f"{r}_{c}"
                 else:
@@ -372,7 +363,6 @@ class MacArray(wiring.Component):
                     controls[key] = valid_p, last_p
                 else:
                     valid_p, last_p = controls[key]
-                acc = Signal(acc_shape, name=f"acc{r}_{c}")
                 if pipelined and f"finish{tag}" not in controls:
                     # valid & last, a register beside valid_p, and the same a cycle later.
                     finish_src = Signal(name=f"finish_src{tag}")
@@ -380,7 +370,22 @@ class MacArray(wiring.Component):
                     finish_p = delayed(finish_src, mul_latency, f"pfinish{tag}")
                     done = Signal(name=f"done{tag}")
                     m.d.sync += done.eq(finish_p)
-                    controls[f"finish{tag}"] = finish_p, done
+                    # valid beside the DSP's output register.
+                    valid_m = delayed(flags[r][c][0], mul_latency - 1, f"mvalid{tag}")
+                    controls[f"finish{tag}"] = finish_p, done, valid_m
+                if pipelined:
+                    m.submodules[f"mul{r}_{c}"] = mul = DSPMultiplier(
+                        self._da_shape, self._db_shape)
+                    m.d.comb += [mul.a.eq(a_op[r][c]), mul.b.eq(b_op[r][c]), mul.en.eq(1)]
+                    product = Signal(mul.p_shape, name=f"p{r}_{c}")
+                    # Zero unless valid (the flip-flops' synchronous reset): the
+                    # accumulator then adds every cycle and needs no enable.
+                    m.d.sync += product.eq(Mux(controls[f"finish{tag}"][2], mul.p, 0))
+                else:
+                    # A product register: Yosys folds it into no DSP register on ECP5.
+                    product = Signal(signed(self.product_width), name=f"p{r}_{c}")
+                    sync(product.eq(a_op[r][c] * b_op[r][c]))
+                acc = Signal(acc_shape, name=f"acc{r}_{c}")
                 total = acc + product                      # acc_width + 1 bits: exact
                 if self.saturate:
                     nxt = Mux(total > hi, hi, Mux(total < lo, lo, total))
@@ -394,14 +399,9 @@ class MacArray(wiring.Component):
                     # not through a multiplexer; the shadow loads from the copy a cycle
                     # later. So nothing but the carry chain sits between the product and
                     # the accumulator registers, and nothing follows it.
-                    finish_p, done = controls[f"finish{tag}"]
+                    finish_p, done, _ = controls[f"finish{tag}"]
                     full = Signal(acc_shape, name=f"full{r}_{c}")
-                    with m.If(valid_p):
-                        m.d.sync += full.eq(nxt_acc)
-                    with m.If(finish_p):
-                        m.d.sync += acc.eq(0)
-                    with m.Elif(valid_p):
-                        m.d.sync += acc.eq(nxt_acc)
+                    m.d.sync += [full.eq(nxt_acc), acc.eq(Mux(finish_p, 0, nxt_acc))]
                     finish_pe, loaded = done, full
                 else:
                     with m.If(valid_p if enable is None else enable & valid_p):
