@@ -7,7 +7,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from qdp import golden
 from qdp.hdl import Quantizer
 from qdp.sim.amaranth_stream import run_streams
@@ -45,14 +44,14 @@ def test_every_mode_exhaustively(rounding, saturation, in_signed, out_signed):
 # Small widths that still reach every step of the deep pipeline: a coarse shift (S up to
 # 15 with shift_width 4), a fine one, products wide enough for the early overflow flag.
 DEEP = [
-    dict(in_width=6, in_signed=False, mult_width=5, shift_width=4, out_width=2,
-         out_signed=False, rounding="half_even", saturation="sat", latency=8),
-    dict(in_width=7, in_signed=True, mult_width=5, shift_width=3, out_width=2,
-         out_signed=True, rounding="trunc", saturation="sat_sym", latency=6),
-    dict(in_width=6, in_signed=True, mult_width=4, shift_width=4, out_width=3,
-         out_signed=False, rounding="half_away", saturation="sat_zero", latency=5),
-    dict(in_width=6, in_signed=True, mult_width=4, shift_width=4, out_width=3,
-         out_signed=True, rounding="stochastic", saturation="wrap", latency=7),
+    {"in_width": 6, "in_signed": False, "mult_width": 5, "shift_width": 4, "out_width": 2,
+         "out_signed": False, "rounding": "half_even", "saturation": "sat", "latency": 8},
+    {"in_width": 7, "in_signed": True, "mult_width": 5, "shift_width": 3, "out_width": 2,
+         "out_signed": True, "rounding": "trunc", "saturation": "sat_sym", "latency": 6},
+    {"in_width": 6, "in_signed": True, "mult_width": 4, "shift_width": 4, "out_width": 3,
+         "out_signed": False, "rounding": "half_away", "saturation": "sat_zero", "latency": 5},
+    {"in_width": 6, "in_signed": True, "mult_width": 4, "shift_width": 4, "out_width": 3,
+         "out_signed": True, "rounding": "stochastic", "saturation": "wrap", "latency": 7},
 ]
 
 
