@@ -106,7 +106,7 @@ BLOCKS = {
             "tflite": Param("choice", "none|double|single", "TFLite requantization",
                             ("double", "single")),
             "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
-            "latency": Param("int", "1..max_latency (10 at 32x32)",
+            "latency": Param("int", "1..max_latency (11 at 32x32)",
                              "pipeline depth in cycles; 5+ = DSP tiles + staged rounding"),
         },
     ),
