@@ -40,17 +40,23 @@ def test_absmax_wrong_scale_fails(tmp_path):
     assert result.trace is not None and result.trace.stat().st_size > 0
 
 
-@pytest.mark.parametrize("dataflow", ["broadcast", "systolic"])
-def test_mac_array(tmp_path, dataflow):
-    (proof,) = fm.proofs(lambda: MacArray(**fm.REFERENCE, dataflow=dataflow))
+@pytest.mark.parametrize("dataflow, width, max_k", [
+    ("broadcast", 4, 1),
+    ("broadcast", 2, 2),        # accumulation over two k-steps, at narrow operands
+    ("systolic", 4, 1),
+])
+def test_mac_array(tmp_path, dataflow, width, max_k):
+    params = {**fm.REFERENCE, "a_width": width, "b_width": width, "dataflow": dataflow}
+    (proof,) = fm.proofs(lambda: MacArray(**params), max_k=max_k)
     result = run(proof, tmp_path)
     assert result.passed, result.workdir
 
 
-def test_mac_array_payload_moving_while_stalled_fails(tmp_path):
+@pytest.mark.parametrize("fault", [payload_moves_while_stalled("o"), payload_plus_one("o")],
+                         ids=["payload moves while stalled", "wrong sum"])
+def test_mac_array_mutants_fail(tmp_path, fault):
     (proof,) = fm.proofs(lambda: MacArray(**fm.REFERENCE))
-    harness = fm.MacArrayTiles(Mutant(MacArray(**fm.REFERENCE),
-                                      payload_moves_while_stalled("o")))
+    harness = fm.MacArrayTiles(Mutant(MacArray(**fm.REFERENCE), fault))
     result = run(proof, tmp_path, harness)
     assert result.status == "FAIL"
     assert result.trace is not None and result.trace.stat().st_size > 0

@@ -49,7 +49,7 @@ def test_configuration_without_a_proof(capsys):
 
 def test_pass(capsys, tmp_path):
     require("formal proofs", missing_tools())
-    assert main(["prove", "mac-array", *MAC, "--workdir", str(tmp_path)]) == 0
+    assert main(["prove", "qlinear", *MAC, "--out-width", "4", "--workdir", str(tmp_path)]) == 0
     assert "PASS" in capsys.readouterr().out
     assert (tmp_path / "proof0" / "job.sby").exists()
 
