@@ -41,8 +41,8 @@ class Reference:
 
 
 REFERENCE = [
-    Reference("quantizer", "in32 × M32 → int8, 1 lane"),
-    Reference("quantizer", "in32 × M32 → int8, 8 lanes", {"lanes": 8}),
+    Reference("quantizer", "in32 × M32 → int8, 1 lane", {"latency": 10}),
+    Reference("quantizer", "in32 × M32 → int8, 8 lanes", {"lanes": 8, "latency": 11}),
     Reference("absmax", "in16 → int8, B = 64", {"block_size": 64, "in_width": 16}),
     Reference("absmax", "in16 → int8, B = 4096", {"block_size": 4096, "in_width": 16}),
     Reference("mac-array", "4×4 int8", {"rows": 4, "cols": 4}),
