@@ -43,16 +43,18 @@ class MacArray(wiring.Component):
     Dataflow (``dataflow``). Every processing element (PE) ``(r, c)`` owns one
     accumulator; the output stays put while the k-steps stream through.
 
-    * ``"broadcast"`` (default): A's column and B's row of each k-step go to all PEs of
+    * ``"broadcast"``: A's column and B's row of each k-step go to all PEs of
       a row / column in the same cycle from one register per row / column. Lowest
       latency. The price is wire length: operand registers drive multipliers all over
       the die.
-    * ``"systolic"``: row r of A is delayed r cycles, column c of B c cycles, then A moves
-      one PE right and B one PE down per cycle (valid/last travel with A), so PE
-      ``(r, c)`` sees k-step n at cycle ``n + r + c`` from a neighbour's register. The
-      array never stalls (a stall would freeze a half-finished wave); instead a tile's
-      last beat waits at the input until the previous tile has finished its wave and
-      drained. ``rows * cols * (a + b + 2)`` more flip-flops.
+    * ``"systolic"`` (default): row r of A is delayed r cycles, column c of B c
+      cycles, then A moves one PE right and B one PE down per cycle (valid/last travel
+      with A), so PE ``(r, c)`` sees k-step n at cycle ``n + r + c`` from a neighbour's
+      register. The array never stalls (a stall would freeze a half-finished wave);
+      instead a tile's last beat waits at the input until the previous tile has
+      finished its wave and drained. ``rows * cols * (a + b + 2)`` more flip-flops, no
+      operand wire longer than one PE, and every PE has its own control registers: the
+      default because it is the fast one on ECP5 (see the numbers below).
 
     Pipelining (``pipelined``, default true). Every multiply is a :class:`DSPMultiplier`
     (operand, pipeline and output registers: on ECP5 the MULT18X18D's own, see
@@ -145,7 +147,7 @@ class MacArray(wiring.Component):
 
     def __init__(self, *, rows=4, cols=4, a_width=8, a_signed=True, b_width=8, b_signed=True,
                  acc_width=32, saturate=False, runtime_zero=False, a_zero=0, b_zero=0,
-                 dataflow="broadcast", pipelined=True):
+                 dataflow="systolic", pipelined=True):
         self.rows = check_int("rows", rows, 1, 32)
         self.cols = check_int("cols", cols, 1, 32)
         self.a_width = check_int("a_width", a_width, 2, 8)
@@ -258,9 +260,14 @@ class MacArray(wiring.Component):
             fifo = [Signal(out_layout, name=f"out{n}") for n in range(2)]
             count = Signal(range(3))
             wr, rd = Signal(), Signal()
-            # A register (its next value is computed at the end): it enables every
-            # shadow register, so it must not be a LUT behind the drain counters.
+            # Registers, their next values computed at the end: `shift` for the drain's
+            # own counters, and copies with the same meaning for each row of shadow
+            # registers and each FIFO entry, so that no enable is a LUT behind the
+            # counters and no register drives both the counters and thousands of
+            # enables.
             shift = Signal()
+            shift_row = [Signal(name=f"shift_row{r}") for r in range(rows)]
+            write = [Signal(name=f"write{n}") for n in range(2)]
             pop = self.o.valid & self.o.ready
             with m.If(pop):
                 m.d.sync += rd.eq(~rd)
@@ -412,7 +419,7 @@ class MacArray(wiring.Component):
                     loaded = nxt_acc
                 with m.If(finish_pe):
                     m.d.sync += shadow[r][c].eq(loaded)
-                with m.Elif(shift):
+                with m.Elif(shift_row[r] if pipelined else shift):
                     # Drain by shifting rows towards row 0, which feeds the output: a
                     # shift register needs no rows-to-1 multiplexer.
                     if r + 1 < rows:
@@ -424,11 +431,11 @@ class MacArray(wiring.Component):
         if pipelined:
             with m.If(shift):
                 m.d.sync += wr.eq(~wr)
-                for n in range(2):
-                    with m.If(wr == n):
-                        m.d.sync += [fifo[n].first.eq(remaining == rows),
-                                     fifo[n].last.eq(remaining == 1),
-                                     *[fifo[n].data[c].eq(shadow[0][c]) for c in range(cols)]]
+            for n in range(2):
+                with m.If(write[n]):
+                    m.d.sync += [fifo[n].first.eq(remaining == rows),
+                                 fifo[n].last.eq(remaining == 1),
+                                 *[fifo[n].data[c].eq(shadow[0][c]) for c in range(cols)]]
         else:
             for c in range(cols):
                 m.d.comb += self.o.payload.data[c].eq(shadow[0][c])
@@ -440,7 +447,13 @@ class MacArray(wiring.Component):
         if pipelined:
             # Shift on the next cycle if a row will be left and the FIFO not full.
             remaining_next = Mux(finish, rows, remaining - shift)
-            m.d.sync += shift.eq((remaining_next != 0) & (count + shift - pop != 2))
+            shift_next = (remaining_next != 0) & (count + shift - pop != 2)
+            m.d.sync += shift.eq(shift_next)
+            # Rows at or beyond `remaining` hold no result: shifting them or not is the
+            # same, and the copies differ in logic, so Yosys keeps them apart.
+            m.d.sync += [shift_row[r].eq(shift_next & (remaining_next > r))
+                         for r in range(rows)]
+            m.d.sync += [write[n].eq(shift_next & ((wr ^ shift) == n)) for n in range(2)]
         if enable is None:
             with m.If(finish):
                 m.d.sync += pending.eq(0)

@@ -63,7 +63,7 @@ class QLinear(wiring.Component):
                  acc_width=32, saturate=False, runtime_zero=False, a_zero=0, b_zero=0,
                  bias=0, multiplier=1, shift=0, zero_point=0, mult_width=32, out_width=8,
                  out_signed=True, rounding="half_even", saturation="sat", quant_latency=4,
-                 dataflow="broadcast", pipelined=True):
+                 dataflow="systolic", pipelined=True):
         self.array = MacArray(rows=rows, cols=cols, a_width=a_width, a_signed=a_signed,
                               b_width=b_width, b_signed=b_signed, acc_width=acc_width,
                               saturate=saturate, runtime_zero=runtime_zero, a_zero=a_zero,

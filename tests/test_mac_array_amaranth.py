@@ -101,7 +101,7 @@ def test_utilization_at_full_rate(rows, cols, tiles, variant):
 def test_no_idle_cycle_between_tiles_when_k_equals_rows(rows):
     """Broadcast, not pipelined: K = rows is the shortest tile whose drain hides entirely
     behind the next tile."""
-    mac = MacArray(rows=rows, cols=3, pipelined=False)
+    mac = MacArray(rows=rows, cols=3, dataflow="broadcast", pipelined=False)
     tiles = 10
     cycles = run(mac, [rows] * tiles, kinds=("random",), in_pause=0, out_pause=0)
     assert cycles == tiles * rows + mac.latency + rows - 1
@@ -138,8 +138,9 @@ def test_latency_of_a_single_beat_tile(variant):
 
 def test_manifest_attributes():
     mac = MacArray(rows=3, cols=5, acc_width=20)
-    assert (mac.lanes, mac.latency, mac.throughput) == (5, 8, 1)
-    assert MacArray(rows=3, cols=5, pipelined=False).latency == 3
+    assert (mac.lanes, mac.latency, mac.throughput) == (5, 3 + 5 + 7, 1)
+    assert MacArray(rows=3, cols=5, dataflow="broadcast").latency == 8
+    assert MacArray(rows=3, cols=5, dataflow="broadcast", pipelined=False).latency == 3
     assert MacArray(rows=3, cols=5, dataflow="systolic").latency == 3 + 5 + 7
     assert MacArray(rows=3, cols=5, dataflow="systolic", pipelined=False).latency == 3 + 5 + 2
     layout = mac.o.payload.shape()

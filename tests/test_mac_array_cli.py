@@ -25,7 +25,7 @@ def test_generate_mac_array(tmp_path):
     assert f"module {manifest['module']}(" in verilog.read_text()
     assert manifest["parameters"]["a_zero"] == [1, 2, 3]
     assert manifest["parameters"]["saturate"] is True
-    assert manifest["latency_cycles"] == 8 and manifest["throughput_beats_per_cycle"] == 1
+    assert manifest["latency_cycles"] == 3 + 5 + 7 and manifest["throughput_beats_per_cycle"] == 1
     assert manifest["target"] is None and "MULT18X18D" not in verilog.read_text()
     ports = {p["name"]: p for p in manifest["ports"]}
     assert ports["i__payload"]["width"] == 3 * 8 + 5 * 8 + 1
@@ -55,7 +55,7 @@ def test_generate_for_ecp5_instantiates_registered_dsps(tmp_path):
     for reg in ("INPUTA", "INPUTB", "PIPELINE", "OUTPUT"):
         assert text.count(f'.REG_{reg}_CLK("CLK0")') == 6
     assert "MULT18X18D" not in plain.read_text()
-    assert json.loads(plain.with_suffix(".json").read_text())["latency_cycles"] == 3
+    assert json.loads(plain.with_suffix(".json").read_text())["latency_cycles"] == 2 + 3 + 2
 
 
 @pytest.mark.parametrize("args,message", [

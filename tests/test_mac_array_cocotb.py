@@ -16,16 +16,16 @@ from qdp.sim.runner import run_bench
 # (params, ks, tiles): tiles repeats ks.
 CONFIGS = [
     (dict(rows=1, cols=8, acc_width=16, saturate=True), [1, 2, 1, 100], 3),
-    (dict(rows=8, cols=1, acc_width=16), [1, 2, 8, 100], 3),
+    (dict(rows=8, cols=1, acc_width=16, dataflow="broadcast"), [1, 2, 8, 100], 3),
     (dict(rows=3, cols=5, acc_width=16, saturate=True), [1, 2, 3, 100], 3),
-    (dict(rows=3, cols=5, acc_width=16), [1, 2, 3, 100], 3),
+    (dict(rows=3, cols=5, acc_width=16, dataflow="broadcast"), [1, 2, 3, 100], 3),
     (dict(rows=4, cols=4, a_signed=False, runtime_zero=True, acc_width=17, saturate=True),
      [1, 2, 4, 100], 3),
     (dict(rows=4, cols=4, a_width=4, b_width=6, b_signed=False, acc_width=24,
           a_zero=[-8, 7, 0, 3], b_zero=[0, 63, 1, 32]), [1, 2, 4, 100], 3),
     (dict(rows=8, cols=8, acc_width=32), [1, 2, 8, 100], 3),
     (dict(rows=8, cols=8, acc_width=16, saturate=True, runtime_zero=False, a_zero=-3,
-          b_zero=5), [1, 2, 8, 100], 3),
+          b_zero=5, dataflow="broadcast"), [1, 2, 8, 100], 3),
     (dict(rows=16, cols=16, acc_width=32), [1, 2, 16, 100, 1000], 1),
     # The systolic dataflow: skewed, forwarded operands, a wave of finishing PEs.
     (dict(rows=3, cols=5, acc_width=16, saturate=True, dataflow="systolic"),

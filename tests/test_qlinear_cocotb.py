@@ -18,7 +18,7 @@ CONFIGS = [
          zero_point=0, mult_width=8, rounding="floor", saturation="sat_sym", quant_latency=2),
     dict(rows=8, cols=1, acc_width=16, bias=[32000], multiplier=1 << 15, shift=23,
          out_width=4, saturation="wrap", quant_latency=3, pipelined=False),
-    dict(rows=3, cols=4, dataflow="systolic", bias=[9, -9, 99, -99],
+    dict(rows=3, cols=4, dataflow="broadcast", bias=[9, -9, 99, -99],
          multiplier=[3 << 20, 5 << 20, 1 << 22, 7 << 19], shift=[38, 39, 37, 38]),
 ]
 
