@@ -167,6 +167,9 @@ def prove(harness, *, mode="prove", depth=20, workdir=None, timeout=None):
         os.killpg(job.pid, signal.SIGKILL)
         job.communicate()
         raise RuntimeError(f"proof: no verdict within {timeout} s (job in {workdir})") from None
+    except BaseException:                   # Ctrl-C: don't leave the solver running
+        os.killpg(job.pid, signal.SIGKILL)
+        raise
     seconds = time.monotonic() - start
     status_file = workdir / "job" / "status"
     status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
