@@ -86,7 +86,16 @@ class AbsmaxProperties(Harness):
 
 
 def proofs(build):
-    """The proofs of one absmax configuration; ``build()`` makes a fresh unit."""
+    """The proofs of one absmax configuration; ``build()`` makes a fresh unit.
+
+    Raises ``ValueError`` for a unit too large to prove in reasonable time.
+    """
+    dut = build()
+    dut._MustUse__silence = True            # built only to read its parameters
+    if dut.block_size > 4 or dut.in_width > 8:
+        raise ValueError(f"absmax: block_size {dut.block_size} / in_width {dut.in_width} are "
+                         f"too large for the formal proofs (allowed block_size <= 4, "
+                         f"in_width <= 8, e.g. --block-size 2 --in-width 4 --out-width 3)")
     return [
         Proof("stream rules, idle after reset, beats and blocks in = out, "
               "q in [-qmax, qmax], scale = block max |x|",

@@ -12,7 +12,16 @@ __all__ = ["proofs"]
 
 
 def proofs(build):
-    """The proofs of one QLinear configuration; ``build()`` makes a fresh layer."""
+    """The proofs of one QLinear configuration; ``build()`` makes a fresh layer.
+
+    Raises ``ValueError`` for a layer too large to prove in reasonable time.
+    """
+    dut = build()
+    dut._MustUse__silence = True            # built only to read its parameters
+    if dut.a_width + dut.b_width > 8 or dut.rows * dut.cols > 4:
+        raise ValueError(f"qlinear: {dut.rows}x{dut.cols} PEs of {dut.a_width}x"
+                         f"{dut.b_width}-bit products are too large for the formal proofs "
+                         f"(allowed rows * cols <= 4, a_width + b_width <= 8)")
     return [
         Proof("stream rules, idle after reset", lambda: StreamHarness(build()), "bmc", 10),
     ]

@@ -41,10 +41,16 @@ def test_missing_sby(capsys, monkeypatch):
     assert "yowasp-sby" in one_error_line(capsys)
 
 
-def test_configuration_without_a_proof(capsys):
+@pytest.mark.parametrize("block, match", [
+    ("quantizer", "in_width + mult_width"),
+    ("absmax", "block_size"),
+    ("mac-array", "too large"),
+    ("qlinear", "too large"),
+])
+def test_default_configurations_are_too_large_to_prove(capsys, block, match):
     require("formal proofs", missing_tools())
-    assert main(["prove", "quantizer"]) == 2
-    assert "in_width + mult_width" in one_error_line(capsys)
+    assert main(["prove", block]) == 2
+    assert match in one_error_line(capsys)
 
 
 def test_pass(capsys, tmp_path):
