@@ -446,13 +446,17 @@ class MacArray(wiring.Component):
             m.d.sync += remaining.eq(remaining - 1)
         if pipelined:
             # Shift on the next cycle if a row will be left and the FIFO not full.
-            remaining_next = Mux(finish, rows, remaining - shift)
-            shift_next = (remaining_next != 0) & (count + shift - pop != 2)
-            m.d.sync += shift.eq(shift_next)
-            # Rows at or beyond `remaining` hold no result: shifting them or not is the
-            # same, and the copies differ in logic, so Yosys keeps them apart.
-            m.d.sync += [shift_row[r].eq(shift_next & (remaining_next > r))
-                         for r in range(rows)]
+            # `occupied` is `remaining` as a thermometer code (bit r: row r holds a
+            # result), so that every next value is a few gates, not a carry chain.
+            occupied = Signal(rows)
+            occupied_next = Mux(finish, (1 << rows) - 1,
+                                Mux(shift, occupied >> 1, occupied))
+            full_next = Mux(count == 2, ~pop | shift, (count == 1) & shift & ~pop)
+            shift_next = occupied_next[0] & ~full_next
+            m.d.sync += [occupied.eq(occupied_next), shift.eq(shift_next)]
+            # Rows without a result may shift or not, the same; and the copies differ
+            # in logic, so Yosys keeps them apart.
+            m.d.sync += [shift_row[r].eq(shift_next & occupied_next[r]) for r in range(rows)]
             m.d.sync += [write[n].eq(shift_next & ((wr ^ shift) == n)) for n in range(2)]
         if enable is None:
             with m.If(finish):
