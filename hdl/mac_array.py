@@ -88,7 +88,9 @@ class MacArray(wiring.Component):
     143 MHz (64 DSP, 3881 LUT4, 6759 FF). The critical path of all three is register ->
     routing -> the unregistered MULT18X18D -> the product register. Pipelined, exported
     with ``target="ecp5"`` (``qdp synth mac-array --rows 8 --cols 8 --target ecp5``):
-    8x8 systolic 206.7 MHz (64 DSP, 4494 LUT4, 9421 FF), short of 250 MHz; its critical
+    4x4 systolic 257.7 MHz (16 DSP, 1153 LUT4, 2540 FF); 8x8 systolic 206.7 MHz (64 DSP,
+    4494 LUT4, 9421 FF), short of 250 MHz; 16x16 needs 256 DSPs and does not fit the 85F
+    (156). The 8x8's critical
     path is accumulator -> 1.6 ns of routing -> the 32-bit carry chain (1.7 ns of logic)
     -> 1.5 ns of routing -> accumulator: the placer puts the accumulator flip-flops away
     from their carry chain, and only a few dozen endpoints miss. The multiplier is no
