@@ -211,6 +211,8 @@ def _prove(args):
         how = "k-induction" if proof.mode == "prove" else "BMC"
         print(f"{args.block}: {proof.name}: {result.status} ({how}, depth {depth}, "
               f"{result.seconds:.1f} s)")
+        if result.note:
+            print(f"  {result.note}")
         if not result.passed:
             print(f"  trace: {result.trace or 'none'} (job: {workdir})")
             status = 1

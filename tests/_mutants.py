@@ -55,6 +55,16 @@ def payload_plus_one(port):
     return fault
 
 
+def negate_lane(port, lane=0):
+    """A fault: element ``lane`` of ``port``'s ``data`` is negated, every beat (a symmetric
+    range such as absmax's ``[-qmax, qmax]`` still holds)."""
+    def fault(m, dut, outer):
+        inner, out = getattr(dut, port).payload, getattr(outer, port).payload
+        m.d.comb += [Value.cast(out).eq(Value.cast(inner)),
+                     out.data[lane].eq(-inner.data[lane])]
+    return fault
+
+
 def passthrough(port):
     """No fault on ``port``: its payload passes unchanged."""
     def fault(m, dut, outer):

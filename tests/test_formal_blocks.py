@@ -2,7 +2,13 @@
 z3) at their reference configurations, and mutants that the proofs must catch."""
 
 import pytest
-from _mutants import Mutant, passthrough, payload_moves_while_stalled, payload_plus_one
+from _mutants import (
+    Mutant,
+    negate_lane,
+    passthrough,
+    payload_moves_while_stalled,
+    payload_plus_one,
+)
 from conftest import require
 from qdp.formal import absmax as fa
 from qdp.formal import mac_array as fm
@@ -25,6 +31,38 @@ def test_absmax(tmp_path):
     (proof,) = fa.proofs(lambda: BlockwiseAbsmax(**fa.REFERENCE))
     result = run(proof, tmp_path)
     assert result.passed, result.workdir
+
+
+def test_absmax_bound_below_the_latency_is_vacuous(tmp_path):
+    (proof,) = fa.proofs(lambda: BlockwiseAbsmax(**fa.REFERENCE))
+    # The bound of the earlier proof: no beat reaches o, so nothing on o was checked.
+    result = prove(proof.harness(), mode=proof.mode, depth=8, workdir=tmp_path)
+    assert result.status == "UNKNOWN" and not result.passed
+    assert result.note.startswith("vacuous at depth 8")
+
+
+def test_absmax_negated_q_fails(tmp_path):
+    # q -> -q keeps [-qmax, qmax]: only the golden statement of q can catch it.
+    (proof,) = fa.proofs(lambda: BlockwiseAbsmax(**fa.REFERENCE))
+
+    def fault(m, dut, outer):
+        negate_lane("o")(m, dut, outer)
+        passthrough("scale")(m, dut, outer)
+
+    harness = fa.AbsmaxProperties(Mutant(BlockwiseAbsmax(**fa.REFERENCE), fault))
+    result = run(proof, tmp_path, harness)
+    assert result.status == "FAIL"
+    assert result.trace is not None and result.trace.stat().st_size > 0
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"rounding": "stochastic"}, "rounding"),
+    ({"block_size": 8, "lanes": 2}, "block_size"),
+    ({"out_width": 4, "rounding": "half_even", "pipeline": 3}, "latency"),
+])
+def test_absmax_configurations_without_a_proof_are_refused(params, match):
+    with pytest.raises(ValueError, match=match):
+        fa.proofs(lambda: BlockwiseAbsmax(**{**fa.REFERENCE, **params}))
 
 
 def test_absmax_wrong_scale_fails(tmp_path):

@@ -60,6 +60,20 @@ def test_pass(capsys, tmp_path):
     assert (tmp_path / "proof0" / "job.sby").exists()
 
 
+def test_too_short_a_bound_is_vacuous_not_pass(capsys, tmp_path):
+    require("formal proofs", missing_tools())
+    # The quantizer's tracked beat, stalled once, is taken at cycle latency + 2 after
+    # reset: a bound of latency + 2 cycles ends one cycle short.
+    depth = Quantizer(**fq.REFERENCE).latency + 2
+    args = ["--lanes", "1", "--in-width", "8", "--out-width", "4", "--mult-width", "2",
+            "--shift-width", "3", "--runtime-scale"]
+    assert main(["prove", "quantizer", *args, "--depth", str(depth),
+                 "--workdir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "golden arithmetic" in out and "UNKNOWN" in out
+    assert f"vacuous at depth {depth}" in out
+
+
 def test_fail_prints_the_trace(capsys, monkeypatch, tmp_path):
     require("formal proofs", missing_tools())
 
