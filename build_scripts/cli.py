@@ -1,4 +1,4 @@
-"""The ``qdp`` command: list, generate, verify and synthesize blocks.
+"""The ``qdp`` command: list, generate, verify, synthesize and prove blocks; run the demo.
 
 Every configuration error -- a bad parameter, an unknown block, a missing simulator -- is
 one line on stderr and exit status 2; a mismatch against the golden model is exit 1.
