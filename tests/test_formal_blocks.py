@@ -1,6 +1,7 @@
 """Formal proofs of the absmax unit, the MAC array and the linear layer (SymbiYosys +
 z3) at their reference configurations, and mutants that the proofs must catch."""
 
+import numpy as np
 import pytest
 from _mutants import (
     Mutant,
@@ -9,11 +10,15 @@ from _mutants import (
     payload_moves_while_stalled,
     payload_plus_one,
 )
+from amaranth.hdl import Module, Signal, signed
+from amaranth.sim import Simulator
 from conftest import require
 from qdp.formal import absmax as fa
 from qdp.formal import mac_array as fm
 from qdp.formal import qlinear as fl
 from qdp.formal.runner import missing_tools, prove
+from qdp.formal.stream import Harness
+from qdp.golden.absmax import blockwise_absmax
 from qdp.hdl import BlockwiseAbsmax, MacArray, QLinear
 
 
@@ -31,6 +36,50 @@ def test_absmax(tmp_path):
     (proof,) = fa.proofs(lambda: BlockwiseAbsmax(**fa.REFERENCE))
     result = run(proof, tmp_path)
     assert result.passed, result.workdir
+
+
+def test_absmax_rounding_statement_is_the_golden_model():
+    # Every (x, A, q) at 4-bit inputs and 3-bit outputs: the inequalities hold for exactly
+    # one q, the golden model's, in every mode.
+    in_width, out_width = 4, 3
+    m = Module()
+    x, absmax, q = Signal(signed(in_width)), Signal(in_width), Signal(signed(out_width))
+    holds = {r: Signal(name=f"holds_{r}") for r in fa.ROUNDINGS}
+    for rounding, signal in holds.items():
+        m.d.comb += signal.eq(fa.rounds_to(q, x, absmax, qmax=3, rounding=rounding))
+    found = {}
+
+    async def bench(ctx):
+        for xv in range(-8, 8):
+            for av in range(abs(xv), 9):
+                ctx.set(x, xv)
+                ctx.set(absmax, av)
+                for qv in range(-4, 4):
+                    ctx.set(q, qv)
+                    for rounding, signal in holds.items():
+                        if ctx.get(signal):
+                            found.setdefault((xv, av, rounding), []).append(qv)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    for xv in range(-8, 8):
+        for av in range(abs(xv), 9):
+            for rounding in fa.ROUNDINGS:
+                golden, _ = blockwise_absmax(np.array([xv, -av]), 2, out_width=out_width,
+                                             rounding=rounding, in_width=in_width)
+                assert found.get((xv, av, rounding)) == [golden[0]], (xv, av, rounding)
+
+
+def test_bounded_proof_without_a_cover_is_refused(tmp_path):
+    class NoCover(Harness):
+        def properties(self, m, rules):
+            rules.drive_input(self.dut.i)
+            m.d.comb += self.dut.o.ready.eq(1)
+
+    with pytest.raises(ValueError, match="Cover"):
+        prove(NoCover(BlockwiseAbsmax(**fa.REFERENCE)), mode="bmc", depth=4,
+              workdir=tmp_path)
 
 
 def test_absmax_bound_below_the_latency_is_vacuous(tmp_path):
