@@ -5,9 +5,13 @@ For each reference configuration this synthesizes, places and routes the block o
 with :func:`qdp.build_scripts.synth.synthesize`, and runs its golden-checked cocotb bench
 on Verilator and on Icarus with continuous input and an always-ready output, timing the
 run. A configuration that does not fit a device is a row that says why. Writes
-``bench.json`` and ``bench.md``.
+``bench.json`` and ``bench.md``; each figure carries its date, seed and tool versions.
 
     python -m qdp.build_scripts.bench -o build/bench
+
+``--only``, ``--targets`` and ``--sims`` measure part of the sweep; the figures of an
+earlier ``bench.json`` in the output folder that this run does not measure are kept
+(``--fresh`` drops them), so a sweep can be completed or refreshed piece by piece.
 
 Simulation speed is input beats (and output elements checked) per wall-clock second of
 the cocotb test as cocotb times it: stimulus, golden scoring and checking included;
@@ -16,6 +20,7 @@ Verilog build and simulator start-up excluded.
 
 import argparse
 import datetime
+import json
 import platform
 import tempfile
 from dataclasses import dataclass, field
@@ -117,39 +122,63 @@ def main(argv=None):
                         help="only these blocks (default: every reference configuration)")
     parser.add_argument("--seed", type=int, default=1, help="placement and stimulus seed")
     parser.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
+    parser.add_argument("--fresh", action="store_true",
+                        help="forget the figures of an earlier bench.json in the output "
+                             "folder (default: keep those this run does not measure)")
     args = parser.parse_args(argv)
     refs = [r for r in REFERENCE if not args.only or r.block in args.only]
     sims = [sim for sim in args.sims if not missing_tools(sim)]
-    steps = [(index, kind, name) for index in range(len(refs))
+    rows = _rows(None if args.fresh else args.output / "bench.json")
+    steps = [(ref, kind, name) for ref in refs
              for kind, names in (("synth", args.targets), ("sim", sims)) for name in names]
-    rows = [{"block": ref.block, "config": ref.label, "params": ref.params,
-                  "latency_cycles": get_block(ref.block).check(**ref.params).latency,
-                  "synth": {}, "sim": {}} for ref in refs]
+    today = datetime.date.today().isoformat()
     with tqdm(steps, unit="step", dynamic_ncols=True) as progress:
-        for index, kind, name in progress:
-            ref = refs[index]
+        for ref, kind, name in progress:
             progress.set_description(f"{ref.block} {ref.label}: {kind} {name}")
+            row = rows[_key(ref.block, ref.params)]
             if kind == "synth":
-                row = rows[index]["synth"][name] = synth_row(ref, name, args.seed)
-                progress.write(f"{ref.block:9} {ref.label:28} {name:9} {_fmt_synth(row)}")
+                result = synth_row(ref, name, args.seed)
+                shown = _fmt_synth(result)
             else:
-                row = rows[index]["sim"][name] = sim_row(ref, name, args.vectors, args.seed)
-                progress.write(f"{ref.block:9} {ref.label:28} {name:9} {_fmt_sim(row)}")
-    report = {"date": datetime.date.today().isoformat(), "vectors": args.vectors,
-              "seed": args.seed, "python": platform.python_version(),
-              "machine": platform.machine(),
-              "tools": {t: tool_versions(t) for t in args.targets},
-              "rows": rows}
+                result = sim_row(ref, name, args.vectors, args.seed)
+                shown = _fmt_sim(result)
+            row[kind][name] = {**result, "date": today, "seed": args.seed,
+                               **({"tools": tool_versions(name)} if kind == "synth" else
+                                  {"vectors": args.vectors})}
+            progress.write(f"{ref.block:9} {ref.label:28} {name:9} {shown}")
+    report = {"python": platform.python_version(), "machine": platform.machine(),
+              "rows": list(rows.values())}
+    targets = [t for t in TARGETS if any(t in r["synth"] for r in rows.values())]
+    simulators = [s for s in SIMULATORS if any(s in r["sim"] for r in rows.values())]
     header = ["block", "configuration", "latency (cycles)"]
     header += [{"ecp5": "ECP5-85F -8 (OOC)", "ice40": "iCE40 UP5K (harness)"}[t]
-               for t in args.targets]
-    header += [f"{sim.capitalize()} speed" for sim in sims]
-    table = []
-    for row in rows:
-        table.append([row["block"], row["config"], row["latency_cycles"]]
-                     + [_fmt_synth(row["synth"].get(t)) for t in args.targets]
-                     + [_fmt_sim(row["sim"].get(sim)) for sim in sims])
+               for t in targets]
+    header += [f"{sim.capitalize()} speed" for sim in simulators]
+    table = [[row["block"], row["config"], row["latency_cycles"]]
+             + [_fmt_synth(row["synth"].get(t)) for t in targets]
+             + [_fmt_sim(row["sim"].get(sim)) for sim in simulators]
+             for row in rows.values()]
     write_report(args.output, "bench", report, header, table)
+
+
+def _key(block, params):
+    return block, json.dumps(params, sort_keys=True)
+
+
+def _rows(previous):
+    """One row per reference configuration, with the figures of ``previous`` (an earlier
+    bench.json) where it measured the same configuration."""
+    old = {}
+    if previous is not None and previous.exists():
+        old = {_key(r["block"], r["params"]): r for r in json.loads(previous.read_text())["rows"]}
+    rows = {}
+    for ref in REFERENCE:
+        key = _key(ref.block, ref.params)
+        rows[key] = {"block": ref.block, "config": ref.label, "params": ref.params,
+                     "latency_cycles": get_block(ref.block).check(**ref.params).latency,
+                     "synth": dict(old.get(key, {}).get("synth", {})),
+                     "sim": dict(old.get(key, {}).get("sim", {}))}
+    return rows
 
 
 if __name__ == "__main__":

@@ -36,20 +36,32 @@ def test_other_synthesis_errors_are_not_hidden(monkeypatch):
         bench.synth_row(bench.REFERENCE[0], "ecp5", seed=1)
 
 
-def test_sweep_writes_json_and_markdown(tmp_path, monkeypatch):
-    """A real (short) timed simulation, with synthesis replaced by fixed figures."""
+def test_sweep_writes_json_and_markdown_and_keeps_earlier_figures(tmp_path, monkeypatch):
+    """A real (short) timed simulation, with synthesis replaced by fixed figures; a second
+    run over other blocks keeps the first run's figures, ``--fresh`` drops them."""
     figures = {"fits": True, "luts": 10, "ffs": 20, "dsps": 4, "brams": 0, "fmax_mhz": 300.4,
                "freq_mhz": 250.0, "timing_met": True}
     monkeypatch.setattr(bench, "synth_row", lambda ref, target, seed: figures)
+    monkeypatch.setattr(bench, "tool_versions", lambda target: {"yosys": "test"})
     bench.main(["--only", "quantizer", "--sims", "verilator", "--vectors", "400",
                 "-o", str(tmp_path)])
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert [r["config"] for r in report["rows"]] == [
-        r.label for r in bench.REFERENCE if r.block == "quantizer"]
-    for row in report["rows"]:
+    assert [r["config"] for r in report["rows"]] == [r.label for r in bench.REFERENCE]
+    measured = [r for r in report["rows"] if r["block"] == "quantizer"]
+    for row in measured:
         assert set(row["synth"]) == {"ecp5", "ice40"}
         speed = row["sim"]["verilator"]
         assert speed["elements"] >= 400 and speed["beats_per_second"] > 0
+    assert all(not r["synth"] and not r["sim"] for r in report["rows"] if r not in measured)
     markdown = (tmp_path / "bench.md").read_text()
-    assert "300 MHz, 10 LUT, 20 FF, 4 DSP" in markdown
-    assert markdown.count("\n| quantizer |") == 2
+    assert markdown.count("300 MHz, 10 LUT, 20 FF, 4 DSP") == 4
+    assert "| absmax | in16 → int8, B = 64 | " in markdown
+
+    bench.main(["--only", "absmax", "--targets", "ecp5", "--sims", "-o", str(tmp_path)])
+    markdown = (tmp_path / "bench.md").read_text()
+    assert markdown.count("300 MHz, 10 LUT, 20 FF, 4 DSP") == 6
+    bench.main(["--only", "absmax", "--targets", "ecp5", "--sims", "--fresh",
+                "-o", str(tmp_path)])
+    markdown = (tmp_path / "bench.md").read_text()
+    assert markdown.count("300 MHz, 10 LUT, 20 FF, 4 DSP") == 2
+    assert "Verilator" not in markdown
