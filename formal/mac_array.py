@@ -4,10 +4,12 @@ One bounded proof from reset (k-induction does not close at port level: the drai
 shadow registers can start in states no input sequence reaches) of :class:`MacArrayTiles`:
 the stream rules on ``o`` and an idle output after reset, for any input; a freely picked
 tile of up to ``max_k`` k-steps with free operands comes out as the exact sums of products
-(compared as integers at a width no such sum leaves, so no accumulator wrapped); tiles in (input beats with ``last``) minus tiles out (output
-  beats with ``last``) never goes negative and stays within two (one accumulating, one
-  draining); every output tile is ``rows`` beats, ``first`` on the first, ``last`` on the
-  last.
+(compared as integers at a width no such sum leaves, so no accumulator wrapped); tiles in
+(input beats with ``last``) minus tiles out (output beats with ``last``) never goes
+negative and stays within two (one accumulating, one draining); every output tile is
+``rows`` beats, ``first`` on the first, ``last`` on the last. ``Cover``s of the picked
+tile's last row and of a stalled beat taken show that the bound reaches them (else the
+proof is reported vacuous).
 """
 
 from amaranth.asserts import AnyConst, AnySeq

@@ -8,7 +8,9 @@ Two harnesses, each around one Quantizer:
 * :class:`QuantizerArithmetic` -- every output beat equals the golden formula
   ``saturate(round(x * M / 2**S) + Z)`` of the matching input beat, in order, none lost
   or duplicated (one freely picked input beat with free field values, followed to the
-  output, and a beat counter bounded by ``latency``); a bounded proof from reset.
+  output, and a beat counter bounded by ``latency``); a bounded proof from reset, whose
+  ``Cover``s (the tracked beat delivered, a stalled beat taken) show that its bound of
+  ``latency + 3`` cycles reaches the checked beat.
 
 The golden formula is written here in Amaranth as exact wide arithmetic, independently of
 the HDL: ``floor`` is an arithmetic shift, the remainder ``r = p - floor * 2**S`` decides

