@@ -64,7 +64,8 @@ def test_too_short_a_bound_is_vacuous_not_pass(capsys, tmp_path):
     require("formal proofs", missing_tools())
     # The quantizer's tracked beat, stalled once, is taken at cycle latency + 2 after
     # reset: a bound of latency + 2 cycles ends one cycle short.
-    depth = Quantizer(**fq.REFERENCE).latency + 2
+    _, arithmetic = fq.proofs(lambda: Quantizer(**fq.REFERENCE))
+    depth = arithmetic.depth - 1
     args = ["--lanes", "1", "--in-width", "8", "--out-width", "4", "--mult-width", "2",
             "--shift-width", "3", "--runtime-scale"]
     assert main(["prove", "quantizer", *args, "--depth", str(depth),
