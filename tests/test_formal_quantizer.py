@@ -30,12 +30,15 @@ def test_stream_rules_by_induction(tmp_path):
     assert result.passed, result.workdir
 
 
+# Every rounding mode, every saturation mode and every signedness once (each BMC is
+# followed by its cover job: seven proofs keep the suite's time).
 @pytest.mark.parametrize("rounding, saturation, signs", [
-    *[(r, "sat", (True, True)) for r in fq.ROUNDINGS],
-    ("half_even", "sat_sym", (True, True)),
-    ("half_even", "sat_zero", (True, True)),
-    ("half_even", "wrap", (True, True)),
+    ("half_even", "sat", (True, True)),
     ("half_away", "sat", (False, False)),
+    ("half_up", "sat_zero", (True, True)),
+    ("half_down", "wrap", (True, True)),
+    ("half_zero", "sat_sym", (True, True)),
+    ("floor", "sat", (True, True)),
     ("trunc", "sat_sym", (True, False)),
 ])
 def test_golden_arithmetic(tmp_path, rounding, saturation, signs):
