@@ -83,8 +83,8 @@ def _make_parser():
                       help="also write the weight-outlier quantization plot (PNG)")
     for verb, text in (("generate", "write Verilog and its JSON manifest"),
                        ("verify", "simulate the Verilog against the golden model"),
-                       ("synth", "synthesize, place and route on open tools: LUTs, FFs, "
-                                 "DSPs, block RAMs, Fmax"),
+                       ("synth", ("synthesize, place and route on open tools: LUTs, FFs, "
+                                  "DSPs, block RAMs, Fmax")),
                        ("prove", "prove the block's formal properties with SymbiYosys")):
         sub = verbs.add_parser(verb, help=text)
         blocks = sub.add_subparsers(dest="block", required=True, parser_class=_Parser,
