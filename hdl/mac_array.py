@@ -240,8 +240,9 @@ class MacArray(wiring.Component):
         systolic adds the operand forwarding register and the ``rows + cols - 2``-cycle
         wave across the array; pipelined adds five (see Pipelining)."""
         # Pipelined: the DSP tile's three stages and a fabric register instead of one
-        # product register, the shadow loading from the accumulator, the output FIFO.
-        extra = DSPMultiplier.latency + 2 if self.pipelined else 0
+        # product register, the register behind the accumulator that the shadow loads
+        # from, the shadow's load, the output FIFO.
+        extra = DSPMultiplier.latency + 3 if self.pipelined else 0
         if self.dataflow == "systolic":
             return self.rows + self.cols + 2 + extra
         return 3 + extra
@@ -380,15 +381,17 @@ class MacArray(wiring.Component):
                 else:
                     valid_p, last_p = controls[key]
                 if pipelined and f"finish{tag}" not in controls:
-                    # valid & last, a register beside valid_p, and the same a cycle later.
+                    # valid & last, a register beside valid_p, and the same one and two
+                    # cycles later (`done`: the finished sum is in the accumulator).
                     finish_src = Signal(name=f"finish_src{tag}")
                     m.d.comb += finish_src.eq(flags[r][c][0] & flags[r][c][1])
                     finish_p = delayed(finish_src, mul_latency, f"pfinish{tag}")
                     done = Signal(name=f"done{tag}")
-                    m.d.sync += done.eq(finish_p)
+                    taken = Signal(name=f"taken{tag}")
+                    m.d.sync += [done.eq(finish_p), taken.eq(done)]
                     # valid beside the DSP's output register.
                     valid_m = delayed(flags[r][c][0], mul_latency - 1, f"mvalid{tag}")
-                    controls[f"finish{tag}"] = finish_p, done, valid_m
+                    controls[f"finish{tag}"] = done, taken, valid_m
                 if pipelined:
                     m.submodules[f"mul{r}_{c}"] = mul = DSPMultiplier(
                         self._da_shape, self._db_shape)
@@ -402,24 +405,38 @@ class MacArray(wiring.Component):
                     product = Signal(signed(self.product_width), name=f"p{r}_{c}")
                     sync(product.eq(a_op[r][c] * b_op[r][c]))
                 acc = Signal(acc_shape, name=f"acc{r}_{c}")
-                total = acc + product                      # acc_width + 1 bits: exact
-                if self.saturate:
-                    nxt = Mux(total > hi, hi, Mux(total < lo, lo, total))
+                if pipelined and not self.saturate:
+                    # The accumulator never restarts: it adds every cycle, wrapping, and
+                    # a tile's sum is its value at the end less its value at the end of
+                    # the previous tile (`mark`), exact modulo 2**acc_width. So the carry
+                    # chain has no control input and drives the accumulator's flip-flops
+                    # only, which then share slices with it; the subtraction has a
+                    # register of its own (`diff`), which the shadow loads a cycle later.
+                    done, taken, _ = controls[f"finish{tag}"]
+                    mark = Signal(acc_shape, name=f"mark{r}_{c}")
+                    diff = Signal(acc_shape, name=f"diff{r}_{c}")
+                    m.d.sync += [acc.eq(acc + product), diff.eq(acc - mark)]
+                    with m.If(done):
+                        m.d.sync += mark.eq(acc)
+                    finish_pe, loaded = taken, diff
+                elif pipelined:
+                    # Saturating: every tile restarts at zero, by loading the next
+                    # tile's first product instead of adding it, while the finished sum
+                    # moves on to `held` (same latency as above).
+                    done, taken, _ = controls[f"finish{tag}"]
+                    total = Mux(done, 0, acc) + product
+                    held = Signal(acc_shape, name=f"held{r}_{c}")
+                    m.d.sync += [acc.eq(Mux(total > hi, hi, Mux(total < lo, lo, total))),
+                                 held.eq(acc)]
+                    finish_pe, loaded = taken, held
                 else:
-                    nxt = total
-                nxt_acc = Signal(acc_shape, name=f"next{r}_{c}")
-                m.d.comb += nxt_acc.eq(nxt)                # keeps the low acc_width bits
-                if pipelined:
-                    # The finished sum goes to a copy of the accumulator while the
-                    # accumulator itself restarts by its flip-flops' synchronous reset,
-                    # not through a multiplexer; the shadow loads from the copy a cycle
-                    # later. So nothing but the carry chain sits between the product and
-                    # the accumulator registers, and nothing follows it.
-                    finish_p, done, _ = controls[f"finish{tag}"]
-                    full = Signal(acc_shape, name=f"full{r}_{c}")
-                    m.d.sync += [full.eq(nxt_acc), acc.eq(Mux(finish_p, 0, nxt_acc))]
-                    finish_pe, loaded = done, full
-                else:
+                    total = acc + product                  # acc_width + 1 bits: exact
+                    if self.saturate:
+                        nxt = Mux(total > hi, hi, Mux(total < lo, lo, total))
+                    else:
+                        nxt = total
+                    nxt_acc = Signal(acc_shape, name=f"next{r}_{c}")
+                    m.d.comb += nxt_acc.eq(nxt)            # keeps the low acc_width bits
                     with m.If(valid_p if enable is None else enable & valid_p):
                         # A finished tile restarts at zero: the next k-step (in the
                         # product register on the next cycle) accumulates without a gap.

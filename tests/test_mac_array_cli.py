@@ -25,7 +25,7 @@ def test_generate_mac_array(tmp_path):
     assert f"module {manifest['module']}(" in verilog.read_text()
     assert manifest["parameters"]["a_zero"] == [1, 2, 3]
     assert manifest["parameters"]["saturate"] is True
-    assert manifest["latency_cycles"] == 3 + 5 + 7 and manifest["throughput_beats_per_cycle"] == 1
+    assert manifest["latency_cycles"] == 3 + 5 + 2 + 6 and manifest["throughput_beats_per_cycle"] == 1
     assert manifest["target"] is None and "MULT18X18D" not in verilog.read_text()
     ports = {p["name"]: p for p in manifest["ports"]}
     assert ports["i__payload"]["width"] == 3 * 8 + 5 * 8 + 1

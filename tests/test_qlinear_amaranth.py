@@ -86,7 +86,7 @@ def test_qlinear_systolic_and_broadcast_agree(dataflow, pipelined):
     run(q, [1, 2, 3, 100, 13], seed=5)
 
 
-@pytest.mark.parametrize("pipelined,array_latency", [(True, 4 + 4 + 7), (False, 4 + 4 + 2)])
+@pytest.mark.parametrize("pipelined,array_latency", [(True, 4 + 4 + 2 + 6), (False, 4 + 4 + 2)])
 def test_qlinear_full_rate(pipelined, array_latency):
     q = QLinear(rows=4, cols=4, multiplier=1 << 20, shift=34, pipelined=pipelined)
     tiles, k = 8, 32
