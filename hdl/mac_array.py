@@ -61,16 +61,21 @@ class MacArray(wiring.Component):
     :mod:`qdp.hdl.dsp`; export with ``target="ecp5"``) followed by a fabric product
     register, so no path runs through a multiplier or along the route from the DSP
     column to the accumulator. The product register holds zero unless its product is
-    valid, so the accumulators add on every cycle without an enable; a finished tile's
-    accumulator restarts by its flip-flops' synchronous reset, and the finished sum
-    moves to the shadow registers from a copy of the accumulator a cycle later. Nothing
-    but the carry chain sits between the product and the accumulator registers. The array then never stalls in
-    either dataflow: no enable fans out from the output's ``ready`` to every register.
-    A tile's last beat
-    waits at the input instead (as in the systolic dataflow), and row 0 of the drain
-    goes into a two-entry output FIFO whose fill level, not ``o.ready``, moves the
-    shadow registers; ``o.ready`` only moves the FIFO's read pointer. Five more cycles
-    of latency: the DSP's two extra stages, the fabric register, the shadow's load, the
+    valid, so the accumulators add on every cycle without an enable. Without
+    ``saturate`` an accumulator never restarts either: it wraps, and a tile's sum is
+    its value after the tile's last product less its value after the previous tile's
+    (a ``mark`` register per PE), exact modulo ``2**acc_width``; that difference gets a
+    register of its own, which the shadow registers load a cycle later. So the
+    accumulator's carry chain has no control input and drives only the accumulator's
+    flip-flops, which nextpnr packs into the carry chain's slices. (With ``saturate`` a
+    tile restarts by loading its first product instead of adding it, and the finished
+    sum moves to the same extra register.) The array then never stalls in either
+    dataflow: no enable fans out from the output's ``ready`` to every register. A
+    tile's last beat waits at the input instead (as in the systolic dataflow), and row
+    0 of the drain goes into a two-entry output FIFO whose fill level, not
+    ``o.ready``, moves the shadow registers; ``o.ready`` only moves the FIFO's read
+    pointer. Six more cycles of latency: the DSP's two extra stages, the fabric
+    register, the register between accumulator and shadow, the shadow's load, the
     FIFO. With ``pipelined`` false the product is one fabric register behind a
     combinational multiplier (Yosys's MULT18X18D with its registers off), and the
     broadcast array stalls as a whole on one enable.
@@ -78,8 +83,8 @@ class MacArray(wiring.Component):
     ========================  =======================  =======================
     latency (cycles)          ``pipelined=False``       ``pipelined=True``
     ========================  =======================  =======================
-    ``broadcast``             3                        8
-    ``systolic``              ``rows + cols + 2``      ``rows + cols + 7``
+    ``broadcast``             3                        9
+    ``systolic``              ``rows + cols + 2``      ``rows + cols + 8``
     ========================  =======================  =======================
 
     Measured on ECP5-85F speed 8, out of context (yosys ``synth_ecp5`` + nextpnr, int8,
@@ -87,26 +92,32 @@ class MacArray(wiring.Component):
     LUT4, 1351 FF); 8x8 broadcast 118 MHz (64 DSP, 3856 LUT4, 5256 FF), 8x8 systolic
     143 MHz (64 DSP, 3881 LUT4, 6759 FF). The critical path of all three is register ->
     routing -> the unregistered MULT18X18D -> the product register. Pipelined, exported
-    with ``target="ecp5"`` (``qdp synth mac-array --rows 8 --cols 8 --target ecp5``):
-    4x4 systolic 257.7 MHz (16 DSP, 1153 LUT4, 2540 FF); 8x8 systolic 206.7 MHz (64 DSP,
-    4494 LUT4, 9421 FF), short of 250 MHz; 16x16 needs 256 DSPs and does not fit the 85F
-    (156). The 8x8's critical
-    path is accumulator -> 1.6 ns of routing -> the 32-bit carry chain (1.7 ns of logic)
-    -> 1.5 ns of routing -> accumulator: the placer puts the accumulator flip-flops away
-    from their carry chain, and only a few dozen endpoints miss. The multiplier is no
-    longer on any critical path. 8x8 broadcast (an earlier variant of the pipelined
-    accumulator) reached 196-218 MHz, limited by control fan-out across the array.
+    with ``target="ecp5"`` (``qdp synth mac-array --rows 8 --cols 8 --target ecp5``),
+    systolic: 4x4 313.6 MHz (16 DSP, 1721 LUT4, 3059 FF; critical path product register
+    -> the accumulator's carry chain); 8x8 253.2 MHz (64 DSP, 6783 LUT4, 11484 FF);
+    16x16 needs 256 DSPs and does not fit the 85F (156). The 8x8's critical path is no
+    longer in a PE's datapath but its control: a valid flag -> 1.7 ns of routing -> LUT
+    -> 1.4 ns of routing -> the product register's synchronous reset (3.95 ns). Yosys
+    merges the identical control registers of the PEs on one anti-diagonal (same delay
+    from the input), so such a flag reaches PEs across the array. (Before the
+    accumulator ran free, with the restart in its flip-flops' reset and a copy of the
+    adder's output for the shadow, the 8x8 reached 206.7 MHz: the accumulator
+    flip-flops could not share slices with their carry chain; restarting by loading
+    the first product, a LUT in front of the carry chain, 202.7 MHz.) 8x8 broadcast (an
+    earlier variant of the pipelined accumulator) reached 196-218 MHz, limited by
+    control fan-out across the array.
 
     Drain overlap. Every PE has a second, *shadow* register. The beat with ``last`` set
     moves each finished sum into the shadow registers and restarts the accumulators at
-    zero in the same cycle, so the next tile's first k-step accumulates one cycle later.
+    zero in the same cycle (pipelined: see above), so the next tile's first k-step
+    accumulates one cycle later.
     The shadow registers form a shift register of ``rows`` rows that drains one row
     (``cols`` lanes) per output beat while the array computes the next tile. The array
     waits only when a tile finishes before the previous one has drained. With a ready
     output it never waits (``rows * cols`` useful MACs on every cycle that an input beat
     arrives) for K >= rows (broadcast, not pipelined), K >= ``latency + rows - 1``
     (systolic, not pipelined: ``2 rows + cols + 1``) or K >= ``latency + rows - 2``
-    (pipelined: ``rows + 6`` broadcast, ``2 rows + cols + 5`` systolic).
+    (pipelined: ``rows + 7`` broadcast, ``2 rows + cols + 6`` systolic).
 
     Parameters
     ----------
@@ -135,7 +146,7 @@ class MacArray(wiring.Component):
         results.
     pipelined : bool
         Registered DSP multiplier tiles, a never-stalling array and an output FIFO; see
-        Pipelining above. Same results, five cycles more latency, and the Fmax of the
+        Pipelining above. Same results, six cycles more latency, and the Fmax of the
         ECP5 export is no longer set by the multiplier.
 
     Members
@@ -238,7 +249,7 @@ class MacArray(wiring.Component):
         """Cycles from taking a tile's last input beat to its first output beat (with the
         output ready): operand register, product register, accumulate into the shadow;
         systolic adds the operand forwarding register and the ``rows + cols - 2``-cycle
-        wave across the array; pipelined adds five (see Pipelining)."""
+        wave across the array; pipelined adds six (see Pipelining)."""
         # Pipelined: the DSP tile's three stages and a fabric register instead of one
         # product register, the register behind the accumulator that the shadow loads
         # from, the shadow's load, the output FIFO.

@@ -33,6 +33,15 @@ class QLinear(wiring.Component):
     when the Quantizer takes a row, popped when its result leaves. The Quantizer holds
     at most ``quant_latency`` rows in flight; the FIFO has one entry more.
 
+    Latency: the :class:`MacArray`'s plus ``quant_latency`` (default, pipelined
+    systolic: ``rows + cols + 8 + quant_latency`` cycles).
+
+    Measured on ECP5-85F speed 8, out of context, seed 1 (``qdp synth qlinear --rows 8
+    --cols 8 --target ecp5``): 227.2 MHz (64 MULT18X18D, 7217 LUT4, 12329 FF), short of
+    250 MHz. The critical path (4.40 ns, 3.3 ns of it routing) is the flags FIFO's level
+    -> the array's ``o.ready`` -> the array's drain control (its output FIFO's fill
+    level and the row shift enables), across the die.
+
     Parameters
     ----------
     rows, cols, a_width, a_signed, b_width, b_signed, acc_width, saturate, runtime_zero,
