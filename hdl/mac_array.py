@@ -94,7 +94,9 @@ class MacArray(wiring.Component):
     routing -> the unregistered MULT18X18D -> the product register. Pipelined, exported
     with ``target="ecp5"`` (``qdp synth mac-array --rows 8 --cols 8 --target ecp5``),
     systolic: 4x4 313.6 MHz (16 DSP, 1721 LUT4, 3059 FF; critical path product register
-    -> the accumulator's carry chain); 8x8 253.2 MHz (64 DSP, 6783 LUT4, 11484 FF);
+    -> the accumulator's carry chain); 8x8 253.2 MHz (64 DSP, 6783 LUT4, 11484 FF;
+    placement seeds 2 and 3: 249.7 and 262.0 MHz, both limited by a row's shift enable
+    -> LUT -> the clock enables of that row's shadow registers, 2.7 ns of routing);
     16x16 needs 256 DSPs and does not fit the 85F (156). The 8x8's critical path is no
     longer in a PE's datapath but its control: a valid flag -> 1.7 ns of routing -> LUT
     -> 1.4 ns of routing -> the product register's synchronous reset (3.95 ns). Yosys
