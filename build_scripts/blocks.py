@@ -78,7 +78,7 @@ _MAC_PARAMS = {
                       ("broadcast", "systolic")),
     "pipelined": Param("bool", "true/false",
                        "registered multiplier tiles (MULT18X18D registers on ecp5), an "
-                       "array that never stalls and an output FIFO: 5 cycles more latency"),
+                       "array that never stalls and an output FIFO: 6 cycles more latency"),
 }
 
 BLOCKS = {
