@@ -1,7 +1,7 @@
 """Parameter checks shared by the components: every message names the parameter, the value
 and what is allowed."""
 
-__all__ = ["check_int", "check_bool", "check_choice"]
+__all__ = ["check_bool", "check_choice", "check_int", "check_ints"]
 
 
 def check_int(name, value, lo, hi=None):
@@ -24,3 +24,21 @@ def check_choice(name, value, choices):
         names = ("none" if choice is None else str(choice) for choice in choices)
         raise ValueError(f"{name}: unknown value {value!r}; expected one of {', '.join(names)}")
     return value
+
+
+def check_ints(name, value, count, what):
+    """One integer, or a sequence of ``count`` integers (one per ``what``); as a list."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    try:
+        values = list(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an integer or a sequence of {count} integers, "
+                        f"got {value!r}") from None
+    if len(values) != count:
+        raise ValueError(f"{name}: expected one value or {count} (one per {what}), "
+                         f"got {len(values)}")
+    for v in values:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise TypeError(f"{name}: expected integers, got {v!r}")
+    return values

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_bool, check_choice, check_int
+from ._checks import check_bool, check_choice, check_int, check_ints
 from .dsp import DSPMultiplier
 
 __all__ = ["DATAFLOWS", "MacArray"]
@@ -224,19 +224,9 @@ class MacArray(wiring.Component):
 
     @staticmethod
     def _zeros(name, value, count, what, lo, hi):
-        if isinstance(value, int) and not isinstance(value, bool):
-            values = [value]
-        else:
-            try:
-                values = list(value)
-            except TypeError:
-                raise TypeError(f"{name}: expected an integer or a sequence of {count} "
-                                f"integers, got {value!r}") from None
-            if len(values) != count:
-                raise ValueError(f"{name}: expected one value or {count} (one per {what}), "
-                                 f"got {len(values)}")
+        values = check_ints(name, value, count, what)
         for v in values:
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            if not lo <= v <= hi:
                 raise ValueError(f"{name}: {v!r} does not fit the operand type "
                                  f"(allowed {lo}..{hi})")
         return values[0] if isinstance(value, int) else tuple(values)

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.rounding import ROUNDING_MODES
 from ..golden.saturation import SATURATION_MODES
-from ._checks import check_choice, check_int
+from ._checks import check_choice, check_int, check_ints
 from .mac_array import MacArray
 from .quantizer import Quantizer
 
@@ -117,20 +117,8 @@ class QLinear(wiring.Component):
 
     @staticmethod
     def _per_column(name, value, cols):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return (value,) * cols
-        try:
-            values = tuple(value)
-        except TypeError:
-            raise TypeError(f"{name}: expected an integer or {cols} integers, "
-                            f"got {value!r}") from None
-        if len(values) != cols:
-            raise ValueError(f"{name}: expected one value or {cols} (one per column), "
-                             f"got {len(values)}")
-        for v in values:
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise TypeError(f"{name}: expected integers, got {v!r}")
-        return values
+        values = check_ints(name, value, cols, "column")
+        return tuple(values * cols if len(values) == 1 else values)
 
     @property
     def lanes(self):
