@@ -334,13 +334,6 @@ class MacArray(wiring.Component):
             x = payload[kind][index]
             return x - z if not isinstance(z, int) or z else x
 
-        def delayed(value, cycles, name):
-            for n in range(cycles):
-                reg = Signal.like(value, name=f"{name}_d{n}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
         # Stage 1: zero-point-corrected operands, one register per row / column.
         da = [Signal(self._da_shape, name=f"da{r}") for r in range(rows)]
         db = [Signal(self._db_shape, name=f"db{c}") for c in range(cols)]
@@ -378,8 +371,8 @@ class MacArray(wiring.Component):
                 if not systolic and not pipelined:
                     valid_p, last_p = valid2, last2
                 elif key not in controls:
-                    valid_p = delayed(flags[r][c][0], mul_latency, f"pvalid{tag}")
-                    last_p = delayed(flags[r][c][1], mul_latency, f"plast{tag}")
+                    valid_p = _delayed(m, flags[r][c][0], mul_latency, f"pvalid{tag}_d")
+                    last_p = _delayed(m, flags[r][c][1], mul_latency, f"plast{tag}_d")
                     controls[key] = valid_p, last_p
                 else:
                     valid_p, last_p = controls[key]
@@ -388,12 +381,12 @@ class MacArray(wiring.Component):
                     # cycles later (`done`: the finished sum is in the accumulator).
                     finish_src = Signal(name=f"finish_src{tag}")
                     m.d.comb += finish_src.eq(flags[r][c][0] & flags[r][c][1])
-                    finish_p = delayed(finish_src, mul_latency, f"pfinish{tag}")
+                    finish_p = _delayed(m, finish_src, mul_latency, f"pfinish{tag}_d")
                     done = Signal(name=f"done{tag}")
                     taken = Signal(name=f"taken{tag}")
                     m.d.sync += [done.eq(finish_p), taken.eq(done)]
                     # valid beside the DSP's output register.
-                    valid_m = delayed(flags[r][c][0], mul_latency - 1, f"mvalid{tag}")
+                    valid_m = _delayed(m, flags[r][c][0], mul_latency - 1, f"mvalid{tag}_d")
                     controls[f"finish{tag}"] = done, taken, valid_m
                 if pipelined:
                     m.submodules[f"mul{r}_{c}"] = mul = DSPMultiplier(
@@ -500,19 +493,12 @@ class MacArray(wiring.Component):
         one PE right and B one PE down per cycle; valid/last travel with A."""
         rows, cols = self.rows, self.cols
 
-        def delayed(value, cycles, name):
-            for n in range(cycles):
-                reg = Signal.like(value, name=f"{name}_skew{n}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
         a_op = [[None] * cols for _ in range(rows)]
         b_op = [[None] * cols for _ in range(rows)]
         flags = [[None] * cols for _ in range(rows)]
         for r in range(rows):
-            a_in = delayed(da[r], r, f"a{r}")
-            f_in = (delayed(valid1, r, f"v{r}"), delayed(last1, r, f"l{r}"))
+            a_in = _delayed(m, da[r], r, f"a{r}_skew")
+            f_in = (_delayed(m, valid1, r, f"v{r}_skew"), _delayed(m, last1, r, f"l{r}_skew"))
             for c in range(cols):
                 a_reg = Signal(self._da_shape, name=f"a{r}_{c}")
                 v_reg, l_reg = Signal(name=f"v{r}_{c}"), Signal(name=f"l{r}_{c}")
@@ -520,9 +506,18 @@ class MacArray(wiring.Component):
                 a_op[r][c], flags[r][c] = a_reg, (v_reg, l_reg)
                 a_in, f_in = a_reg, (v_reg, l_reg)
         for c in range(cols):
-            b_in = delayed(db[c], c, f"b{c}")
+            b_in = _delayed(m, db[c], c, f"b{c}_skew")
             for r in range(rows):
                 b_reg = Signal(self._db_shape, name=f"b{r}_{c}")
                 m.d.sync += b_reg.eq(b_in)
                 b_op[r][c] = b_in = b_reg
         return a_op, b_op, flags
+
+
+def _delayed(m, value, cycles, name):
+    """``value`` behind ``cycles`` registers named ``<name><n>``."""
+    for n in range(cycles):
+        reg = Signal.like(value, name=f"{name}{n}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
