@@ -23,3 +23,13 @@ def require_simulator(sim):
 def simulator(request):
     require_simulator(request.param)
     return request.param
+
+
+def pytest_report_header(config):
+    """Which MatMulInteger arithmetic this CPU's onnxruntime computes: the tests compare
+    onnxruntime with it, and count the known deviation where the probe finds it."""
+    try:
+        from qdp.build_scripts.ort_probe import probe
+        return [probe().message]
+    except ImportError as error:          # onnx / onnxruntime not installed
+        return [f"onnxruntime probe not run: {error}"]
