@@ -8,7 +8,10 @@ runs the whole test set through the generated QLinear hardware layer by layer in
 network. ``--plot FILE`` also draws :func:`outlier_plot`.
 """
 
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -249,15 +252,31 @@ def _percent(part, whole):
     return f"{100 * part / whole:.2f} %"
 
 
-def run_demo(sims, plot=None, *, out=print):
-    """The whole demo; returns the exit status (1 on a hardware mismatch)."""
+def _progress(text):
+    """A progress line on stderr, so that stdout holds only the results."""
+    print(f"  ... {text}", file=sys.stderr, flush=True)
+
+
+def run_demo(sims, plot=None, *, workdir=None, out=print, progress=_progress):
+    """The whole demo; returns the exit status (1 on a hardware mismatch).
+
+    The simulations run in ``workdir`` (kept) or in a temporary folder removed at the end,
+    whatever the outcome. ``progress`` receives a line before each slow step."""
+    _check_tools(sims, plot)
+    if workdir is not None:
+        return _run_demo(sims, plot, Path(workdir), out, progress)
+    with tempfile.TemporaryDirectory(prefix="qdp-demo-") as temp:
+        return _run_demo(sims, plot, None, out, progress, temp=Path(temp))
+
+
+def _run_demo(sims, plot, workdir, out, progress, temp=None):
     from ..golden.network import accuracy
     from ..sim.network_tb import run_network
 
-    _check_tools(sims, plot)
     if plot is not None:
         plot.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    progress("training the float MLP and quantizing it")
     d = prepare()
     network, y_test, golden = d["network"], d["y_test"], d["golden"]
     sizes = [network["layers"][0]["in_features"]] + [la["out_features"]
@@ -269,6 +288,7 @@ def run_demo(sims, plot=None, *, out=print):
     out(f"  int8 golden accuracy  {_percent(accuracy(golden[-1], y_test) * n, n)}  "
         f"(int8 weights per channel, int8 affine activations, int32 bias, (M, S) "
         f"requantization; ReLU = the clip at zero point -128)")
+    progress("running the quantized layers in onnxruntime")
     ort = ort_agreement(network, d["q_x"])
     for index, row in enumerate(ort["layers"]):
         e = row["elements"]
@@ -276,12 +296,18 @@ def run_demo(sims, plot=None, *, out=print):
             f"(largest difference {row['acc_max_diff']}); int8 outputs {row['out_exact']}/{e}"
             f" exact ({_percent(row['out_exact'], e)}), largest difference "
             f"{row['out_max_diff']} (ORT requantizes in float32)")
+    out("  (int8 x int8 MatMulInteger: exact in onnxruntime on AVX-512 and AVX2-only x86 "
+        "alike; its uint8 x int8 kernel is not on AVX2, see the README)")
     out(f"  onnxruntime classes agree with golden on {ort['predictions_agree']}/{ort['images']}"
         f" test images")
     status = 0
     for sim in sims:
         t = time.monotonic()
-        outputs, summaries = run_network(network, d["q_x"], sim, rows=ROWS)
+        outputs, summaries = run_network(
+            network, d["q_x"], sim, rows=ROWS, workdir=(workdir or temp) / sim,
+            on_layer=lambda i, count, sim=sim: progress(
+                f"{sim}: building and simulating layer {i + 1} of {count} "
+                f"({n} images)"))
         seconds = time.monotonic() - t
         compared = sum(s.get("compared", 0) for s in summaries)
         mismatches = sum(s.get("mismatches", 0) for s in summaries)
@@ -305,7 +331,9 @@ def run_demo(sims, plot=None, *, out=print):
             for line in s.get("reports", []):
                 out(f"    layer {index}: {line}")
             if s.get("error") or not s["passed"]:
-                out(f"    layer {index}: {s.get('error', 'failed')} (log: {s['log']})")
+                where = f"log: {s['log']}" if workdir is not None else \
+                    "rerun with --workdir DIR to keep the logs"
+                out(f"    layer {index}: {s.get('error', 'failed')} ({where})")
     if plot is not None:
         outlier_plot(outlier_errors(d["layers"][0][0]), plot)
         out(f"  outlier plot: {plot}")

@@ -57,7 +57,7 @@ def _run_layer(params, sim, config, workdir):
 
 
 def run_network(network, q_x, sim, *, rows=4, seed=1, in_pause=0.3, out_pause=0.3,
-                workdir=None, golden=None):
+                workdir=None, golden=None, on_layer=None):
     """Run the int8 images ``q_x`` through every layer's hardware on ``sim``, each layer
     fed with the previous layer's hardware output.
 
@@ -66,6 +66,7 @@ def run_network(network, q_x, sim, *, rows=4, seed=1, in_pause=0.3, out_pause=0.
     ``mismatches``, ``reports``, ``beats_in``, ``beats_out``, ``cycles``, ``macs``,
     ``passed``, ``log``). ``golden`` overrides arguments of the bench's
     :func:`qdp.golden.qlinear.qlinear` call (to prove that a wrong golden fails).
+    ``on_layer(index, count)`` is called before each layer is built and simulated.
     """
     from ..golden.network import export_json, hardware_params
 
@@ -76,6 +77,8 @@ def run_network(network, q_x, sim, *, rows=4, seed=1, in_pause=0.3, out_pause=0.
     a = np.asarray(q_x, dtype=np.int64)
     outputs, summaries = [], []
     for index in range(len(network["layers"])):
+        if on_layer is not None:
+            on_layer(index, len(network["layers"]))
         folder = workdir / f"layer{index}"
         folder.mkdir(parents=True, exist_ok=True)
         paths = {key: folder / f"{key}.npy" for key in ("inputs", "outputs")}

@@ -56,20 +56,50 @@ def test_outlier_plot_is_a_png(weights, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_hardware_mismatch_exits_1(monkeypatch, capsys):
+def _chain(broken):
+    """A stand-in for the hardware chain: the golden outputs (one element off if
+    ``broken``); it records the folder it was given and writes a file into it."""
+    calls = []
+
+    def run_network(network, q_x, sim, *, workdir, on_layer, **kwargs):
+        from qdp.golden.network import run_integer
+        calls.append(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "sim.log").write_text("log")
+        outputs = run_integer(network, q_x)
+        for index in range(len(outputs)):
+            on_layer(index, len(outputs))
+        if broken:
+            outputs[-1][0, 0] += 1
+        return outputs, [{"passed": True, "compared": o.size, "mismatches": 0, "cycles": 1,
+                          "log": str(workdir / "sim.log")} for o in outputs]
+    return run_network, calls
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_exit_status_progress_and_no_folder_left(broken, tmp_path, monkeypatch, capsys):
+    """Exit 1 on a hardware mismatch, 0 otherwise; a progress line before each slow step
+    (on stderr); the simulations' folder is removed either way unless --workdir."""
     _require("sklearn", "onnx", "onnxruntime")
+    import tempfile
     from qdp.sim import network_tb
 
-    def broken(network, q_x, sim, **kwargs):
-        # A hardware chain whose last layer disagrees with golden in one element.
-        from qdp.golden.network import run_integer
-        outputs = run_integer(network, q_x)
-        outputs[-1][0, 0] += 1
-        return outputs, [{"passed": True, "compared": o.size, "mismatches": 0, "cycles": 1,
-                          "log": "-"} for o in outputs]
-
-    monkeypatch.setattr(network_tb, "run_network", broken)
+    chain, calls = _chain(broken)
+    monkeypatch.setattr(network_tb, "run_network", chain)
     monkeypatch.setattr(demo, "_check_tools", lambda sims, plot: None)
-    assert demo.run_demo(("verilator",)) == 1
-    out = capsys.readouterr().out
-    assert "MISMATCH" in out and "1 layer outputs differ from the golden network" in out
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert demo.run_demo(("verilator",)) == int(broken)
+    captured = capsys.readouterr()
+    assert calls and calls[0].is_relative_to(tmp_path / "tmp")
+    assert list((tmp_path / "tmp").iterdir()) == []
+    progress = captured.err.splitlines()
+    assert progress[0] == "  ... training the float MLP and quantizing it"
+    assert progress[-1] == "  ... verilator: building and simulating layer 2 of 2 (450 images)"
+    if broken:
+        assert "MISMATCH" in captured.out
+        assert "1 layer outputs differ from the golden network" in captured.out
+    else:
+        assert "every layer bit-exact" in captured.out
+    assert demo.run_demo(("verilator",), workdir=tmp_path / "kept") == int(broken)
+    assert (tmp_path / "kept" / "verilator" / "sim.log").exists()
