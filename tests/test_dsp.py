@@ -5,10 +5,11 @@ behavioural export in Icarus Verilog, cycle by cycle -- the tile alone and insid
 array.
 
 Yosys ships no simulation model of MULT18X18D (only a black box in ``ecp5/cells_bb.v``),
-so :data:`MULT18X18D_MODEL` below is one: the 18x18 multiply with SIGNEDA/SIGNEDB and the
-four REG_* stages, each present only when its ``_CLK`` parameter is ``"CLK0"``, clocked
-by CLK0 under CE0 and reset by RST0. It refuses any other register setting, so a wrong
-parameter name or value in :class:`qdp.hdl.dsp.DSPMultiplier` shows up as a failure.
+so the package ships one, :data:`qdp.sim.ecp5.MULT18X18D_MODEL`, which these tests use as
+a user would (:func:`qdp.sim.ecp5.write_models`): the 18x18 multiply with SIGNEDA/SIGNEDB
+and the four REG_* stages, each present only when its ``_CLK`` parameter is ``"CLK0"``,
+clocked by CLK0 under CE0 and reset by RST0. It refuses any other register setting, so a
+wrong parameter name or value in :class:`qdp.hdl.dsp.DSPMultiplier` shows up as a failure.
 """
 
 import random
@@ -22,61 +23,11 @@ from amaranth.sim import Simulator
 from conftest import require
 from qdp.hdl.dsp import DSPMultiplier, Target, is_ecp5
 from qdp.hdl.mac_array import MacArray
-from qdp.sim.toolchain import missing_tools
+from qdp.hdl.quantizer import Quantizer
+from qdp.sim.ecp5 import write_models
+from qdp.sim.runner import VERILATOR_ARGS
+from qdp.sim.toolchain import missing_tools, setup_verilator
 
-_PORTS = ([f"A{n}" for n in range(18)] + [f"B{n}" for n in range(18)]
-          + [f"C{n}" for n in range(18)] + [f"P{n}" for n in range(36)]
-          + ["SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB", "CLK0", "CE0", "RST0"])
-
-MULT18X18D_MODEL = f"""
-module MULT18X18D({", ".join(_PORTS)});
-  input {", ".join(p for p in _PORTS if not p.startswith("P"))};
-  output {", ".join(p for p in _PORTS if p.startswith("P"))};
-  parameter REG_INPUTA_CLK = "NONE";
-  parameter REG_INPUTA_CE = "CE0";
-  parameter REG_INPUTA_RST = "RST0";
-  parameter REG_INPUTB_CLK = "NONE";
-  parameter REG_INPUTB_CE = "CE0";
-  parameter REG_INPUTB_RST = "RST0";
-  parameter REG_PIPELINE_CLK = "NONE";
-  parameter REG_PIPELINE_CE = "CE0";
-  parameter REG_PIPELINE_RST = "RST0";
-  parameter REG_OUTPUT_CLK = "NONE";
-  parameter REG_OUTPUT_CE = "CE0";
-  parameter REG_OUTPUT_RST = "RST0";
-  parameter CLK0_DIV = "ENABLED";
-  parameter GSR = "ENABLED";
-  parameter RESETMODE = "SYNC";
-  wire [17:0] A = {{{", ".join(f"A{n}" for n in reversed(range(18)))}}};
-  wire [17:0] B = {{{", ".join(f"B{n}" for n in reversed(range(18)))}}};
-  reg [17:0] a_q = 0, b_q = 0;
-  reg [35:0] pipe_q = 0, out_q = 0;
-  initial begin
-    if ((REG_INPUTA_CLK != "NONE" && REG_INPUTA_CLK != "CLK0") ||
-        (REG_INPUTB_CLK != "NONE" && REG_INPUTB_CLK != "CLK0") ||
-        (REG_PIPELINE_CLK != "NONE" && REG_PIPELINE_CLK != "CLK0") ||
-        (REG_OUTPUT_CLK != "NONE" && REG_OUTPUT_CLK != "CLK0") ||
-        REG_INPUTA_CE != "CE0" || REG_INPUTB_CE != "CE0" || REG_PIPELINE_CE != "CE0" ||
-        REG_OUTPUT_CE != "CE0" || REG_INPUTA_RST != "RST0" || REG_INPUTB_RST != "RST0" ||
-        REG_PIPELINE_RST != "RST0" || REG_OUTPUT_RST != "RST0" || RESETMODE != "SYNC") begin
-      $display("MULT18X18D model: unsupported register setting");
-      $fatal;
-    end
-  end
-  wire [17:0] a_s = REG_INPUTA_CLK == "CLK0" ? a_q : A;
-  wire [17:0] b_s = REG_INPUTB_CLK == "CLK0" ? b_q : B;
-  wire signed [36:0] prod = $signed({{SIGNEDA & a_s[17], a_s}}) * $signed({{SIGNEDB & b_s[17], b_s}});
-  wire [35:0] pipe_s = REG_PIPELINE_CLK == "CLK0" ? pipe_q : prod[35:0];
-  wire [35:0] P = REG_OUTPUT_CLK == "CLK0" ? out_q : pipe_s;
-  always @(posedge CLK0) if (CE0) begin
-    a_q <= RST0 ? 18'd0 : A;
-    b_q <= RST0 ? 18'd0 : B;
-    pipe_q <= RST0 ? 36'd0 : prod[35:0];
-    out_q <= RST0 ? 36'd0 : pipe_s;
-  end
-  assign {{{", ".join(f"P{n}" for n in reversed(range(36)))}}} = P;
-endmodule
-"""
 
 
 def _value(bits, shape):
@@ -154,11 +105,11 @@ def _ports(component):
     return rows
 
 
-def _icarus(tmp_path, make, stimulus):
-    """Simulate the generic and the ECP5 export of ``make()`` side by side, driving both
-    with ``stimulus`` (one list of input values per cycle, in the order of the inputs of
-    :func:`_ports` after clk); return each cycle's outputs of both as two lists of
-    integer lists."""
+def _icarus(tmp_path, make, stimulus, sim="icarus"):
+    """Simulate the generic and the ECP5 export of ``make()`` side by side in ``sim``
+    (Icarus, or Verilator's ``--binary``), driving both with ``stimulus`` (one list of
+    input values per cycle, in the order of the inputs of :func:`_ports` after clk);
+    return each cycle's outputs of both as two lists of integer lists."""
     generic, ecp5 = make(), make()
     assert not is_ecp5(None) and is_ecp5(Target("ecp5")) and not is_ecp5(Target("ice40"))
     text_g = verilog.convert(generic, name="dut_generic", emit_src=False)
@@ -209,12 +160,22 @@ endmodule
     (tmp_path / "tb.v").write_text(tb)
     (tmp_path / "dut_generic.v").write_text(text_g)
     (tmp_path / "dut_ecp5.v").write_text(text_e)
-    (tmp_path / "mult18x18d.v").write_text(MULT18X18D_MODEL)
-    subprocess.run(["iverilog", "-g2012", "-o", "tb.vvp", "tb.v", "dut_generic.v",
-                    "dut_ecp5.v", "mult18x18d.v"], cwd=tmp_path, check=True,
-                   capture_output=True, text=True)
-    result = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=tmp_path, check=True,
-                            capture_output=True, text=True)
+    # The model as a user gets it: the file the ECP5 manifest names, from the package.
+    model, = write_models(tmp_path, ["MULT18X18D"])
+    sources = ["tb.v", "dut_generic.v", "dut_ecp5.v", model.name]
+    if sim == "icarus":
+        subprocess.run(["iverilog", "-g2012", "-o", "tb.vvp", *sources], cwd=tmp_path,
+                       check=True, capture_output=True, text=True)
+        command = ["vvp", "-n", "tb.vvp"]
+    else:
+        setup_verilator()
+        # --binary runs the testbench's delays as C++20 coroutines; g++ 12 defaults to 17.
+        subprocess.run(["verilator", "--binary", *VERILATOR_ARGS, "-CFLAGS", "-std=c++20",
+                        "--top-module", "tb", "-j", "2", *sources], cwd=tmp_path, check=True,
+                       capture_output=True, text=True)
+        command = [str(tmp_path / "obj_dir" / "Vtb")]
+    result = subprocess.run(command, cwd=tmp_path, check=True, capture_output=True,
+                            text=True)
     rows = {"G": [], "E": []}
     for line in result.stdout.splitlines():
         if line[:2] in ("G ", "E "):
@@ -247,36 +208,53 @@ def test_ecp5_instance_equals_behavioural_model_in_icarus(tmp_path, a_shape, b_s
     assert checked > 150
 
 
-def test_ecp5_mac_array_equals_generic_mac_array_in_icarus(tmp_path):
-    """A 2x3 pipelined MAC array with run-time zero points: every output, every cycle,
-    under random valid, last and ready."""
-    _require_icarus()
-
-    def make():
-        return MacArray(rows=2, cols=3, runtime_zero=True, acc_width=20, saturate=True)
-
-    mac = make()
-    mac._MustUse__silence = True
+def _random_traffic(tmp_path, make, sim, cycles=600):
+    """Random valid, ready and payload (so random `last`), a reset at the start and one
+    in the middle: the generic and the ECP5 export of ``make()`` agree on every output,
+    every cycle."""
+    component = make()
+    component._MustUse__silence = True
     rng = random.Random(5)
-    ports = [(n, w) for n, w, i in _ports(mac) if i and n != "clk"]
+    ports = [(n, w) for n, w, i in _ports(component) if i and n != "clk"]
     stimulus = []
-    for cycle in range(600):
+    for cycle in range(cycles):
         values = []
         for name, width in ports:
             if name == "rst":
-                values.append(int(cycle < 2 or 300 <= cycle < 302))
+                values.append(int(cycle < 2 or cycles // 2 <= cycle < cycles // 2 + 2))
             elif name.endswith(("valid", "ready")):
                 values.append(int(rng.random() < 0.75))
             else:
                 values.append(rng.getrandbits(width))
         stimulus.append(values)
-    generic, ecp5 = _icarus(tmp_path, make, stimulus)
-    names = [n for n, _w, i in _ports(mac) if not i]
+    generic, ecp5 = _icarus(tmp_path, make, stimulus, sim)
+    names = [n for n, _w, i in _ports(component) if not i]
     valid = names.index("o__valid")
-    assert sum(row[valid] for row in generic) > 50       # rows did come out
+    assert sum(row[valid] for row in generic) > 50       # results did come out
     for cycle, (g, e) in enumerate(zip(generic, ecp5)):
         assert g == e, f"cycle {cycle}: " + ", ".join(
             f"{n} generic {x} ECP5 {y}" for n, x, y in zip(names, g, e) if x != y)
+
+
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_ecp5_mac_array_equals_generic_mac_array(tmp_path, sim):
+    """A 2x3 pipelined MAC array with run-time zero points: every output, every cycle,
+    under random valid, last and ready -- in Icarus and in Verilator, with the model the
+    package ships."""
+    if sim == "icarus":
+        _require_icarus()
+    else:
+        require("the Verilator comparison", missing_tools("verilator"))
+    _random_traffic(tmp_path, lambda: MacArray(rows=2, cols=3, runtime_zero=True,
+                                               acc_width=20, saturate=True), sim)
+
+
+def test_ecp5_deep_quantizer_equals_generic_quantizer_in_icarus(tmp_path):
+    """The Quantizer's deep pipeline (latency 6: 2 lanes of 4 tiles of 18x18) exported for
+    ECP5 and simulated with the shipped model, against the portable export."""
+    _require_icarus()
+    _random_traffic(tmp_path, lambda: Quantizer(lanes=2, in_width=24, mult_width=20,
+                                                shift_width=6, latency=6), "icarus")
 
 
 @pytest.mark.parametrize("a_shape,b_shape,match", [
