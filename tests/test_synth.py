@@ -1,7 +1,11 @@
-"""Synthesis reports on open tools: argument errors, a missing tool, one real ECP5 run and
-one iCE40 configuration that does not fit."""
+"""Synthesis reports on open tools: argument errors, a missing tool, one real ECP5 run, iCE40
+configurations that do not fit (too many DSPs, none on the device, a placement that fails
+with every count within the device) and the logs a failure keeps."""
 
 import json
+import re
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -88,9 +92,91 @@ def test_ecp5_report_fields_are_plausible(tmp_path):
     assert "| quantizer |" in markdown and "LFE5U-85F -8 OOC" in markdown
 
 
-def test_ice40_configuration_that_does_not_fit_says_why():
+def kept_log(message, tmp_path, name="nextpnr.log"):
+    """The log an error names: in a qdp-synth-log-* folder, the only thing left in the
+    (monkeypatched) temporary directory, the work dir itself gone."""
+    log = Path(re.search(r"; log: (\S+)$", message).group(1))
+    assert log.name == name and log.is_file()
+    assert log.parent.parent == tmp_path and log.parent.name.startswith("qdp-synth-log-")
+    assert [p.name for p in tmp_path.iterdir()] == [log.parent.name]
+    return log
+
+
+def test_ice40_configuration_that_does_not_fit_says_why(tmp_path, monkeypatch):
     require_synth_tools("ice40")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     # Nine multipliers; the UP5K has eight SB_MAC16.
     with pytest.raises(ValueError, match=r"does not fit iCE40UP5K: needs 9 DSPs "
-                                         r"\(ICESTORM_DSP\), device has 8"):
+                                         r"\(ICESTORM_DSP\), device has 8; log: ") as error:
         synthesize("quantizer", dict(TINY, lanes=9), target="ice40")
+    log = kept_log(str(error.value), tmp_path)
+    assert re.search(r"ICESTORM_DSP:\s+9/\s*8", log.read_text())
+    assert (log.parent / "yosys.log").is_file()
+
+
+def test_ice40_device_without_dsps_says_it_has_none(tmp_path, monkeypatch):
+    require_synth_tools("ice40")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    # synth_ice40 -dsp maps the multiplier to an SB_MAC16; the LP384 has no DSP site at all,
+    # so nextpnr's table has no DSP row and its placer names the cell type.
+    with pytest.raises(ValueError, match=r"does not fit iCE40LP384: needs 1 DSP "
+                                         r"\(ICESTORM_DSP\), device has none; log: ") as error:
+        synthesize("quantizer", TINY, target="ice40", device="lp384")
+    assert "no BELs remaining" in kept_log(str(error.value), tmp_path).read_text()
+
+
+# multiplier=1 leaves no multiplier: 380 of the LP384's 384 logic cells, every count fits,
+# and nextpnr's placer gives up ("Unable to find legal placement") in a few seconds.
+NEARLY_FULL = dict(lanes=2, in_width=36, out_width=20, mult_width=8, runtime_scale=False,
+                   multiplier=1, shift=0)
+
+
+def test_ice40_placement_failure_says_utilization_and_keeps_the_log(tmp_path, monkeypatch):
+    require_synth_tools("ice40")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(ValueError) as error:
+        synthesize("quantizer", NEARLY_FULL, target="ice40", device="lp384")
+    message = str(error.value)
+    match = re.match(r"quantizer \(lanes=2, in_width=36, .*\) does not fit iCE40LP384: "
+                     r"placement failed at (\d+) % logic cell utilization "
+                     r"\((\d+)/384 ICESTORM_LC\); log: \S+$", message)
+    assert match, message
+    pct, used = int(match.group(1)), int(match.group(2))
+    assert 90 <= pct <= 100 and used <= 384 and pct == used * 100 // 384
+    text = kept_log(message, tmp_path).read_text()
+    assert "Info: Device utilisation:" in text and "ERROR: Unable to find legal placement" in text
+
+
+def test_placement_failure_is_read_from_the_log():
+    table = ("Info: Device utilisation:\n"
+             "Info: \t         ICESTORM_LC:     300/    384    78%\n"
+             "Info: \t        ICESTORM_DSP:       8/      8   100%\n"
+             "Info: \t               SB_IO:       5/     21    23%\n\n"
+             "Info: Placed 0 cells based on constraints.\n")
+    assert synth._placement_failure(table + "ERROR: Unable to find legal placement\n") == \
+        ("placement", "ICESTORM_DSP", 8, 8)
+    assert synth._placement_failure(table + "Info: Routing..\nERROR: Failed to route\n") == \
+        ("routing", "ICESTORM_DSP", 8, 8)
+    assert synth._placement_failure(table + "ERROR: Assertion failure: x (a.cc:1)\n") is None
+    assert synth._placement_failure(table) is None
+    assert synth._placement_failure("ERROR: bad package\n") is None
+    assert synth._overflow(table) is None and synth._absent(table) is None
+
+
+def test_yosys_failure_keeps_its_log(tmp_path, monkeypatch):
+    require_synth_tools("ice40")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    from qdp.build_scripts.export import generate
+    _, manifest = generate("quantizer", TINY)
+    monkeypatch.setattr(synth, "generate", lambda *a, **k: ("module broken(;\n", manifest))
+    with pytest.raises(RuntimeError, match=r"^yosys failed on quantizer: .*; log: ") as error:
+        synthesize("quantizer", TINY, target="ice40")
+    assert "ERROR" in kept_log(str(error.value), tmp_path, "yosys.log").read_text()
+
+
+def test_success_without_workdir_leaves_nothing(tmp_path, monkeypatch):
+    require_synth_tools("ice40")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    report = synthesize("quantizer", TINY, target="ice40")
+    assert report["workdir"] is None and report["dsps"] == 1
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("qdp-synth")]
