@@ -8,6 +8,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
 from ..hdl.dsp import Target
+from ..sim.ecp5 import MODEL_FILES
 from ..sim.payload import leaves
 from .blocks import get_block
 
@@ -47,20 +48,45 @@ def _port_rows(component):
     return rows
 
 
+def _stream_rows(component):
+    """``{stream: {"direction", ...}}``; an input stream also lists the output streams
+    whose ``ready`` reaches its ``ready`` combinationally (the component states them)."""
+    rows = {}
+    for name, member in component.signature.members.items():
+        if not member.is_signature:
+            continue
+        row = {"direction": "input" if member.flow == wiring.In else "output"}
+        if row["direction"] == "input":
+            row["ready_depends_on_output_ready"] = list(component.ready_dependencies[name])
+        rows[name] = row
+    return rows
+
+
 def manifest(block, component, name, target=None):
     params = get_block(block).effective_params(component)
-    return {
+    result = {
         "module": name,
         "block": block,
         "target": target,
         "parameters": params,
         "ports": _port_rows(component),
+        "streams": _stream_rows(component),
         "latency_cycles": component.latency,
+        # The component states what its latency counts: from which accepted input beat
+        # to which valid output beat, and under which traffic.
+        "latency": {"cycles": component.latency, **component.latency_definition},
         "throughput_beats_per_cycle": component.throughput,
         "lane_packing": "each payload field is listed with its absolute bit offset; "
                         "lane k of an array is field <name>.k, lane 0 at the lowest bits",
         "generator": "qdp",
     }
+    if target == "ecp5" and component.dsp_tiles:
+        file_name, _text = MODEL_FILES["MULT18X18D"]
+        result["simulation_models"] = [{
+            "primitive": "MULT18X18D", "instances": component.dsp_tiles, "file": file_name,
+            "how": "Yosys ships no simulation model of it; qdp.sim.ecp5.write_models(DIR) "
+                   "writes this one, to compile with the module in Icarus or Verilator"}]
+    return result
 
 
 def generate(block, params, *, name=None, target=None):

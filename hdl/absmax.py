@@ -147,6 +147,16 @@ class BlockwiseAbsmax(wiring.Component):
     ----------
     latency : int
         Cycles from the acceptance of a block's last input beat to its first output beat.
+    scale_latency : int
+        Cycles from the acceptance of a block's last input beat to its absmax being valid
+        on ``scale`` (3: the drain starts, then the scale FIFO's two registered cycles).
+    latency_definition : dict
+        What ``latency`` and ``scale_latency`` count (the manifest's ``latency``).
+    ready_dependencies : dict
+        ``{"i": ()}``: ``i.ready`` depends on neither ``o.ready`` nor ``scale.ready`` in
+        the same cycle (a function of registers only).
+    dsp_tiles : int
+        Registered multiplier tiles: none.
     throughput : int
         Sustained beats per cycle (1).
     beats_per_block : int
@@ -238,6 +248,34 @@ class BlockwiseAbsmax(wiring.Component):
     @property
     def latency(self):
         return self._pipe_latency + 3
+
+    @property
+    def scale_latency(self):
+        # The closing beat starts the drain a cycle later, whose first issue pushes the
+        # absmax into SyncFIFOBuffered, two cycles from its write to r_rdy.
+        return 3
+
+    @property
+    def latency_definition(self):
+        """What ``latency`` counts, as tests/test_absmax_amaranth.py and
+        tests/test_manifest.py measure it."""
+        last_beat = ("the cycle in which a block's last beat is accepted on i (beat "
+                     "block_size/lanes of the block, or the beat with last = 1)")
+        return {
+            "from_stream": "i",
+            "from": last_beat,
+            "to_stream": "o",
+            "to": "the cycle in which that block's first beat (first = 1) is valid on o; "
+                  "its other beats follow one per cycle",
+            "when": "o.ready and scale.ready held high and no earlier block still draining",
+            "also": [{"to_stream": "scale", "cycles": self.scale_latency,
+                      "to": "the cycle in which that block's absmax is valid on scale"}],
+        }
+
+    # i.ready is a function of registers only: o.ready and scale.ready reach the FIFOs.
+    ready_dependencies = {"i": ()}
+
+    dsp_tiles = 0
 
     @property
     def throughput(self):

@@ -256,6 +256,30 @@ class MacArray(wiring.Component):
         K >= rows; shorter tiles are limited by the drain to K / rows."""
         return 1
 
+    # What `latency` counts, as tests/test_mac_array_amaranth.py and tests/test_manifest.py
+    # measure it.
+    latency_definition = {
+        "from_stream": "i",
+        "from": "the cycle in which a tile's last beat (last = 1) is accepted on i",
+        "to_stream": "o",
+        "to": "the cycle in which that tile's first row (first = 1) is valid on o; its "
+              "other rows follow one per cycle",
+        "when": "o.ready held high and the previous tile drained",
+    }
+
+    @property
+    def ready_dependencies(self):
+        """``{"i": ("o",)}`` when not pipelined (the drain's last row leaving frees the
+        shadow registers for a waiting last beat in the same cycle), else ``{"i": ()}``
+        (``o.ready`` only moves the output FIFO's read side)."""
+        return {"i": () if self.pipelined else ("o",)}
+
+    @property
+    def dsp_tiles(self):
+        """Registered multiplier tiles (MULT18X18D in the ECP5 export): one per PE when
+        pipelined."""
+        return self.rows * self.cols if self.pipelined else 0
+
     def elaborate(self, platform):
         m = Module()
         rows, cols, width = self.rows, self.cols, self.acc_width

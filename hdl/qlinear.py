@@ -135,6 +135,20 @@ class QLinear(wiring.Component):
         """Input beats (k-steps) per cycle, for K >= rows."""
         return 1
 
+    latency_definition = MacArray.latency_definition
+
+    @property
+    def ready_dependencies(self):
+        """``i.ready`` is the array's; the array's ``o.ready`` is the Quantizer's
+        ``i.ready`` (and the flags FIFO's room), which follows ``o.ready``."""
+        through = self.array.ready_dependencies["i"] and self.quantizer.ready_dependencies["i"]
+        return {"i": ("o",) if through else ()}
+
+    @property
+    def dsp_tiles(self):
+        """Registered multiplier tiles (MULT18X18D in the ECP5 export)."""
+        return self.array.dsp_tiles + self.quantizer.dsp_tiles
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.array = array = self.array

@@ -8,7 +8,7 @@ from ..golden.lfsr import DEFAULT_SEED, LFSR_TAPS, lane_seed
 from ..golden.rounding import ROUNDING_MODES
 from ..golden.saturation import SATURATION_MODES
 from ._checks import check_bool, check_choice, check_int
-from .multiplier import TiledMultiplier, adder_levels
+from .multiplier import TiledMultiplier, adder_levels, limbs
 from .rounding import (
     add_carry,
     beyond,
@@ -111,6 +111,15 @@ class Quantizer(wiring.Component):
         pipeline holds no skid buffer, so ``i.ready`` follows ``o.ready`` combinationally.)
     max_latency : int
         The deepest pipeline these widths allow.
+    latency_definition : dict
+        What ``latency`` counts (the manifest's ``latency``): from the cycle a beat is
+        accepted on ``i`` to the cycle its result is valid on ``o``, ``o.ready`` held high.
+    ready_dependencies : dict
+        ``{"i": ("o",)}``: ``i.ready`` is ``~o.valid | o.ready``, combinational in
+        ``o.ready``.
+    dsp_tiles : int
+        Registered multiplier tiles (MULT18X18D instances in the ECP5 export): those of
+        the deep pipeline's multipliers, none at latency 1..4.
     """
 
     def __init__(self, *, lanes=1, in_width=32, in_signed=True, out_width=8, out_signed=True,
@@ -219,6 +228,27 @@ class Quantizer(wiring.Component):
     def throughput(self):
         """Sustained input beats per cycle."""
         return 1
+
+    # What `latency` counts, as tests/test_quantizer_amaranth.py and tests/test_manifest.py
+    # measure it.
+    latency_definition = {
+        "from_stream": "i",
+        "from": "the cycle in which a beat is accepted on i (i.valid & i.ready)",
+        "to_stream": "o",
+        "to": "the cycle in which that beat's result is valid on o (one result beat per "
+              "input beat, in order)",
+        "when": "o.ready held high",
+    }
+
+    # i.ready = ~o.valid | o.ready: the pipeline has no skid buffer.
+    ready_dependencies = {"i": ("o",)}
+
+    @property
+    def dsp_tiles(self):
+        """Registered multiplier tiles, each a MULT18X18D in the ECP5 export."""
+        if self.latency <= SHALLOW_LATENCY:
+            return 0
+        return self.lanes * len(limbs(self.in_shape)) * len(limbs(unsigned(self.mult_width)))
 
     def _lane_scale(self, lane):
         """(M, S, Z) of ``lane``: constants, or fields of the input payload."""
