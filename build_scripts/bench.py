@@ -59,12 +59,15 @@ REFERENCE = [
 
 def synth_row(ref, target, seed):
     """The synthesis figures of ``ref`` on ``target``, or why it does not fit."""
-    try:
-        r = synthesize(ref.block, ref.params, target=target, seed=seed)
-    except ValueError as error:
-        if "does not fit" not in str(error):
-            raise
-        return {"fits": False, "reason": str(error).split(": ", 1)[-1]}
+    with tempfile.TemporaryDirectory(prefix="qdp-bench-synth-") as workdir:
+        try:
+            r = synthesize(ref.block, ref.params, target=target, seed=seed, workdir=workdir)
+        except ValueError as error:
+            if "does not fit" not in str(error):
+                raise
+            # The reason without the block's parameters and without the (removed) log.
+            reason = str(error).split(": ", 1)[-1].split("; log: ")[0]
+            return {"fits": False, "reason": reason}
     return {"fits": True, "luts": r["luts"], "ffs": r["ffs"], "dsps": r["dsps"],
             "brams": r["brams"], "fmax_mhz": r["fmax_mhz"], "freq_mhz": r["freq_mhz"],
             "timing_met": r["timing_met"],

@@ -1,12 +1,14 @@
 """The ``qdp`` command: list, generate, verify, synthesize and prove blocks; run the demo.
 
-Every configuration error -- a bad parameter, an unknown block, a missing simulator -- is
-one line on stderr and exit status 2; a mismatch against the golden model is exit 1.
+Exit status: 0 success (bit-exact, proved); 1 a mismatch against the golden model or a
+failed proof; 2 a configuration error -- a bad parameter, an unknown block, a missing
+simulator -- as one line on stderr; 3 a bench that crashed (one line with the reason).
+``verify`` and ``demo`` leave no files behind unless ``--workdir`` is given.
 """
 
 import argparse
+import importlib.metadata
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -15,7 +17,10 @@ from pathlib import Path
 
 from .blocks import BLOCKS, get_block
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_OK", "EXIT_MISMATCH", "EXIT_USAGE", "EXIT_CRASH"]
+
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
+SEED_RANGE = (0, (1 << 32) - 1)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,8 +45,11 @@ def _parse_ints(text):
     return values[0] if len(values) == 1 else values
 
 
-def _parse_choice(text):
-    return None if text.lower() == "none" else text
+def _choice_parser(param):
+    """Text as given, except ``none`` where the parameter has that value (``--tflite``)."""
+    def parse(text):
+        return None if text.lower() == "none" and "none" in param.choices else text
+    return parse
 
 
 def _int(text):
@@ -63,7 +71,8 @@ def _add_block_params(parser, block):
         elif param.kind == "ints":
             group.add_argument(_option(name), type=_parse_ints, metavar="N[,N...]", **kwargs)
         else:
-            group.add_argument(_option(name), type=_parse_choice, metavar="NAME", **kwargs)
+            group.add_argument(_option(name), type=_choice_parser(param), metavar="NAME",
+                               **kwargs)
 
 
 def _block_params(args):
@@ -73,6 +82,8 @@ def _block_params(args):
 
 def _make_parser():
     parser = _Parser(prog="qdp", description="Bit-exact quantized FPGA datapaths.")
+    parser.add_argument("--version", action="version",
+                        version=f"qdp {importlib.metadata.version('qdp')}")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     verbs.add_parser("list", help="blocks and their parameters")
     demo = verbs.add_parser("demo", help="a digits MLP quantized to int8, run bit-exact "
@@ -81,6 +92,8 @@ def _make_parser():
                       help="simulator (default verilator)")
     demo.add_argument("--plot", type=Path, metavar="FILE",
                       help="also write the weight-outlier quantization plot (PNG)")
+    demo.add_argument("--workdir", type=Path,
+                      help="keep the simulation logs and summaries here")
     for verb, text in (("generate", "write Verilog and its JSON manifest"),
                        ("verify", "simulate the Verilog against the golden model"),
                        ("synth", ("synthesize, place and route on open tools: LUTs, FFs, "
@@ -140,24 +153,33 @@ def _make_parser():
     return parser
 
 
+def _shown(value):
+    """A default as the CLI spells it."""
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
 def _list():
+    """Every block's parameters, each with the value the component resolves by default."""
     for block in BLOCKS.values():
         print(f"{block.name}: {block.summary}")
-        defaults = block.defaults()
+        defaults = block.effective_params(block.check())
         for name, param in block.params.items():
-            default = defaults[name]
             allowed = (f"{_option(name)} / --no-{_option(name)[2:]}" if param.kind == "bool"
                        else param.allowed)
-            shown = "-" if default is None else str(default).lower() if isinstance(default, bool) \
-                else repr(default)
-            print(f"  {_option(name):18} default {shown:12} {param.help}; {allowed}")
+            print(f"  {_option(name):18} default {_shown(defaults[name]):12} {param.help}; "
+                  f"{allowed}")
 
 
 def _generate(args):
+    """The module and its manifest, and beside them the simulation model of every
+    primitive the module instantiates (MULT18X18D on ECP5)."""
+    from ..sim.ecp5 import write_models
     from .export import generate
-    if args.name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.name):
-        raise ValueError(f"name: {args.name!r} is not a plain Verilog identifier "
-                         f"(letters, digits and _, not starting with a digit)")
+
     text, manifest = generate(args.block, _block_params(args), name=args.name,
                               target=args.target)
     verilog_path = args.output / f"{manifest['module']}.v"
@@ -166,18 +188,20 @@ def _generate(args):
         args.output.mkdir(parents=True, exist_ok=True)
         verilog_path.write_text(text)
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        models = write_models(args.output, [m["primitive"] for m in
+                                            manifest.get("simulation_models", [])])
     except OSError as error:
         raise ValueError(f"output: cannot write to {args.output}: "
                          f"{error.strerror or error}") from None
-    print(f"{verilog_path}\n{manifest_path}")
-    return 0
+    print("\n".join(map(str, [verilog_path, manifest_path, *models])))
+    return EXIT_OK
 
 
 def _synth(args):
     from .synth import report_markdown, synthesize, write_report
 
-    if args.workdir is not None and args.workdir.exists() and not args.workdir.is_dir():
-        raise ValueError(f"workdir: {args.workdir} exists and is not a directory")
+    _check_seed(args.seed)
+    _check_workdir(args.workdir)
     report = synthesize(args.block, _block_params(args), target=args.target,
                         device=args.device, freq_mhz=args.freq, seed=args.seed,
                         workdir=args.workdir)
@@ -196,8 +220,7 @@ def _prove(args):
 
     if args.depth is not None and args.depth < 1:
         raise ValueError(f"depth: must be a positive integer, got {args.depth}")
-    if args.workdir is not None and args.workdir.exists() and not args.workdir.is_dir():
-        raise ValueError(f"workdir: {args.workdir} exists and is not a directory")
+    _check_workdir(args.workdir)
     missing = missing_tools()
     if missing:
         raise RuntimeError(f"proofs need {', '.join(missing)}, which is not installed "
@@ -221,8 +244,68 @@ def _prove(args):
     return status
 
 
-def _verify(args):
+def _check_seed(seed):
+    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise ValueError(f"seed: {seed} is out of range (allowed {SEED_RANGE[0]}..2**32-1)")
+
+
+def _check_workdir(workdir):
+    if workdir is not None and workdir.exists() and not workdir.is_dir():
+        raise ValueError(f"workdir: {workdir} exists and is not a directory")
+
+
+class _Workdir:
+    """``base/name`` when the user gave ``--workdir``, else a temporary folder removed on
+    exit, whatever happened (``kept`` says which)."""
+
+    def __init__(self, base, name, prefix):
+        self.kept = base is not None
+        self._temp = None if self.kept else tempfile.TemporaryDirectory(prefix=prefix)
+        self.path = base / name if self.kept else Path(self._temp.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._temp is not None:
+            self._temp.cleanup()
+
+
+def _where(workdir, log):
+    return f"log: {log}" if workdir.kept else "rerun with --workdir DIR to keep its log"
+
+
+def _verify_one(args, params, sim, workdir):
+    """One simulator's run; returns its exit status."""
     from ..sim.runner import run_bench
+
+    start = time.monotonic()
+    result = run_bench(args.block, params, sim,
+                       {"vectors": args.vectors, "seed": args.seed,
+                        "in_pause": args.in_pause, "out_pause": args.out_pause,
+                        "reset": not args.no_reset},
+                       waves=args.waves, workdir=workdir.path)
+    seconds = time.monotonic() - start
+    s = result.summary
+    if "error" in s:
+        print(f"qdp: error: {args.block} on {sim}: the bench crashed: {s['error']} "
+              f"({_where(workdir, result.log)})", file=sys.stderr)
+        return EXIT_CRASH
+    verdict = "bit-exact" if result.passed else "MISMATCH"
+    print(f"{args.block} on {sim}: {s['compared']} vectors compared, "
+          f"{s['mismatches']} mismatches ({verdict}); {s['beats_in']} beats in, "
+          f"{s['beats_out']} out, {s['cycles']} cycles, {seconds:.1f} s")
+    for line in s.get("reports", []):
+        print(f"  {line}")
+    if args.waves:
+        print(f"  waves and log in {workdir.path}")
+    if not result.passed:
+        print(f"  {_where(workdir, result.log)}")
+        return EXIT_MISMATCH
+    return EXIT_OK
+
+
+def _verify(args):
     from ..sim.toolchain import missing_tools
 
     params = _block_params(args)
@@ -231,43 +314,20 @@ def _verify(args):
         raise ValueError("in_pause/out_pause: probabilities must lie in [0, 1)")
     if args.vectors < 1:
         raise ValueError(f"vectors: must be >= 1, got {args.vectors}")
-    if args.workdir is not None and args.workdir.exists() and not args.workdir.is_dir():
-        raise ValueError(f"workdir: {args.workdir} exists and is not a directory")
+    _check_seed(args.seed)
+    _check_workdir(args.workdir)
     sims = ("verilator", "icarus") if args.sim == "both" else (args.sim,)
     for sim in sims:
         missing = missing_tools(sim)
         if missing:
             raise RuntimeError(f"{sim} needs {', '.join(missing)}, which is not installed")
-    status = 0
+    status = EXIT_OK
     for sim in sims:
-        start = time.monotonic()
-        keep = args.workdir is not None or args.waves
-        workdir = args.workdir / sim if args.workdir else \
-            Path(tempfile.mkdtemp(prefix=f"qdp-{args.block}-{sim}-"))
-        result = run_bench(args.block, params, sim,
-                           {"vectors": args.vectors, "seed": args.seed,
-                            "in_pause": args.in_pause, "out_pause": args.out_pause,
-                            "reset": not args.no_reset},
-                           waves=args.waves, workdir=workdir)
-        seconds = time.monotonic() - start
-        s = result.summary
-        if "error" in s:
-            print(f"{args.block} on {sim}: bench error: {s['error']} (log: {result.log})")
-            status = 1
-            continue
-        verdict = "bit-exact" if result.passed else "MISMATCH"
-        print(f"{args.block} on {sim}: {s['compared']} vectors compared, "
-              f"{s['mismatches']} mismatches ({verdict}); {s['beats_in']} beats in, "
-              f"{s['beats_out']} out, {s['cycles']} cycles, {seconds:.1f} s")
-        for line in s.get("reports", []):
-            print(f"  {line}")
-        if args.waves:
-            print(f"  waves and log in {workdir}")
-        if not result.passed:
-            print(f"  log: {result.log}")
-            status = 1
-        elif not keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        # Waves are asked-for output: a run with --waves and no --workdir keeps its folder.
+        base = args.workdir if args.workdir is not None or not args.waves else \
+            Path(tempfile.mkdtemp(prefix=f"qdp-{args.block}-waves-"))
+        with _Workdir(base, sim, f"qdp-{args.block}-{sim}-") as workdir:
+            status = max(status, _verify_one(args, params, sim, workdir))
     return status
 
 
@@ -285,12 +345,13 @@ def main(argv=None):
             return _prove(args)
         if args.verb == "demo":
             from .demo import run_demo
+            _check_workdir(args.workdir)
             return run_demo(("verilator", "icarus") if args.sim == "both" else (args.sim,),
-                            args.plot)
+                            args.plot, workdir=args.workdir)
         return _verify(args)
     except (_UsageError, ValueError, TypeError, RuntimeError, OSError) as error:
         print(f"qdp: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

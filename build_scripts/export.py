@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
@@ -12,7 +13,36 @@ from ..sim.ecp5 import MODEL_FILES
 from ..sim.payload import leaves
 from .blocks import get_block
 
-__all__ = ["generate", "manifest", "module_name"]
+__all__ = ["generate", "manifest", "module_name", "check_module_name", "VERILOG_KEYWORDS"]
+
+#: Reserved words of Verilog-2005 and SystemVerilog (IEEE 1800-2017, Annex B): a module
+#: named like one of them is legal only as an escaped identifier, which tools, wrappers
+#: and FuseSoC cores then have to spell ``\\name ``.
+VERILOG_KEYWORDS = frozenset("""
+accept_on alias always always_comb always_ff always_latch and assert assign assume
+automatic before begin bind bins binsof bit break buf bufif0 bufif1 byte case casex casez
+cell chandle checker class clocking cmos config const constraint context continue cover
+covergroup coverpoint cross deassign default defparam design disable dist do edge else end
+endcase endchecker endclass endclocking endconfig endfunction endgenerate endgroup
+endinterface endmodule endpackage endprimitive endprogram endproperty endspecify
+endsequence endtable endtask enum event eventually expect export extends extern final
+first_match for force foreach forever fork forkjoin function generate genvar global highz0
+highz1 if iff ifnone ignore_bins illegal_bins implements implies import incdir include
+initial inout input inside instance int integer interconnect interface intersect join
+join_any join_none large let liblist library local localparam logic longint macromodule
+matches medium modport module nand negedge nettype new nexttime nmos nor noshowcancelled
+not notif0 notif1 null or output package packed parameter pmos posedge primitive priority
+program property protected pull0 pull1 pulldown pullup pulsestyle_ondetect
+pulsestyle_onevent pure rand randc randcase randsequence rcmos real realtime ref reg
+reject_on release repeat restrict return rnmos rpmos rtran rtranif0 rtranif1 s_always
+s_eventually s_nexttime s_until s_until_with scalared sequence shortint shortreal
+showcancelled signed small soft solve specify specparam static string strong strong0
+strong1 struct super supply0 supply1 sync_accept_on sync_reject_on table tagged task this
+throughout time timeprecision timeunit tran tranif0 tranif1 tri tri0 tri1 triand trior
+trireg type typedef union unique unique0 unsigned until until_with untyped use uwire var
+vectored virtual void wait wait_order wand weak weak0 weak1 while wildcard wire with within
+wor xnor xor
+""".split())
 
 
 def module_name(block, params, target=None):
@@ -23,6 +53,17 @@ def module_name(block, params, target=None):
         key["target"] = target
     key = json.dumps(key, sort_keys=True)
     return f"qdp_{block.replace('-', '_')}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def check_module_name(name):
+    """Refuse a module name that is not a plain Verilog identifier or is a keyword."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"name: {name!r} is not a plain Verilog identifier (letters, "
+                         f"digits and _, not starting with a digit)")
+    if name in VERILOG_KEYWORDS:
+        raise ValueError(f"name: {name!r} is a Verilog/SystemVerilog keyword; choose "
+                         f"another module name")
+    return name
 
 
 def _port_rows(component):
@@ -97,6 +138,8 @@ def generate(block, params, *, name=None, target=None):
     the MAC array's multipliers become MULT18X18D primitives with their own registers.
     ``None`` is portable Verilog (behavioural models only) for simulation and any tool.
     """
+    if name is not None:
+        check_module_name(name)
     spec = get_block(block)
     platform = None if target is None else Target(target)
     component = spec.build(**params)

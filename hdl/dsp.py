@@ -87,8 +87,8 @@ class DSPMultiplier(wiring.Component):
     Checked equal (``tests/test_dsp.py``): the ECP5 export simulated in Icarus Verilog
     against the behavioural export, cycle by cycle, with random operands of every
     signedness and width corner and random ``en`` gaps. Yosys ships no simulation model of
-    MULT18X18D (its ``ecp5/cells_sim.v`` lacks it), so the test supplies its own model of
-    the primitive (``sim/verilog/mult18x18d_model.v``): the subset used here, i.e. 18x18
+    MULT18X18D (its ``ecp5/cells_sim.v`` lacks it), so qdp ships a model of the
+    primitive (``qdp.sim.ecp5``): the subset used here, i.e. 18x18
     multiply with SIGNEDA/SIGNEDB, the four REG_* stages on CLK0/CE0/RST0, written from
     Lattice's documentation (TN1267), independently of this module. This checks the port
     and parameter names, the extension and the latency; it cannot check the silicon.

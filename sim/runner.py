@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -83,6 +84,24 @@ def build(block, params, sim, *, waves=False):
     return build_dir, name
 
 
+# The exception line that ends a Python traceback, as cocotb logs it (indented).
+_EXCEPTION = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|"
+                        r"Interrupt|Failure)(?::.*)?)$")
+
+
+def crash_reason(log):
+    """Why a bench wrote no summary: the last exception its log names, in one line."""
+    try:
+        lines = Path(log).read_text(errors="replace").splitlines()
+    except OSError:
+        return "the bench wrote no summary and no log"
+    for line in reversed(lines):
+        match = _EXCEPTION.match(line)
+        if match:
+            return match.group(1).strip()
+    return "the bench wrote no summary (no exception in its log)"
+
+
 def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=None):
     """Run the block's cocotb bench (or the cocotb test module ``bench``) with ``config``
     (a JSON-able dict).
@@ -121,6 +140,6 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=No
         tests, failed = 0, 1
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     if not summary:
-        summary = {"error": f"the bench wrote no summary; see {log}"}
+        summary = {"error": crash_reason(log)}
     return BenchResult(passed=tests > 0 and failed == 0 and not summary.get("error"),
                        summary=summary, log=log)

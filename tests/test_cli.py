@@ -1,8 +1,10 @@
 """The qdp command: list, generate (Verilog + manifest), verify, and one-line errors."""
 
+import importlib.metadata
 import json
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -22,6 +24,36 @@ def test_list_shows_parameters_ranges_and_defaults(capsys):
     assert "stochastic" in out and "sat_zero" in out
 
 
+def test_list_shows_the_defaults_the_component_resolves(capsys):
+    assert main(["list"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("  --")}
+    assert " default 32 " in lines["--mult-width"]
+    assert " default half_even " in lines["--rounding"]
+    assert " default 6 " in lines["--shift-width"]
+    assert " default none " in lines["--tflite"]
+    assert all(" default - " not in line for line in lines.values())
+
+
+def test_tflite_none_is_the_default_mode(tmp_path):
+    assert main(["generate", "quantizer", "--tflite", "none", "-o", str(tmp_path / "a")]) == 0
+    assert main(["generate", "quantizer", "-o", str(tmp_path / "b")]) == 0
+    assert [p.name for p in (tmp_path / "a").iterdir()] == \
+        [p.name for p in (tmp_path / "b").iterdir()]
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"qdp {importlib.metadata.version('qdp')}"
+
+
+def test_keyword_module_name_is_refused_by_the_python_api_too():
+    from qdp.build_scripts.export import generate
+    with pytest.raises(ValueError, match="^name: 'module' is a Verilog/SystemVerilog keyword"):
+        generate("quantizer", {}, name="module")
+
+
 def test_generate_writes_verilog_and_manifest(tmp_path):
     assert main(["generate", "quantizer", "--lanes", "3", "--no-runtime-scale",
                  "--multiplier", "5", "--shift", "2", "-o", str(tmp_path)]) == 0
@@ -39,6 +71,16 @@ def test_generate_writes_verilog_and_manifest(tmp_path):
     ports = {p["name"]: p for p in manifest["ports"]}
     assert ports["i__payload"]["width"] == 3 * 32 and ports["o__payload"]["width"] == 3 * 8
     assert [f["offset"] for f in ports["o__payload"]["fields"]] == [0, 8, 16]
+
+
+def test_generate_for_ecp5_writes_the_dsp_model_beside_the_module(tmp_path):
+    assert main(["generate", "mac-array", "--rows", "2", "--cols", "2", "--target", "ecp5",
+                 "-o", str(tmp_path / "ecp5")]) == 0
+    assert main(["generate", "mac-array", "--rows", "2", "--cols", "2",
+                 "-o", str(tmp_path / "portable")]) == 0
+    model = tmp_path / "ecp5" / "MULT18X18D_sim.v"
+    assert "module MULT18X18D(" in model.read_text()
+    assert not (tmp_path / "portable" / "MULT18X18D_sim.v").exists()
 
 
 def test_generate_respects_module_name(tmp_path):
@@ -82,6 +124,16 @@ def test_generate_respects_module_name(tmp_path):
     (["generate", "blender"], "invalid choice: 'blender'"),
     (["verify", "quantizer", "--vectors", "0"], "vectors: must be >= 1"),
     (["verify", "quantizer", "--lanes", "0"], "lanes: 0 is out of range"),
+    (["verify", "quantizer", "--seed", "-1"], "seed: -1 is out of range (allowed 0..2**32-1)"),
+    (["verify", "quantizer", "--seed", str(1 << 32)], "seed: 4294967296 is out of range"),
+    (["synth", "quantizer", "--seed", "-1", "--json", "r.json"], "seed: -1 is out of range"),
+    (["generate", "quantizer", "--rounding", "none"], "rounding: unknown value 'none'"),
+    (["generate", "absmax", "--rounding", "None"], "rounding: unknown value 'None'"),
+    (["generate", "mac-array", "--dataflow", "none"], "dataflow:"),
+    (["generate", "quantizer", "--name", "module"],
+     "name: 'module' is a Verilog/SystemVerilog keyword"),
+    (["generate", "quantizer", "--name", "logic"], "name: 'logic' is a Verilog/SystemVerilog"),
+    (["generate", "quantizer", "--name", "\\esc"], "is not a plain Verilog identifier"),
 ])
 def test_errors_are_one_line_and_exit_2(args, message):
     result = run(*args)
@@ -110,3 +162,30 @@ def test_verify_waves_in_a_relative_workdir(simulator, tmp_path, monkeypatch, ca
     trace = "dump.vcd" if simulator == "verilator" else "*.fst"
     assert list((tmp_path / "wd" / simulator).glob(trace))
     assert (tmp_path / "wd" / simulator / "summary.json").exists()
+
+
+def test_verify_leaves_no_temporary_folder(simulator, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["verify", "quantizer", "--sim", simulator, "--vectors", "50"]) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_crashing_bench_is_exit_3_with_its_reason(tmp_path, monkeypatch, capsys):
+    """The seed check let through, -1 crashes the bench itself (NumPy refuses the seed)."""
+    from qdp.build_scripts import cli
+    from conftest import require_simulator
+    require_simulator("icarus")
+    monkeypatch.setattr(cli, "SEED_RANGE", (-1, 10))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["verify", "quantizer", "--sim", "icarus", "--vectors", "20",
+                 "--seed", "-1"]) == cli.EXIT_CRASH
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["qdp: error: quantizer on icarus: the bench crashed: ValueError: expected "
+                   "non-negative integer (rerun with --workdir DIR to keep its log)"]
+    assert list(tmp_path.iterdir()) == []
+    keep = tmp_path / "kept"
+    assert main(["verify", "quantizer", "--sim", "icarus", "--vectors", "20", "--seed", "-1",
+                 "--workdir", str(keep)]) == cli.EXIT_CRASH
+    log = keep / "icarus" / "sim.log"
+    assert f"(log: {log})" in capsys.readouterr().err
+    assert "ValueError: expected non-negative integer" in log.read_text()
