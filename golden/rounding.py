@@ -28,10 +28,16 @@ import numpy as np
 
 from ._intarray import as_exact
 
-__all__ = ["ROUNDING_MODES", "STOCHASTIC_BITS", "check_rounding", "round_div", "round_shift"]
+__all__ = ["ROUNDING_MODES", "NEAREST_MODES", "DETERMINISTIC_MODES", "STOCHASTIC_BITS",
+           "check_rounding", "round_div", "round_shift"]
 
+#: Every rounding mode, in the order of the table above (the CLI lists them so).
 ROUNDING_MODES = ("half_even", "half_away", "half_up", "half_down", "half_zero",
                   "floor", "trunc", "stochastic")
+#: The round-to-nearest modes: they differ only in where a tie goes.
+NEAREST_MODES = ROUNDING_MODES[:5]
+#: Every mode but ``stochastic`` (which needs a random number per element).
+DETERMINISTIC_MODES = tuple(m for m in ROUNDING_MODES if m != "stochastic")
 
 #: Width of the random numbers ``r`` used by ``stochastic`` rounding.
 STOCHASTIC_BITS = 32
