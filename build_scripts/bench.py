@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ..sim.runner import build, run_bench
 from ..sim.toolchain import SIMULATORS, missing_tools
 from ._report import write_report
-from .blocks import get_block
+from ..blocks import get_block
 from .synth import TARGETS, synthesize, tool_versions
 
 __all__ = ["REFERENCE", "Reference", "main"]

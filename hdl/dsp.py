@@ -16,7 +16,11 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import check_choice
 
-__all__ = ["FAMILIES", "DSPMultiplier", "Target", "is_ecp5"]
+__all__ = ["FAMILIES", "DSPMultiplier", "Target", "is_ecp5", "SIMULATION_MODEL_FILES"]
+
+#: ``{primitive: file name}`` of the simulation model of each primitive the ECP5 export
+#: instantiates; :mod:`qdp.sim.ecp5` writes them, the manifest names them.
+SIMULATION_MODEL_FILES = {"MULT18X18D": "MULT18X18D_sim.v"}
 
 FAMILIES = ("ecp5", "ice40")
 _MAX_WIDTH = 18

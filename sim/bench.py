@@ -67,7 +67,7 @@ async def run_stream_bench(dut, config, make_phase):
 
     from amaranth.lib import data
 
-    from ..build_scripts.blocks import get_block
+    from ..blocks import get_block
     from .payload import pack, unpack
     from .scoreboard import Scoreboard
     from .stream import ClockedBench, pause_generator

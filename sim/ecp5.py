@@ -24,6 +24,8 @@ and latency of the primitive, not its timing, the C port, the cascade or the sil
 
 from pathlib import Path
 
+from ..hdl.dsp import SIMULATION_MODEL_FILES
+
 __all__ = ["MULT18X18D_MODEL", "MODEL_FILES", "write_models"]
 
 _PORTS = ([f"A{n}" for n in range(18)] + [f"B{n}" for n in range(18)]
@@ -82,7 +84,7 @@ endmodule
 """
 
 #: ``{primitive: (file name, Verilog text)}`` of every model this module ships.
-MODEL_FILES = {"MULT18X18D": ("MULT18X18D_sim.v", MULT18X18D_MODEL)}
+MODEL_FILES = {"MULT18X18D": (SIMULATION_MODEL_FILES["MULT18X18D"], MULT18X18D_MODEL)}
 
 
 def write_models(directory, primitives=None):

@@ -202,7 +202,7 @@ async def run_mac_bench(dut, config, expected=None):
     component with an ``array`` attribute (the QLinear) takes its tiles from that array.
     """
 
-    from ..build_scripts.blocks import get_block
+    from ..blocks import get_block
     from .payload import pack, unpack
     from .scoreboard import Scoreboard
     from .stream import ClockedBench, pause_generator

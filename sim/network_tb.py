@@ -104,7 +104,7 @@ def _timeout(beats, config):
 
 async def run_layer_bench(dut, config):
     """Stream one layer's images through the QLinear and score every output element."""
-    from ..build_scripts.blocks import get_block
+    from ..blocks import get_block
     from ..golden.network import hardware_params, load_json
     from .payload import pack, unpack
     from .scoreboard import Scoreboard

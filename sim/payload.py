@@ -6,19 +6,10 @@ dict of such arrays for a ``StructLayout``. Packed payloads are Python ints.
 """
 
 import numpy as np
-from amaranth.hdl import Shape
-from amaranth.lib import data
 
-__all__ = ["leaves", "pack", "unpack"]
+from ..blocks.layout import leaves
 
-
-def leaves(layout, offset=0, path=()):
-    """Yield ``(path, offset, shape)`` for every scalar field of ``layout``."""
-    if isinstance(layout, data.Layout):
-        for key, field in layout:
-            yield from leaves(field.shape, offset + field.offset, path + (key,))
-    else:
-        yield path, offset, Shape.cast(layout)
+__all__ = ["pack", "unpack"]
 
 
 def _select(values, path):

@@ -56,7 +56,7 @@ def _tool_version(sim):
 
 def build(block, params, sim, *, waves=False):
     """Export and build ``block`` for ``sim``; return ``(build_dir, module_name)``."""
-    from ..build_scripts.export import generate
+    from ..blocks import generate
 
     missing = missing_tools(sim)
     if missing:
@@ -109,7 +109,7 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=No
     The bench writes its summary (elements compared, mismatches, mismatch reports,
     beat counts, cycles) to a JSON file that this returns as :class:`BenchResult`.
     """
-    from ..build_scripts.blocks import get_block
+    from ..blocks import get_block
 
     build_dir, name = build(block, params, sim, waves=waves)
     # The simulator runs inside workdir, so every path handed to it must be absolute.

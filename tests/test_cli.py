@@ -49,7 +49,7 @@ def test_version():
 
 
 def test_keyword_module_name_is_refused_by_the_python_api_too():
-    from qdp.build_scripts.export import generate
+    from qdp.blocks.export import generate
     with pytest.raises(ValueError, match="^name: 'module' is a Verilog/SystemVerilog keyword"):
         generate("quantizer", {}, name="module")
 

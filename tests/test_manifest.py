@@ -20,8 +20,8 @@ from amaranth.hdl import Shape, Value
 from amaranth.lib import data, wiring
 from amaranth.sim import Simulator
 
-from qdp.build_scripts.blocks import BLOCKS
-from qdp.build_scripts.export import generate, manifest
+from qdp.blocks import BLOCKS
+from qdp.blocks.export import generate, manifest
 from qdp.sim.ecp5 import MODEL_FILES, MULT18X18D_MODEL, write_models
 
 # A few configurations per block: the defaults and variants that change the timing or

@@ -58,7 +58,7 @@ def test_missing_tool_is_one_clear_error(monkeypatch, absent):
 
 
 def test_ice40_harness_connects_every_port():
-    from qdp.build_scripts.export import generate
+    from qdp.blocks.export import generate
     _, manifest = generate("quantizer", dict(TINY, lanes=3))
     text, in_bits, out_bits = ice40_harness(manifest)
     assert (in_bits, out_bits) == (3 * 8 + 2, 3 * 8 + 2)
@@ -166,7 +166,7 @@ def test_placement_failure_is_read_from_the_log():
 def test_yosys_failure_keeps_its_log(tmp_path, monkeypatch):
     require_synth_tools("ice40")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    from qdp.build_scripts.export import generate
+    from qdp.blocks.export import generate
     _, manifest = generate("quantizer", TINY)
     monkeypatch.setattr(synth, "generate", lambda *a, **k: ("module broken(;\n", manifest))
     with pytest.raises(RuntimeError, match=r"^yosys failed on quantizer: .*; log: ") as error:

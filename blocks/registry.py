@@ -1,12 +1,19 @@
-"""The registry of generatable blocks: component, bench and CLI parameters of each.
+"""The registry of generatable blocks: per block its component, golden function, bench,
+proofs and parameters.
 
-Defaults come from the component's own signature, so the CLI, ``qdp list`` and the
-manifest can never disagree with the code.
+Defaults come from the component's own signature and are resolved by constructing it, so
+the CLI, ``qdp list`` and the manifest can never disagree with the code. The bench and the
+proofs are named as modules (``qdp.sim.<block>_tb``, ``qdp.formal.<block>``) so that this
+layer imports neither: :mod:`qdp.sim.runner` hands the bench module to cocotb and
+:func:`qdp.formal.runner.block_proofs` imports the proofs module.
 """
 
 import dataclasses
 import inspect
 
+from .. import golden
+from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODES
+from ..golden.saturation import SATURATION_MODES
 from ..hdl import BlockwiseAbsmax, MacArray, QLinear, Quantizer
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
@@ -14,17 +21,57 @@ __all__ = ["Param", "Block", "BLOCKS", "get_block"]
 
 @dataclasses.dataclass(frozen=True)
 class Param:
-    kind: str                   # "int", "bool", "choice", "ints" (int or comma list)
-    allowed: str                # human-readable range, shown by `qdp list`
+    """One parameter of a block as the CLI and ``qdp list`` show it.
+
+    Members
+    -------
+    kind : str
+        ``"int"``, ``"bool"``, ``"choice"`` or ``"ints"`` (an int or a comma list).
+    allowed : str
+        The range in words, as ``qdp list`` prints it; the component checks the value.
+    help : str
+        What the parameter does.
+    choices : tuple of str
+        The names a ``"choice"`` takes (``"none"`` among them where it is a value).
+    """
+
+    kind: str
+    allowed: str
     help: str
     choices: tuple = ()
 
 
+def _choice(choices, help):
+    return Param("choice", "|".join(choices), help, tuple(choices))
+
+
 @dataclasses.dataclass(frozen=True)
 class Block:
+    """One generatable block.
+
+    Members
+    -------
+    name : str
+        The ``qdp`` name (``qdp generate <name>``).
+    component : type
+        The :class:`amaranth.lib.wiring.Component` (:mod:`qdp.hdl`).
+    golden : callable
+        The golden function that states what it computes (:mod:`qdp.golden`).
+    bench : str
+        The cocotb test module that checks its Verilog against ``golden``.
+    proofs : str
+        The module whose ``proofs(build)`` lists its formal proofs.
+    params : dict of str to Param
+        Its parameters, keyword names of ``component``.
+    summary : str
+        One line for ``qdp list``.
+    """
+
     name: str
     component: type
-    bench: str                  # cocotb test module
+    golden: object
+    bench: str
+    proofs: str
     params: dict
     summary: str
 
@@ -54,9 +101,6 @@ class Block:
         return values
 
 
-_ROUNDING = ("half_even", "half_away", "half_up", "half_down", "half_zero", "floor", "trunc",
-             "stochastic")
-_SATURATION = ("sat", "sat_sym", "sat_zero", "wrap")
 
 # The MAC array's parameters, shared by the linear layer built on it.
 _MAC_PARAMS = {
@@ -73,9 +117,8 @@ _MAC_PARAMS = {
                           "zero points arrive with every beat (per row / column)"),
     "a_zero": Param("ints", "int, or one per row", "constant zero point of A"),
     "b_zero": Param("ints", "int, or one per column", "constant zero point of B"),
-    "dataflow": Param("choice", "broadcast|systolic",
-                      "operands broadcast to the PEs, or forwarded PE to PE",
-                      ("broadcast", "systolic")),
+    "dataflow": _choice(("broadcast", "systolic"),
+                        "operands broadcast to the PEs, or forwarded PE to PE"),
     "pipelined": Param("bool", "true/false",
                        "registered multiplier tiles (MULT18X18D registers on ecp5), an "
                        "array that never stalls and an output FIFO: 6 cycles more latency"),
@@ -85,7 +128,9 @@ BLOCKS = {
     "quantizer": Block(
         name="quantizer",
         component=Quantizer,
+        golden=golden.quantize,
         bench="qdp.sim.quantizer_tb",
+        proofs="qdp.formal.quantizer",
         summary="y = saturate(round(x * M / 2**S) + Z), lanes per beat",
         params={
             "lanes": Param("int", "1..64", "elements per beat"),
@@ -94,17 +139,15 @@ BLOCKS = {
             "out_width": Param("int", "2..32", "output element width"),
             "out_signed": Param("bool", "true/false", "signed output"),
             "mult_width": Param("int", "1..32 (31 with tflite)", "unsigned multiplier width"),
-            "rounding": Param("choice", "|".join(_ROUNDING), "rounding mode",
-                              _ROUNDING),
-            "saturation": Param("choice", "|".join(_SATURATION), "saturation mode", _SATURATION),
+            "rounding": _choice(ROUNDING_MODES, "rounding mode"),
+            "saturation": _choice(SATURATION_MODES, "saturation mode"),
             "runtime_scale": Param("bool", "true/false", "M, S, Z arrive with every beat"),
             "per_lane": Param("bool", "true/false", "one (M, S, Z) per lane"),
             "multiplier": Param("ints", "int, or one per lane", "constant M"),
             "shift": Param("ints", "int, or one per lane", "constant S (tflite: -31..30)"),
             "zero_point": Param("ints", "int, or one per lane", "constant Z"),
             "shift_width": Param("int", "1..7", "run-time shift field width"),
-            "tflite": Param("choice", "none|double|single", "TFLite requantization",
-                            ("none", "double", "single")),
+            "tflite": _choice(("none", "double", "single"), "TFLite requantization"),
             "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
             "latency": Param("int", "1..max_latency (11 at 32x32)",
                              "pipeline depth in cycles; 5+ = DSP tiles + staged rounding"),
@@ -113,7 +156,9 @@ BLOCKS = {
     "mac-array": Block(
         name="mac-array",
         component=MacArray,
+        golden=golden.matmul_int,
         bench="qdp.sim.mac_array_tb",
+        proofs="qdp.formal.mac_array",
         summary="output-stationary rows x cols MAC array: C = sum_k (A - a_zero)(B - b_zero), "
                 "one k-step per beat, one row of C per output beat",
         params=_MAC_PARAMS,
@@ -121,7 +166,9 @@ BLOCKS = {
     "qlinear": Block(
         name="qlinear",
         component=QLinear,
+        golden=golden.qlinear,
         bench="qdp.sim.qlinear_tb",
+        proofs="qdp.formal.qlinear",
         summary="quantized linear layer: MAC array + bias per column + Quantizer per "
                 "column -> int8/uint8, one row per output beat",
         params={
@@ -137,17 +184,17 @@ BLOCKS = {
             "mult_width": Param("int", "1..32", "unsigned multiplier width"),
             "out_width": Param("int", "2..32", "output element width"),
             "out_signed": Param("bool", "true/false", "signed output (int8) or not (uint8)"),
-            "rounding": Param("choice", "|".join(_ROUNDING[:-1]),
-                              "rounding mode (no stochastic)", _ROUNDING[:-1]),
-            "saturation": Param("choice", "|".join(_SATURATION), "output saturation",
-                                _SATURATION),
+            "rounding": _choice(DETERMINISTIC_MODES, "rounding mode (no stochastic)"),
+            "saturation": _choice(SATURATION_MODES, "output saturation"),
             "quant_latency": Param("int", "1..4", "Quantizer pipeline depth"),
         },
     ),
     "absmax": Block(
         name="absmax",
         component=BlockwiseAbsmax,
+        golden=golden.blockwise_absmax,
         bench="qdp.sim.absmax_tb",
+        proofs="qdp.formal.absmax",
         summary="per block of block_size elements: q = round(qmax * x / absmax), "
                 "and absmax on the scale stream",
         params={
@@ -155,7 +202,7 @@ BLOCKS = {
             "lanes": Param("int", "1..16", "elements per beat"),
             "in_width": Param("int", "2..32", "signed input element width"),
             "out_width": Param("int", "2..8", "signed output element width"),
-            "rounding": Param("choice", "|".join(_ROUNDING), "rounding mode", _ROUNDING),
+            "rounding": _choice(ROUNDING_MODES, "rounding mode"),
             "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
             "pipeline": Param("int", "0..3", "extra read/divider pipeline registers, "
                               "+1 cycle of latency each (3: block RAM output)"),

@@ -8,10 +8,9 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
-from ..hdl.dsp import Target
-from ..sim.ecp5 import MODEL_FILES
-from ..sim.payload import leaves
-from .blocks import get_block
+from ..hdl.dsp import SIMULATION_MODEL_FILES, Target
+from .layout import leaves
+from .registry import get_block
 
 __all__ = ["generate", "manifest", "module_name", "check_module_name", "VERILOG_KEYWORDS"]
 
@@ -122,7 +121,7 @@ def manifest(block, component, name, target=None):
         "generator": "qdp",
     }
     if target == "ecp5" and component.dsp_tiles:
-        file_name, _text = MODEL_FILES["MULT18X18D"]
+        file_name = SIMULATION_MODEL_FILES["MULT18X18D"]
         result["simulation_models"] = [{
             "primitive": "MULT18X18D", "instances": component.dsp_tiles, "file": file_name,
             "how": "Yosys ships no simulation model of it; qdp.sim.ecp5.write_models(DIR) "
