@@ -42,15 +42,17 @@ The rounding decision then needs no approximation:
 * ``floor`` (``F = 0``): the integer quotient.
 * ``trunc`` (``F = 0``): plus one when ``x < 0`` and the remainder is non-zero.
 * nearest modes (``F = 1``): the half bit ``h`` and ``sticky = remainder != 0`` give
-  *above half* = ``h & sticky``, *tie* = ``h & ~sticky``; a tie goes up according to the
-  mode (``half_even``: when ``floor(v)`` is odd, i.e. the integer quotient is even, as
-  ``qmax`` is odd; ``half_away``: when ``x >= 0``; ``half_zero``: when ``x < 0``).
+  *above half* = ``h & sticky``, *tie* = ``h & ~sticky``, so ``up = h & (sticky | t)``
+  where ``t``, whether a tie goes up, is :func:`qdp.hdl.rounding.tie_goes_up`
+  (``half_even``: when ``floor(v)`` is odd, i.e. the integer quotient is even, as
+  ``qmax`` is odd; ``half_away``: when ``x >= 0``; ``half_up``: always; ``half_down``:
+  never; ``half_zero``: when ``x < 0``).
 * ``stochastic`` (``F = 32``): ``floor(v + r / 2**32) = floor(v) + carry(g + r)`` where
   ``g = floor(frac(v) * 2**32)`` is the 32 fraction bits: ``r + frac * 2**32 >= 2**32``
   holds for integer ``r`` exactly when ``r + g >= 2**32``.
 
-``r`` comes from one 32-bit LFSR per lane (:mod:`qdp.golden.lfsr`, seeded with
-``lfsr_seed``) that steps once per output beat, in order; beat ``t`` after reset uses
+``r`` comes from one 32-bit LFSR per lane (:mod:`qdp.hdl.lfsr`, :mod:`qdp.golden.lfsr`,
+seeded with ``lfsr_seed``) that steps once per output beat, in order; beat ``t`` after reset uses
 ``lfsr_values(lfsr_seed, lanes, ...)[t]`` (:func:`qdp.golden.absmax.stochastic_random`).
 
 Blocks and ``last``
@@ -68,17 +70,18 @@ Latency and throughput
 ----------------------
 ``latency = out_width + F + 5 + pipeline`` cycles: from the cycle in which a block's last
 input beat is accepted to the cycle in which that block's first output beat is valid on
-``o``, when no earlier block is still draining and ``o`` is ready. The remaining beats follow one per
-cycle. ``throughput`` is 1 beat (``lanes`` elements) per cycle, sustained across
-back-to-back blocks of any size (``block_size / lanes`` cycles per block) as long as ``o``
-and ``scale`` are ready.
+``o``, when no earlier block is still draining and ``o`` is ready. The remaining beats
+follow one per cycle; the block's absmax is valid on ``scale`` ``scale_latency = 3``
+cycles after the same beat. ``throughput`` is 1 beat (``lanes`` elements) per cycle,
+sustained across back-to-back blocks of any size (``block_size / lanes`` cycles per
+block) as long as ``o`` and ``scale`` are ready.
 
 ``pipeline`` trades latency for clock rate: 1 puts a register between the rounding
 decision (a wide sticky OR, or stochastic's 32-bit carry) and the rounding adder, 2 also
 between ``x + A`` and ``qmax * (x + A)``, 3 also right behind the memory's read data (a
-block RAM's data comes late in its cycle: large blocks want 3). With the default 2, in16 -> int8 with 1 lane is
-timed for 250 MHz on ECP5 (``qdp synth absmax``: 267 MHz). Whatever the setting, the
-control runs from registered flags (credit and scale-FIFO room, last row, "row already
+block RAM's data comes late in its cycle: large blocks want 3); the default is 2 (the
+README gives the clock rates and sizes measured per configuration). Whatever the setting,
+the control runs from registered flags (credit and scale-FIFO room, last row, "row already
 read") so that accepting a beat, issuing a read and starting a drain stay a few LUT levels
 deep. ``i.ready`` is a function of registers only.
 
@@ -94,27 +97,28 @@ one-row read add ``2 * lanes * in_width`` flip-flops. ``stochastic`` costs 32 mo
 divider stages, and a 32-bit LFSR per lane.
 """
 
-from amaranth import *
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..golden.lfsr import DEFAULT_SEED, LFSR_TAPS, lane_seed
-from ..golden.rounding import ROUNDING_MODES, STOCHASTIC_BITS
+from ..golden.lfsr import DEFAULT_SEED
+from ..golden.rounding import NEAREST_MODES, ROUNDING_MODES, STOCHASTIC_BITS
 from ._checks import check_choice, check_int
+from .lfsr import lfsr_register
+from .rounding import tie_goes_up
 
 __all__ = ["BlockwiseAbsmax"]
 
 _SCALE_DEPTH = 3
 
-_NEAREST = ("half_even", "half_away", "half_up", "half_down", "half_zero")
-
 
 def _fraction_bits(rounding):
+    """F: the quotient bits below the binary point that ``rounding`` reads."""
     if rounding == "stochastic":
         return STOCHASTIC_BITS
-    if rounding in _NEAREST:
+    if rounding in NEAREST_MODES:
         return 1
     return 0
 
@@ -146,7 +150,8 @@ class BlockwiseAbsmax(wiring.Component):
     Attributes
     ----------
     latency : int
-        Cycles from the acceptance of a block's last input beat to its first output beat.
+        Cycles from the acceptance of a block's last input beat to its first output beat:
+        ``out_width + F + 5 + pipeline``.
     scale_latency : int
         Cycles from the acceptance of a block's last input beat to its absmax being valid
         on ``scale`` (3: the drain starts, then the scale FIFO's two registered cycles).
@@ -233,13 +238,33 @@ class BlockwiseAbsmax(wiring.Component):
         check_int("lfsr_seed", lfsr_seed, 0, (1 << 32) - 1)
         check_int("pipeline", pipeline, 0, 3)
 
-    block_size = property(lambda self: self._block_size)
-    lanes = property(lambda self: self._lanes)
-    in_width = property(lambda self: self._in_width)
-    out_width = property(lambda self: self._out_width)
-    rounding = property(lambda self: self._rounding)
-    lfsr_seed = property(lambda self: self._lfsr_seed)
-    pipeline = property(lambda self: self._pipeline)
+    @property
+    def block_size(self):
+        return self._block_size
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def in_width(self):
+        return self._in_width
+
+    @property
+    def out_width(self):
+        return self._out_width
+
+    @property
+    def rounding(self):
+        return self._rounding
+
+    @property
+    def lfsr_seed(self):
+        return self._lfsr_seed
+
+    @property
+    def pipeline(self):
+        return self._pipeline
 
     @property
     def beats_per_block(self):
@@ -286,84 +311,84 @@ class BlockwiseAbsmax(wiring.Component):
         return self._block_size * self._in_width
 
     def elaborate(self, platform):
+        # One stage after another, in this order: the order of the statements, which the
+        # emitted Verilog follows.
         m = Module()
+        wr, rd = self._block_memory(m)
+        out_fifo, scale_fifo = self._output_fifos(m)
 
-        lanes, iw, ow = self._lanes, self._in_width, self._out_width
-        beats = self.beats_per_block
-        F, K = self._frac_bits, self._quot_bits
-        qmax = (1 << (ow - 1)) - 1
-        rounding = self._rounding
+        # Fill and drain control: which beat is accepted, which row is read, which block
+        # drains.
+        c = _Control(self.i, self.o, beats=self.beats_per_block, width=self._in_width,
+                     credits=self._credits)
+        self._issue_and_accept(m, c)
+        new_max = self._capture_absmax(m, c)
+        self._write_row(m, c, wr)
+        self._advance_read(m, c)
+        self._advance_fill(m, c, new_max)
+        self._start_drain(m, c, new_max)
+        self._track_free_row(m, c)
+        self._count_credits(m, c)
+        self._scale_stream(m, c, scale_fifo)
 
+        # Datapath: read a row, divide it by its absmax, round, queue the beat for o.
+        valid, absmax, first, last, row = self._read_row(m, c, wr, rd)
+        stage = self._prepare(m, valid, absmax, first, last, row)
+        stage = self._divide(m, stage)
+        integers, ups = self._round_decision(m, stage)
+        self._output(m, stage, integers, ups, out_fifo)
+        return m
+
+    # -- block storage ------------------------------------------------------------------
+
+    def _block_memory(self, m):
+        """One block of storage, ``block_size / lanes`` rows of one beat each: a write port
+        and a read port that is not transparent (read-before-write, see the module doc)."""
         m.submodules.storage = storage = Memory(
-            shape=data.ArrayLayout(signed(iw), lanes), depth=beats, init=[])
+            shape=data.ArrayLayout(signed(self._in_width), self._lanes),
+            depth=self.beats_per_block, init=[])
         wr = storage.write_port()
-        rd = storage.read_port(transparent_for=())   # read-before-write: see module doc
+        rd = storage.read_port(transparent_for=())
+        return wr, rd
 
-        o_layout = self.o.p.shape()
+    def _output_fifos(self, m):
+        """The FIFOs in front of ``o`` and ``scale``: the only logic that ``o.ready`` and
+        ``scale.ready`` reach. The output FIFO holds every beat that has a credit (issued
+        and not yet taken from ``o``), so it never overflows."""
         m.submodules.out_fifo = out_fifo = SyncFIFOBuffered(
-            width=o_layout.size, depth=self._credits + 1)
-        m.submodules.scale_fifo = scale_fifo = SyncFIFOBuffered(width=iw, depth=_SCALE_DEPTH)
+            width=self.o.p.shape().size, depth=self._credits + 1)
+        m.submodules.scale_fifo = scale_fifo = SyncFIFOBuffered(
+            width=self._in_width, depth=_SCALE_DEPTH)
+        return out_fifo, scale_fifo
 
-        # -- fill side: the block being written --------------------------------------------
-        wptr = Signal(range(beats))
-        fill_max = Signal(iw)
-        # fill_max belongs to the previous block (drained or waiting): read it as 0. This
-        # keeps the drain start off fill_max's reset.
-        fill_fresh = Signal(init=1)
-        fill_done = Signal()            # a complete block waits for the previous one to drain
-        fill_end = Signal(range(beats))
+    # -- fill and drain control -----------------------------------------------------------
 
-        # -- drain side: the block being read ----------------------------------------------
-        drain_active = Signal()
-        drain_before_end = Signal(range(beats))     # end row - 1: compared with rptr
-        drain_max = Signal(iw)
-        rptr = Signal(range(beats))                 # 0 whenever no block drains
+    def _issue_and_accept(self, m, c):
+        """Issue a read, finish a drain, accept an input beat: all from registered flags.
 
-        # The decisions of a cycle (issue a read, accept a beat, start a drain) depend on
-        # each other when fill and drain run in lockstep, so everything they need is kept
-        # as registered flags, updated from comparisons made a cycle ahead.
-        rptr_zero = Signal(init=1)
-        rptr_at_end = Signal()                      # rptr is the draining block's last row
-        wptr_last = Signal(init=beats == 1)         # wptr is the last row
-        # While a block drains, the fill may write row wptr: wptr != rptr (see below).
-        row_free = Signal()
-        # rptr - wptr while a block drains, so that row_free is updated from comparisons
-        # with constants; wide enough that -1 (all ones) is not a valid lead.
-        lead = Signal(len(rptr) + 1)
-        lead_minus_one = (1 << len(lead)) - 1
-        occupancy = Signal(range(self._credits + 1))
-        credit = Signal(init=1)                     # occupancy < credits
-        scale_count = Signal(range(_SCALE_DEPTH + 1))
-        scale_room = Signal(init=1)                 # scale_count < _SCALE_DEPTH
-
-        # A beat is read (issued) only when the output FIFO is sure to have room for it
-        # (credits) and, for a block's first beat, when the scale FIFO has room for the
-        # block's absmax: backpressure on either output stalls reads, never drops data.
-        may_issue = Signal()            # issue, were a block draining
-        issue = Signal()
-        drain_finish = Signal()
+        A beat is read (issued) only when the output FIFO is sure to have room for it
+        (credits) and, for a block's first beat, when the scale FIFO has room for the
+        block's absmax: backpressure on either output stalls reads, never drops data."""
         m.d.comb += [
-            may_issue.eq(credit & (~rptr_zero | scale_room)),
-            issue.eq(drain_active & may_issue),
-            drain_finish.eq(issue & rptr_at_end),
+            c.may_issue.eq(c.credit & (~c.rptr_zero | c.scale_room)),
+            c.issue.eq(c.drain_active & c.may_issue),
+            c.drain_finish.eq(c.issue & c.rptr_at_end),
         ]
-        drain_free = ~drain_active | drain_finish
         # A row may be overwritten once the draining block has read it -- in this very
         # cycle at the latest, since the write lands a cycle later. Both pointers start a
         # drain at row 0 and only the read may run ahead, so while a block drains the fill
         # is either behind the read (wptr < rptr), past the draining block's last row
         # (wptr > that row >= rptr), or exactly on the row about to be read: wptr != rptr
         # means "already read". (`issue` is `may_issue` while a block drains.)
-        m.d.comb += self.i.ready.eq(~fill_done & (~drain_active | row_free | may_issue))
+        m.d.comb += self.i.ready.eq(~c.fill_done & (~c.drain_active | c.row_free | c.may_issue))
+        m.d.comb += c.closing.eq(self.i.valid & c.block_end)
 
-        i_fire = self.i.valid & self.i.ready
-        o_fire = self.o.valid & self.o.ready
-        block_end = wptr_last | self.i.p.last
-        closing = Signal()              # a beat that closes its block is offered
-        m.d.comb += closing.eq(self.i.valid & block_end)
-
+    def _capture_absmax(self, m, c):
+        """``max |x|`` over the offered beat's lanes and the block so far: the block's
+        absmax once its last beat is accepted."""
+        iw = self._in_width
         magnitudes = []
-        for lane in range(lanes):
+        for lane in range(self._lanes):
             x = self.i.p.data[lane]
             mag = Signal(iw, name=f"mag{lane}")
             m.d.comb += mag.eq(Mux(x < 0, -x, x))   # |-2**(iw-1)| = 2**(iw-1) fits iw bits
@@ -376,125 +401,146 @@ class BlockwiseAbsmax(wiring.Component):
                 pairs.append(top)
             magnitudes = pairs + magnitudes[len(pairs) * 2:]
         new_max = Signal(iw)
-        m.d.comb += new_max.eq(Mux(fill_fresh | (magnitudes[0] > fill_max),
-                                   magnitudes[0], fill_max))
+        m.d.comb += new_max.eq(Mux(c.fill_fresh | (magnitudes[0] > c.fill_max),
+                                   magnitudes[0], c.fill_max))
+        return new_max
 
-        # The write lands one cycle after its beat is accepted, from registers: the
-        # accept decision never reaches the memory's write enables in the same cycle.
+    def _write_row(self, m, c, wr):
+        """The write lands one cycle after its beat is accepted, from registers: the accept
+        decision never reaches the memory's write enables in the same cycle."""
         m.d.sync += [
-            wr.addr.eq(wptr),
+            wr.addr.eq(c.wptr),
             wr.data.eq(self.i.p.data),
-            wr.en.eq(i_fire),
+            wr.en.eq(c.i_fire),
         ]
 
-        with m.If(issue):
-            m.d.sync += [rptr.eq(rptr + 1), rptr_zero.eq(0),
-                         rptr_at_end.eq(rptr == drain_before_end)]
-            with m.If(drain_finish):
-                m.d.sync += [rptr.eq(0), rptr_zero.eq(1)]
+    @staticmethod
+    def _advance_read(m, c):
+        """The read pointer steps with every issue and returns to row 0 at a drain's end."""
+        with m.If(c.issue):
+            m.d.sync += [c.rptr.eq(c.rptr + 1), c.rptr_zero.eq(0),
+                         c.rptr_at_end.eq(c.rptr == c.drain_before_end)]
+            with m.If(c.drain_finish):
+                m.d.sync += [c.rptr.eq(0), c.rptr_zero.eq(1)]
 
-        with m.If(i_fire):
-            m.d.sync += [wptr.eq(wptr + 1), fill_max.eq(new_max), fill_fresh.eq(block_end)]
+    def _advance_fill(self, m, c, new_max):
+        """The write pointer and the block's absmax follow the accepted beats; a block's
+        closing beat returns the pointer to row 0 and makes the next beat start afresh."""
+        beats = self.beats_per_block
+        with m.If(c.i_fire):
+            m.d.sync += [c.wptr.eq(c.wptr + 1), c.fill_max.eq(new_max),
+                         c.fill_fresh.eq(c.block_end)]
             if beats > 1:
-                m.d.sync += wptr_last.eq(wptr == beats - 2)
-            with m.If(block_end):
-                m.d.sync += [wptr.eq(0), wptr_last.eq(beats == 1)]
-        with m.If(~fill_done):                  # fill_end is only read while fill_done
-            m.d.sync += fill_end.eq(wptr)
+                m.d.sync += c.wptr_last.eq(c.wptr == beats - 2)
+            with m.If(c.block_end):
+                m.d.sync += [c.wptr.eq(0), c.wptr_last.eq(beats == 1)]
+        with m.If(~c.fill_done):                # fill_end is only read while fill_done
+            m.d.sync += c.fill_end.eq(c.wptr)
 
-        # A drain starts with both pointers at row 0; rptr is there already. Its end row and
-        # absmax are loaded whenever the drain is free: with no start they go unused.
-        end = Mux(fill_done, fill_end, wptr)
-        with m.If(drain_free):
+    @staticmethod
+    def _start_drain(m, c, new_max):
+        """A drain starts when the draining block is done (or none drains) and a block is
+        complete: waiting (``fill_done``) or closing with this beat, which a free drain
+        always accepts (``i.ready = ~fill_done`` then)."""
+        # Both pointers start a drain at row 0; rptr is there already. The drain's end row
+        # and absmax are loaded whenever the drain is free: with no start they go unused.
+        end = Mux(c.fill_done, c.fill_end, c.wptr)
+        with m.If(c.drain_free):
             m.d.sync += [
-                drain_before_end.eq(end - 1), rptr_at_end.eq(end == 0),
-                drain_max.eq(Mux(fill_done, fill_max, new_max)),
+                c.drain_before_end.eq(end - 1), c.rptr_at_end.eq(end == 0),
+                c.drain_max.eq(Mux(c.fill_done, c.fill_max, new_max)),
             ]
-        # A drain starts when the draining block is done (or none drains) and a block is
-        # complete: waiting (fill_done) or closing with this beat, which a free drain always
-        # accepts (i.ready = ~fill_done then). Written out, without a shared `start`, these
-        # stay two or three LUT levels deep.
+        # Written out, without a shared `start`, these stay two or three LUT levels deep.
         m.d.sync += [
-            drain_active.eq(~drain_free | fill_done | closing),
-            fill_done.eq(~drain_free & (fill_done | (closing & self.i.ready))),
+            c.drain_active.eq(~c.drain_free | c.fill_done | c.closing),
+            c.fill_done.eq(~c.drain_free & (c.fill_done | (c.closing & c.i.ready))),
         ]
-        # lead and row_free restart at 0 for the next drain; a block closing or waiting
-        # means the fill stands still until that drain starts (or is refused this beat,
-        # which already means lead = 0).
-        # Below, a block drains (or row_free is unused) and i.ready = row_free | may_issue:
-        # the same updates as "issue and no beat: lead + 1; a beat and no issue: lead - 1",
-        # written on the registered flags for a shallower row_free.
-        with m.If(closing | fill_done):
-            m.d.sync += [row_free.eq(0), lead.eq(0)]
-        with m.Elif(may_issue & ~self.i.valid):
-            m.d.sync += [lead.eq(lead + 1), row_free.eq(lead != lead_minus_one)]
-        with m.Elif(~may_issue & self.i.valid & row_free):
-            m.d.sync += [lead.eq(lead - 1), row_free.eq(lead != 1)]
 
-        with m.If(issue & ~o_fire):
-            m.d.sync += [occupancy.eq(occupancy + 1),
-                         credit.eq(occupancy < self._credits - 1)]
-        with m.Elif(o_fire & ~issue):
-            m.d.sync += [occupancy.eq(occupancy - 1), credit.eq(1)]
+    @staticmethod
+    def _track_free_row(m, c):
+        """``row_free`` (the fill's row has been read) from ``lead = rptr - wptr``.
 
-        scale_push = issue & rptr_zero
+        lead and row_free restart at 0 for the next drain; a block closing or waiting means
+        the fill stands still until that drain starts (or is refused this beat, which
+        already means lead = 0). Otherwise a block drains (or row_free is unused) and
+        ``i.ready = row_free | may_issue``: the updates are "issue and no beat: lead + 1; a
+        beat and no issue: lead - 1", written on the registered flags for a shallower
+        row_free."""
+        with m.If(c.closing | c.fill_done):
+            m.d.sync += [c.row_free.eq(0), c.lead.eq(0)]
+        with m.Elif(c.may_issue & ~c.i.valid):
+            m.d.sync += [c.lead.eq(c.lead + 1), c.row_free.eq(c.lead != c.lead_minus_one)]
+        with m.Elif(~c.may_issue & c.i.valid & c.row_free):
+            m.d.sync += [c.lead.eq(c.lead - 1), c.row_free.eq(c.lead != 1)]
+
+    def _count_credits(self, m, c):
+        """Beats issued and not yet taken from ``o``; ``credit`` is ``occupancy < credits``,
+        registered."""
+        with m.If(c.issue & ~c.o_fire):
+            m.d.sync += [c.occupancy.eq(c.occupancy + 1),
+                         c.credit.eq(c.occupancy < self._credits - 1)]
+        with m.Elif(c.o_fire & ~c.issue):
+            m.d.sync += [c.occupancy.eq(c.occupancy - 1), c.credit.eq(1)]
+
+    def _scale_stream(self, m, c, scale_fifo):
+        """A block's first issue pushes its absmax into the scale FIFO, which ``scale``
+        reads; ``scale_room`` is ``scale_count < _SCALE_DEPTH``, registered."""
+        scale_push = c.issue & c.rptr_zero
         scale_pop = self.scale.valid & self.scale.ready
         with m.If(scale_push & ~scale_pop):
-            m.d.sync += [scale_count.eq(scale_count + 1),
-                         scale_room.eq(scale_count < _SCALE_DEPTH - 1)]
+            m.d.sync += [c.scale_count.eq(c.scale_count + 1),
+                         c.scale_room.eq(c.scale_count < _SCALE_DEPTH - 1)]
         with m.Elif(scale_pop & ~scale_push):
-            m.d.sync += [scale_count.eq(scale_count - 1), scale_room.eq(1)]
+            m.d.sync += [c.scale_count.eq(c.scale_count - 1), c.scale_room.eq(1)]
 
         m.d.comb += [
             scale_fifo.w_en.eq(scale_push),
-            scale_fifo.w_data.eq(drain_max),
+            scale_fifo.w_data.eq(c.drain_max),
             self.scale.valid.eq(scale_fifo.r_rdy),
             self.scale.p.eq(scale_fifo.r_data),
             scale_fifo.r_en.eq(self.scale.ready),
         ]
 
-        # -- read: the row arrives one cycle after the issue, with its block's absmax ------
-        # A one-row block that closes and starts draining in the same cycle is read (row 0,
-        # the next cycle) while its delayed write lands, and the read port returns the old
-        # row: that read takes the written data from a copy instead. Nothing else collides:
-        # a block's rows are written before its drain starts, except its last one.
+    # -- datapath -------------------------------------------------------------------------
+
+    def _read_row(self, m, c, wr, rd):
+        """The issued row, one cycle later (two with ``pipeline >= 3``), with its block's
+        absmax and first/last flags: ``(valid, absmax, first, last, row)``.
+
+        A one-row block that closes and starts draining in the same cycle is read (row 0,
+        the next cycle) while its delayed write lands, and the read port returns the old
+        row: that read takes the written data from a copy instead. Nothing else collides:
+        a block's rows are written before its drain starts, except its last one."""
         collide = Signal()
         held = Signal.like(wr.data)
         bypass0 = Signal()
         m.d.sync += [
-            collide.eq(closing & (wptr == 0)),      # accepted if wr.en is set next
+            collide.eq(c.closing & (c.wptr == 0)),  # accepted if wr.en is set next
             held.eq(wr.data),
         ]
-        m.d.comb += [rd.addr.eq(rptr), rd.en.eq(issue)]
-        v0, a0, first0, last0 = Signal(), Signal(iw), Signal(), Signal()
+        m.d.comb += [rd.addr.eq(c.rptr), rd.en.eq(c.issue)]
+        v0, a0, first0, last0 = Signal(), Signal(self._in_width), Signal(), Signal()
         m.d.sync += [
-            v0.eq(issue), a0.eq(drain_max), bypass0.eq(issue & rptr_zero & collide & wr.en),
-            first0.eq(rptr_zero), last0.eq(rptr_at_end),
+            v0.eq(c.issue), a0.eq(c.drain_max),
+            bypass0.eq(c.issue & c.rptr_zero & collide & wr.en),
+            first0.eq(c.rptr_zero), last0.eq(c.rptr_at_end),
         ]
-        valid, absmax, first, last = v0, a0, first0, last0
-        bypass, copy, read = bypass0, held, rd.data
+        values = [v0, a0, first0, last0, bypass0, held, rd.data]
         if self._pipeline >= 3:
             # A block RAM's read data comes late in its cycle: register it before any logic.
-            valid, absmax, first, last, bypass, copy, read = self._register(
-                m, "row", [valid, absmax, first, last, bypass, copy, read])
+            values = self._register(m, "row", values)
+        valid, absmax, first, last, bypass, copy, read = values
         row = Signal.like(rd.data)
         m.d.comb += row.eq(Mux(bypass, copy, read))
+        return valid, absmax, first, last, row
 
-        # -- prepare: N = qmax * (x + A) >= 0, split into first remainder and low bits -----
-        def stage_signals(k):
-            return {
-                "valid": Signal(name=f"s{k}_valid"),
-                "absmax": Signal(iw, name=f"s{k}_absmax"),
-                "zero": Signal(name=f"s{k}_zero"),
-                "first": Signal(name=f"s{k}_first"),
-                "last": Signal(name=f"s{k}_last"),
-                "neg": [Signal(name=f"s{k}_neg{l}") for l in range(lanes)],
-                "rem": [Signal(iw - 1, name=f"s{k}_rem{l}") for l in range(lanes)],
-                "bits": [Signal(K, name=f"s{k}_bits{l}") for l in range(lanes)],
-            }
+    def _prepare(self, m, valid, absmax, first, last, row):
+        """Divider stage 0: ``N = qmax * (x + A) >= 0`` split into the first partial
+        remainder ``N >> out_width`` and the dividend bits still to bring down.
 
-        # x + A and qmax (x + A) are two carry chains; `pipeline >= 2` puts a register
-        # between them.
+        ``x + A`` and ``qmax * (x + A)`` are two carry chains; ``pipeline >= 2`` puts a
+        register between them."""
+        lanes, iw, ow = self._lanes, self._in_width, self._out_width
         shifted, negative = [], []
         for lane in range(lanes):
             x = row[lane]
@@ -508,7 +554,7 @@ class BlockwiseAbsmax(wiring.Component):
                 m, "prep", [valid, absmax, first, last, *shifted, *negative])
             shifted, negative = rest[:lanes], rest[lanes:]
 
-        stage = stage_signals(0)
+        stage = self._stage_signals(0)
         m.d.sync += [
             stage["valid"].eq(valid), stage["absmax"].eq(absmax), stage["zero"].eq(absmax == 0),
             stage["first"].eq(first), stage["last"].eq(last),
@@ -519,17 +565,22 @@ class BlockwiseAbsmax(wiring.Component):
             m.d.sync += [
                 stage["neg"][lane].eq(negative[lane]),
                 stage["rem"][lane].eq(numer[ow:]),
-                stage["bits"][lane].eq(numer[:ow] << F),
+                stage["bits"][lane].eq(numer[:ow] << self._frac_bits),
             ]
+        return stage
 
-        # -- K restoring division stages: remainder < A, one exact quotient bit each ------
-        # `bits` holds the dividend bits still to bring down (high end) and the quotient bits
-        # produced so far (low end); after K stages it is the quotient floor(N 2**F / A).
+    def _divide(self, m, stage):
+        """K restoring division stages, one exact quotient bit each (remainder < A).
+
+        ``bits`` holds the dividend bits still to bring down (high end) and the quotient
+        bits produced so far (low end); after K stages it is the quotient
+        ``floor(N * 2**F / A)`` and ``rem`` its remainder."""
+        K = self._quot_bits
         for k in range(1, K + 1):
-            nxt = stage_signals(k)
+            nxt = self._stage_signals(k)
             m.d.sync += [nxt[key].eq(stage[key])
                          for key in ("valid", "absmax", "zero", "first", "last")]
-            for lane in range(lanes):
+            for lane in range(self._lanes):
                 trial = Cat(stage["bits"][lane][K - 1], stage["rem"][lane])
                 fits = Signal(name=f"s{k}_q{lane}")
                 m.d.comb += fits.eq(trial >= stage["absmax"])
@@ -539,37 +590,59 @@ class BlockwiseAbsmax(wiring.Component):
                     nxt["bits"][lane].eq(Cat(fits, stage["bits"][lane][:K - 1])),
                 ]
             stage = nxt
+        return stage
 
-        # -- round, and write the beat into the output FIFO ---------------------------------
+    def _stage_signals(self, k):
+        """The registers of divider stage ``k`` (``s<k>_...``)."""
+        lanes = self._lanes
+        return {
+            "valid": Signal(name=f"s{k}_valid"),
+            "absmax": Signal(self._in_width, name=f"s{k}_absmax"),
+            "zero": Signal(name=f"s{k}_zero"),
+            "first": Signal(name=f"s{k}_first"),
+            "last": Signal(name=f"s{k}_last"),
+            "neg": [Signal(name=f"s{k}_neg{l}") for l in range(lanes)],
+            "rem": [Signal(self._in_width - 1, name=f"s{k}_rem{l}") for l in range(lanes)],
+            "bits": [Signal(self._quot_bits, name=f"s{k}_bits{l}") for l in range(lanes)],
+        }
+
+    def _round_decision(self, m, stage):
+        """Per lane, ``integer = floor(v) + qmax`` (in ``[0, 2 qmax]``) and the one-bit
+        increment ``up`` of the rounding mode, from the last divider stage."""
+        F = self._frac_bits
         integers, ups = [], []
-        for lane in range(lanes):
+        for lane in range(self._lanes):
             quotient = stage["bits"][lane]
-            integer = quotient[F:]                   # floor(v) + qmax, in [0, 2 qmax]
-            sticky = stage["rem"][lane] != 0
-            neg = stage["neg"][lane]
-            if rounding == "stochastic":
-                state = Signal(32, name=f"lfsr{lane}", init=lane_seed(self._lfsr_seed, lane))
-                with m.If(stage["valid"]):
-                    m.d.sync += state.eq((state >> 1) ^ Mux(state[0], LFSR_TAPS, 0))
-                up = (quotient[:F] + state)[F]
-            elif rounding == "floor":
-                up = C(0, 1)
-            elif rounding == "trunc":
-                up = neg & sticky
-            else:
-                half = quotient[0]
-                tie_up = {
-                    "half_even": ~integer[0],
-                    "half_away": ~neg,
-                    "half_up": C(1, 1),
-                    "half_down": C(0, 1),
-                    "half_zero": neg,
-                }[rounding]
-                up = half & (sticky | tie_up)
+            integer = quotient[F:]
+            random = None
+            if self._rounding == "stochastic":
+                random = lfsr_register(m, self._lfsr_seed, lane, step=stage["valid"])
+            up = self._increment(quotient, integer, sticky=stage["rem"][lane] != 0,
+                                 negative=stage["neg"][lane], random=random)
             up_bit = Signal(name=f"up{lane}")
             m.d.comb += up_bit.eq(up)
             integers.append(integer)
             ups.append(up_bit)
+        return integers, ups
+
+    def _increment(self, quotient, integer, *, sticky, negative, random):
+        """Whether ``floor(v)`` rounds up: see "Why the division is always exact"."""
+        F = self._frac_bits
+        if self._rounding == "stochastic":
+            return (quotient[:F] + random)[F]       # carry of g + r
+        if self._rounding == "floor":
+            return C(0, 1)
+        if self._rounding == "trunc":
+            return negative & sticky
+        # floor(v) = integer - qmax with qmax odd: floor(v) is odd when integer is even.
+        tie_up = tie_goes_up(self._rounding, integer_lsb=~integer[0], negative=negative)
+        return quotient[0] & (sticky | tie_up)
+
+    def _output(self, m, stage, integers, ups, out_fifo):
+        """``q = integer + up - qmax`` (0 for a block whose absmax is 0) into the output
+        FIFO, which ``o`` reads."""
+        lanes, ow = self._lanes, self._out_width
+        qmax = (1 << (ow - 1)) - 1
         valid, zero, first, last = stage["valid"], stage["zero"], stage["first"], stage["last"]
         if self._pipeline >= 1:
             # The rounding decision (a wide sticky OR, or stochastic's 32-bit carry) and
@@ -577,6 +650,7 @@ class BlockwiseAbsmax(wiring.Component):
             valid, zero, first, last, *rest = self._register(
                 m, "rounding", [valid, zero, first, last, *integers, *ups])
             integers, ups = rest[:lanes], rest[lanes:]
+        o_layout = self.o.p.shape()
         result = Signal(o_layout)
         for lane in range(lanes):
             q = Signal(signed(ow), name=f"q{lane}")
@@ -593,11 +667,59 @@ class BlockwiseAbsmax(wiring.Component):
             out_fifo.r_en.eq(self.o.ready),
         ]
 
-        return m
-
     @staticmethod
     def _register(m, name, values):
         """One pipeline register for each value: the values a cycle later."""
         delayed = [Signal.like(value, name=f"{name}_{n}") for n, value in enumerate(values)]
         m.d.sync += [d.eq(v) for d, v in zip(delayed, values)]
         return delayed
+
+
+class _Control:
+    """The state of the fill/drain control, and the decisions of a cycle.
+
+    The decisions of a cycle (issue a read, accept a beat, start a drain) depend on each
+    other when fill and drain run in lockstep, so everything they need is kept as
+    registered flags, updated from comparisons made a cycle ahead."""
+
+    def __init__(self, i, o, *, beats, width, credits):
+        self.i = i
+        # -- fill side: the block being written -----------------------------------------
+        self.wptr = Signal(range(beats))
+        self.fill_max = Signal(width)
+        # fill_max belongs to the previous block (drained or waiting): read it as 0. This
+        # keeps the drain start off fill_max's reset.
+        self.fill_fresh = Signal(init=1)
+        self.fill_done = Signal()       # a complete block waits for the previous one to drain
+        self.fill_end = Signal(range(beats))
+
+        # -- drain side: the block being read -------------------------------------------
+        self.drain_active = Signal()
+        self.drain_before_end = Signal(range(beats))    # end row - 1: compared with rptr
+        self.drain_max = Signal(width)
+        self.rptr = Signal(range(beats))                # 0 whenever no block drains
+
+        # -- registered flags ---------------------------------------------------------------
+        self.rptr_zero = Signal(init=1)
+        self.rptr_at_end = Signal()                     # rptr is the draining block's last row
+        self.wptr_last = Signal(init=beats == 1)        # wptr is the last row
+        # While a block drains, the fill may write row wptr: wptr != rptr.
+        self.row_free = Signal()
+        # rptr - wptr while a block drains, so that row_free is updated from comparisons
+        # with constants; wide enough that -1 (all ones) is not a valid lead.
+        self.lead = Signal(len(self.rptr) + 1)
+        self.lead_minus_one = (1 << len(self.lead)) - 1
+        self.occupancy = Signal(range(credits + 1))
+        self.credit = Signal(init=1)                    # occupancy < credits
+        self.scale_count = Signal(range(_SCALE_DEPTH + 1))
+        self.scale_room = Signal(init=1)                # scale_count < _SCALE_DEPTH
+
+        # -- the decisions of this cycle --------------------------------------------------
+        self.may_issue = Signal()       # issue, were a block draining
+        self.issue = Signal()
+        self.drain_finish = Signal()
+        self.drain_free = ~self.drain_active | self.drain_finish
+        self.i_fire = i.valid & i.ready
+        self.o_fire = o.valid & o.ready
+        self.block_end = self.wptr_last | i.p.last
+        self.closing = Signal()         # a beat that closes its block is offered

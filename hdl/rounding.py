@@ -6,10 +6,10 @@ These are combinational building blocks; the components register around them.
 
 from amaranth.hdl import Array, Cat, Const, Mux, Value
 
-from ..golden.rounding import STOCHASTIC_BITS
+from ..golden.rounding import NEAREST_MODES, STOCHASTIC_BITS
 
 __all__ = ["add_carry", "beyond", "coarse_shift", "fine_round", "group_ors", "round_parts", "round_shift",
-           "saturate"]
+           "saturate", "tie_goes_up"]
 
 
 def round_shift(value, shift, *, max_shift, rounding, random=None):
@@ -68,14 +68,29 @@ def _round_up(rounding, integer, half, below, negative, random):
         return Value.cast(half)
     if rounding == "trunc":
         return negative & (Value.cast(half) | below)
-    tie_up = {
-        "half_even": integer[0],
+    tie_up = tie_goes_up(rounding, integer_lsb=integer[0], negative=negative)
+    return half & (Value.cast(below) | tie_up)
+
+
+def tie_goes_up(rounding, *, integer_lsb, negative):
+    """Whether a tie -- a value exactly half-way between ``floor(v)`` and ``floor(v) + 1``
+    -- rounds up to ``floor(v) + 1`` in the nearest mode ``rounding``: the one statement
+    of the tie rule of :data:`qdp.golden.rounding.NEAREST_MODES` in gateware.
+
+    ``integer_lsb`` is the least significant bit of ``floor(v)`` and ``negative`` is
+    ``v < 0`` (one-bit values). ``half_even``: up when ``floor(v)`` is odd; ``half_away``:
+    when ``v >= 0``; ``half_up``: always; ``half_down``: never; ``half_zero``: when
+    ``v < 0``. Returns a one-bit ``Value``."""
+    if rounding not in NEAREST_MODES:
+        raise ValueError(f"rounding: {rounding!r} is not a nearest mode (expected one of "
+                         f"{', '.join(NEAREST_MODES)})")
+    return {
+        "half_even": integer_lsb,
         "half_away": ~negative,
-        "half_up": 1,
-        "half_down": 0,
+        "half_up": Const(1, 1),
+        "half_down": Const(0, 1),
         "half_zero": negative,
     }[rounding]
-    return half & (Value.cast(below) | tie_up)
 
 
 def group_ors(value, *, fine_bits):
