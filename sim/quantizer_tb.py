@@ -1,18 +1,21 @@
 """cocotb bench of the Quantizer: random, corner and tie vectors through the generated
 Verilog with random valid gaps and backpressure, a reset in the middle of the stream, and
 every output compared exactly with :func:`qdp.golden.quantize` (or
-:func:`qdp.golden.requantize_tflite`).
+:func:`qdp.golden.requantize_tflite`). :class:`QuantizerTraffic` configures the bench engine
+(:mod:`qdp.sim.bench`): ``vectors`` elements checked, a quarter as many cut by the reset.
 
 The stimulus and expectation functions are plain Python, shared with the Amaranth-
-simulator tests.
+simulator tests: they take a Quantizer or the parameters of the module's manifest.
 """
 
+import cocotb
 import numpy as np
 
 from .. import golden
-from .bench import bench_config, run_stream_bench
+from .bench import run_stream_bench
+from .traffic import Check, Expect, Phase, Traffic
 
-__all__ = ["stimulus", "expected", "test_quantizer"]
+__all__ = ["stimulus", "expected", "QuantizerTraffic", "test_quantizer"]
 
 
 def _uniform(rng, lo, hi, size):
@@ -137,25 +140,30 @@ def expected(q, fields, scale, golden_overrides=None):
     return golden.quantize(x, m, s, **kwargs)
 
 
-def _report_inputs(fields, scale):
-    return {"x": fields["data"], **scale}
+class QuantizerTraffic(Traffic):
+    """One output beat per input beat, every lane compared with the golden model."""
+
+    name = "quantizer"
+
+    def __init__(self, bench):
+        super().__init__(bench)
+        self.beats = max(1, -(-bench.config["vectors"] // bench.params.lanes))
+
+    def interrupted(self):
+        return self._phase(max(4, self.beats // 4))
+
+    def checked(self):
+        return self._phase(self.beats)
+
+    def _phase(self, beats):
+        q = self.bench.params
+        fields, scale = stimulus(q, beats, self.bench.rng)
+        want = expected(q, fields, scale, self.bench.config.get("golden"))
+        check = Check(np.asarray(want).reshape(beats, q.lanes), {"x": fields["data"], **scale})
+        return Phase({"i": fields}, {"o": Expect(beats, [check], per_input=True)},
+                     timeout_beats=beats)
 
 
-try:
-    import cocotb
-except ImportError:         # plain-Python users of stimulus()/expected()
-    cocotb = None
-
-if cocotb is not None:
-    @cocotb.test()
-    async def test_quantizer(dut):
-        config = bench_config()
-        await run_stream_bench(
-            dut, config,
-            make_phase=lambda q, beats, rng: _phase(q, beats, rng, config))
-
-
-def _phase(q, beats, rng, config):
-    fields, scale = stimulus(q, beats, rng)
-    want = expected(q, fields, scale, config.get("golden"))
-    return fields, want, _report_inputs(fields, scale)
+@cocotb.test()
+async def test_quantizer(dut):
+    await run_stream_bench(dut, QuantizerTraffic)

@@ -8,6 +8,8 @@ itself samples at that edge -- which makes Verilator and Icarus behave identical
 
 import random
 
+import cocotb
+from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 __all__ = ["pause_generator", "StreamSource", "StreamSink", "ClockedBench"]
@@ -126,9 +128,6 @@ class ClockedBench:
         backpressure); their pause generators are seeded ``seed + 1``, ``seed + 2``, ...
         in that order. Returns the bench and a dict of endpoints by stream name.
         """
-        import cocotb
-        from cocotb.clock import Clock
-
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
         endpoints = {}
         for offset, (name, pause) in enumerate([*sources.items(), *sinks.items()], 1):

@@ -1,0 +1,128 @@
+"""What a block's bench tells the bench engine (:mod:`qdp.sim.bench`): its traffic, phase
+by phase, and what every output stream must carry.
+
+A block's bench is a :class:`Traffic` subclass. The engine asks it for the stream that a
+mid-stream reset cuts (:meth:`Traffic.interrupted`), the checked stream
+(:meth:`Traffic.checked`) and any further checked streams (:meth:`Traffic.more`), each a
+:class:`Phase`: the input beats per input stream, as payload fields, and per output stream
+an :class:`Expect` (its beat count and the :class:`Check` of its fields against the golden
+model). Phases are asked for one at a time, right before they run, so a phase may depend
+on what ran before (the LFSR position after a reset, :attr:`StreamBench.since_reset`).
+"""
+
+import dataclasses
+
+__all__ = ["Check", "Expect", "Phase", "PhaseResult", "Traffic"]
+
+
+@dataclasses.dataclass
+class Check:
+    """One exact comparison on an output stream.
+
+    ``want`` has one row per beat; the payload fields ``fields`` of every beat received
+    (stacked as columns when several, e.g. ``("first", "last")``) must equal it.
+    ``shown`` maps input names to arrays with one row per beat, for mismatch reports.
+    ``key`` names the scoreboard (:attr:`Traffic.boards`), ``note`` is added to the phase
+    label of its reports.
+    """
+
+    want: object
+    shown: dict
+    fields: tuple = ("data",)
+    key: str = "compared"
+    note: str = ""
+
+
+@dataclasses.dataclass
+class Expect:
+    """An output stream's beats in one phase: ``beats`` of them, each ``check`` exact.
+    ``per_input``: one output beat per input beat, so a reset can leave at most as many
+    out as went in."""
+
+    beats: int
+    checks: list
+    per_input: bool = False
+
+
+@dataclasses.dataclass
+class Phase:
+    """One stream of traffic.
+
+    Members
+    -------
+    inputs : dict
+        ``{input stream: payload fields}`` (see :mod:`qdp.sim.payload`).
+    outputs : dict
+        ``{output stream: Expect}``.
+    timeout_beats : int
+        Beats that set the phase's timeout (stretched by the pause probabilities).
+    label : str
+        Prefix of its mismatch reports (the engine prefixes ``before reset:`` to the
+        interrupted phase).
+    reset_after : dict or None
+        For the interrupted phase: reset once each stream named here has moved this many
+        beats in the phase; default half the first input stream's beats.
+    full_rate : bool
+        No valid gaps and no backpressure from this phase on (measuring the steady state).
+    on_done : callable or None
+        ``on_done(result)`` with the :class:`PhaseResult`, after the phase is scored
+        (summary entries, checks of the whole phase).
+    """
+
+    inputs: dict
+    outputs: dict
+    timeout_beats: int
+    label: str = ""
+    reset_after: dict = None
+    full_rate: bool = False
+    on_done: object = None
+
+
+@dataclasses.dataclass
+class PhaseResult:
+    """What a phase did: beats ``accepted`` per input stream and ``received`` per output
+    stream, the unpacked payloads ``got`` per output stream, ``cycles`` from its first beat
+    offered to its last expected beat received (``None`` when a reset cut it), and
+    ``stamps``: per stream the cycle of every beat that moved."""
+
+    accepted: dict
+    received: dict
+    got: dict
+    cycles: object
+    stamps: dict
+
+
+class Traffic:
+    """A block's bench: subclass it and set or override what differs.
+
+    The engine constructs it with the running :class:`qdp.sim.bench.StreamBench` (its
+    ``config``, ``params``, ``rng``, ``summary``, ``since_reset``) before the clock starts.
+    """
+
+    #: Name of the default scoreboard (the prefix of its mismatch reports).
+    name = "bench"
+    #: ``{summary key: scoreboard name}``; ``None`` means ``{"compared": name}``.
+    boards = None
+    #: Output streams and the config key of their backpressure probability, in the order
+    #: their pause generators are seeded.
+    sinks = {"o": "out_pause"}
+    #: Summary keys that count the beats of a stream.
+    counts = {"beats_in": "i", "beats_out": "o"}
+    #: Drain cycles beyond ``2 * latency + 8`` after the last expected beat, in which a
+    #: duplicated beat would show.
+    drain_extra = 0
+
+    def __init__(self, bench):
+        self.bench = bench
+
+    def interrupted(self):
+        """The phase that a reset cuts in the middle; ``None``: this bench has none."""
+        return None
+
+    def checked(self):
+        """The checked stream."""
+        raise NotImplementedError
+
+    def more(self):
+        """Further checked phases, after :meth:`checked`."""
+        return ()
