@@ -15,7 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..blocks import BLOCKS, get_block
+from ..blocks import BLOCKS, generate, get_block
+from ..formal.runner import block_proofs, prove
+from ..formal.runner import missing_tools as missing_proof_tools
+from ..sim.ecp5 import write_models
+from ..sim.runner import run_bench
+from ..sim.toolchain import missing_tools as missing_sim_tools
+from .demo import run_demo
+from .synth import report_markdown, synthesize, write_report
 
 __all__ = ["main", "EXIT_OK", "EXIT_MISMATCH", "EXIT_USAGE", "EXIT_CRASH"]
 
@@ -177,9 +184,6 @@ def _list():
 def _generate(args):
     """The module and its manifest, and beside them the simulation model of every
     primitive the module instantiates (MULT18X18D on ECP5)."""
-    from ..sim.ecp5 import write_models
-    from ..blocks import generate
-
     text, manifest = generate(args.block, _block_params(args), name=args.name,
                               target=args.target)
     verilog_path = args.output / f"{manifest['module']}.v"
@@ -198,8 +202,6 @@ def _generate(args):
 
 
 def _synth(args):
-    from .synth import report_markdown, synthesize, write_report
-
     _check_seed(args.seed)
     _check_workdir(args.workdir)
     report = synthesize(args.block, _block_params(args), target=args.target,
@@ -216,12 +218,10 @@ def _synth(args):
 
 
 def _prove(args):
-    from ..formal.runner import block_proofs, missing_tools, prove
-
     if args.depth is not None and args.depth < 1:
         raise ValueError(f"depth: must be a positive integer, got {args.depth}")
     _check_workdir(args.workdir)
-    missing = missing_tools()
+    missing = missing_proof_tools()
     if missing:
         raise RuntimeError(f"proofs need {', '.join(missing)}, which is not installed "
                            f"(pip install 'qdp[formal]')")
@@ -277,8 +277,6 @@ def _where(workdir, log):
 
 def _verify_one(args, params, sim, workdir):
     """One simulator's run; returns its exit status."""
-    from ..sim.runner import run_bench
-
     start = time.monotonic()
     result = run_bench(args.block, params, sim,
                        {"vectors": args.vectors, "seed": args.seed,
@@ -306,8 +304,6 @@ def _verify_one(args, params, sim, workdir):
 
 
 def _verify(args):
-    from ..sim.toolchain import missing_tools
-
     params = _block_params(args)
     get_block(args.block).check(**params)          # bad parameters fail before any build
     if not 0 <= args.in_pause < 1 or not 0 <= args.out_pause < 1:
@@ -318,7 +314,7 @@ def _verify(args):
     _check_workdir(args.workdir)
     sims = ("verilator", "icarus") if args.sim == "both" else (args.sim,)
     for sim in sims:
-        missing = missing_tools(sim)
+        missing = missing_sim_tools(sim)
         if missing:
             raise RuntimeError(f"{sim} needs {', '.join(missing)}, which is not installed")
     status = EXIT_OK
@@ -344,7 +340,6 @@ def main(argv=None):
         if args.verb == "prove":
             return _prove(args)
         if args.verb == "demo":
-            from .demo import run_demo
             _check_workdir(args.workdir)
             return run_demo(("verilator", "icarus") if args.sim == "both" else (args.sim,),
                             args.plot, workdir=args.workdir)

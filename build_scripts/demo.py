@@ -8,12 +8,19 @@ runs the whole test set through the generated QLinear hardware layer by layer in
 network. ``--plot FILE`` also draws :func:`outlier_plot`.
 """
 
+import importlib.util
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .. import golden
+from ..golden import network as net
+from ..golden.mac_array import matmul_int
+from ..sim.network_tb import run_network
+from ..sim.toolchain import missing_tools
 
 __all__ = ["ROWS", "ort_agreement", "ort_layer_model", "ort_run", "outlier_errors",
            "outlier_plot", "prepare", "run_demo"]
@@ -31,8 +38,6 @@ def prepare(*, seed=SEED, hidden=HIDDEN):
     """Data, float network and its quantization: a dict with ``x_train``, ``x_test``,
     ``y_train``, ``y_test``, ``layers`` (float), ``network`` (quantized), ``q_x`` (int8
     test images), ``golden`` (every layer's int8 output) and ``float_logits``."""
-    from ..golden import network as net
-
     x_train, x_test, y_train, y_test = net.load_digits_split(seed=seed)
     layers = net.train_float(x_train, y_train, hidden=hidden, seed=seed)
     network = net.quantize_network(layers, x_train)
@@ -103,9 +108,6 @@ def ort_agreement(network, q_x):
     arithmetic and must agree everywhere; the outputs differ where ORT's float32
     requantization rounds differently from the exact ``round(acc * M / 2**S)``.
     """
-    from ..golden.mac_array import matmul_int
-    from ..golden.network import run_layer
-
     rows = []
     a_golden = a_ort = np.asarray(q_x, dtype=np.int64)
     for layer in network["layers"]:
@@ -114,7 +116,7 @@ def ort_agreement(network, q_x):
         w = np.asarray(layer["weights"], dtype=np.int64)
         want_acc = matmul_int(a_golden, w, a_zero=layer["a_zero"], b_zero=layer["w_zero"],
                               bias=layer["bias"], acc_width=network["acc_width"])
-        want_y = run_layer(layer, a_golden, network)
+        want_y = net.run_layer(layer, a_golden, network)
         rows.append({"elements": int(want_y.size),
                      "acc_exact": int(np.sum(acc == want_acc)),
                      "acc_max_diff": int(np.max(np.abs(acc - want_acc))),
@@ -128,8 +130,6 @@ def ort_agreement(network, q_x):
 
 def _scheme_errors(w):
     """Dequantized ``w`` (flat float64) under each scheme, int8 everywhere."""
-    from .. import golden
-
     out = {}
     q, c = golden.absmax_quantize(w)
     out["absmax per tensor"] = golden.absmax_dequantize(q, c)
@@ -233,10 +233,6 @@ def outlier_plot(errors, path):
 
 
 def _check_tools(sims, plot):
-    import importlib.util
-
-    from ..sim.toolchain import missing_tools
-
     needed = ["sklearn", "onnx", "onnxruntime"] + (["matplotlib"] if plot else [])
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
@@ -270,8 +266,6 @@ def run_demo(sims, plot=None, *, workdir=None, out=print, progress=_progress):
 
 
 def _run_demo(sims, plot, workdir, out, progress, temp=None):
-    from ..golden.network import accuracy
-    from ..sim.network_tb import run_network
 
     if plot is not None:
         plot.parent.mkdir(parents=True, exist_ok=True)
@@ -284,8 +278,8 @@ def _run_demo(sims, plot, workdir, out, progress, temp=None):
     n = len(y_test)
     out(f"qdp demo: MLP {'-'.join(map(str, sizes))} on scikit-learn digits, "
         f"{len(d['y_train'])} training / {n} test images, seed {SEED}")
-    out(f"  float accuracy        {_percent(accuracy(d['float_logits'], y_test) * n, n)}")
-    out(f"  int8 golden accuracy  {_percent(accuracy(golden[-1], y_test) * n, n)}  "
+    out(f"  float accuracy        {_percent(net.accuracy(d['float_logits'], y_test) * n, n)}")
+    out(f"  int8 golden accuracy  {_percent(net.accuracy(golden[-1], y_test) * n, n)}  "
         f"(int8 weights per channel, int8 affine activations, int32 bias, (M, S) "
         f"requantization; ReLU = the clip at zero point -128)")
     progress("running the quantized layers in onnxruntime")
@@ -317,7 +311,7 @@ def _run_demo(sims, plot, workdir, out, progress, temp=None):
         macs = n * sum(la["in_features"] * la["out_features"] for la in network["layers"])
         if chain_ok and all(s["passed"] for s in summaries):
             out(f"  hardware ({sim}): int8 accuracy "
-                f"{_percent(accuracy(outputs[-1], y_test) * n, n)}, every layer bit-exact "
+                f"{_percent(net.accuracy(outputs[-1], y_test) * n, n)}, every layer bit-exact "
                 f"with golden: {compared} vectors and {macs} MACs checked, 0 mismatches, "
                 f"{cycles} cycles, {seconds:.1f} s")
             continue

@@ -13,6 +13,7 @@ harness (:func:`ice40_harness`) with five pins, whatever the width of its ports.
 
 import importlib.util
 import json
+from importlib.metadata import PackageNotFoundError, version
 import re
 import shutil
 import subprocess
@@ -21,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..blocks import get_block
-from ..blocks import generate
+from ..blocks import generate, get_block
 
 __all__ = ["TARGETS", "ice40_harness", "missing_tools", "report_markdown", "synthesize",
            "tool_versions", "write_report"]
@@ -135,7 +135,6 @@ def _git(line):
 
 
 def _package_version(package):
-    from importlib.metadata import PackageNotFoundError, version
     try:
         return version(package)
     except PackageNotFoundError:

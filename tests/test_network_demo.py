@@ -2,6 +2,7 @@
 plot's claim that blocking contains the damage of a few outliers."""
 
 import importlib.util
+import tempfile
 
 import numpy as np
 import pytest
@@ -81,11 +82,8 @@ def test_exit_status_progress_and_no_folder_left(broken, tmp_path, monkeypatch, 
     """Exit 1 on a hardware mismatch, 0 otherwise; a progress line before each slow step
     (on stderr); the simulations' folder is removed either way unless --workdir."""
     _require("sklearn", "onnx", "onnxruntime")
-    import tempfile
-    from qdp.sim import network_tb
-
     chain, calls = _chain(broken)
-    monkeypatch.setattr(network_tb, "run_network", chain)
+    monkeypatch.setattr(demo, "run_network", chain)
     monkeypatch.setattr(demo, "_check_tools", lambda sims, plot: None)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
