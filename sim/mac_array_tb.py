@@ -15,16 +15,23 @@ scored and the reassembled C compared with the golden GEMM. The summary adds ``m
 (array MACs streamed), ``phase_cycles`` (first input beat offered to last output beat
 of the main phase) and, for a GEMM, ``utilization`` = ``macs / (rows * cols *
 phase_cycles)`` and ``useful_utilization`` (padding not counted).
+
+:class:`TileTraffic` configures the bench engine (:mod:`qdp.sim.bench`) with these tiles:
+``K`` input beats make ``rows`` output beats, whose ``data`` and ``first``/``last`` flags are
+compared (``compared``, ``compared_flags``).
 """
 
+import cocotb
 import numpy as np
 
 from .. import golden
 from ..golden.mac_array import matmul_int
-from .bench import bench_config, finish_bench, summary_on_error
+from .bench import run_stream_bench
+from .traffic import Check, Expect, Phase, Traffic
 
 __all__ = ["KINDS", "make_tiles", "input_fields", "input_beats", "expected_rows",
-           "gemm_operands", "tile_gemm", "untile_gemm", "run_mac_bench", "test_mac_array"]
+           "gemm_operands", "tile_gemm", "untile_gemm", "tile_phase", "TileTraffic",
+           "test_mac_array"]
 
 #: Stimulus kinds: uniform random, every operand at its minimum, every operand at its
 #: maximum, minimum times maximum (mixed signs), and random with large zero points.
@@ -186,141 +193,95 @@ def _shown(tiles, mac):
     }
 
 
-def _timeout(beats, config):
-    stretch = 1 / max(1e-3, 1 - config["in_pause"]) / max(1e-3, 1 - config["out_pause"])
-    return int(beats * stretch * 4) + 200
+def tile_phase(mac, tiles, expected, golden_overrides=None):
+    """The phase that streams ``tiles`` through ``mac`` (a MAC array, or a block built on
+    one): ``expected(mac, tiles, golden_overrides)`` gives ``(data, first, last)`` per
+    output row. A reset cuts it once half the input is in and a row is out, so that it
+    lands in the middle of a tile with rows already delivered to check."""
+    fields = input_fields(mac, tiles)
+    want, first, last = expected(mac, tiles, golden_overrides)
+    shown = _shown(tiles, mac)
+    n_in, n_out = len(fields["last"]), len(want)
+    checks = [Check(want, shown),
+              Check(np.stack([first, last], axis=1), {"tile": shown["tile"]},
+                    fields=("first", "last"), key="compared_flags", note="(first, last) ")]
+    return Phase({"i": fields}, {"o": Expect(n_out, checks)}, timeout_beats=n_in + n_out,
+                 reset_after={"i": n_in // 2, "o": 1})
 
 
-async def run_mac_bench(dut, config, expected=None):
-    """Drive tiles through the MAC array (or a block built on it) and score every output
-    element.
+class TileTraffic(Traffic):
+    """Tiles of chosen K (or a tiled GEMM, ``gemm`` in the config) through the MAC array.
 
-    :func:`qdp.sim.bench.run_stream_bench` assumes one output beat per input beat; here
-    ``K`` input beats make ``rows`` output beats, so this loop does the same job with the
-    same endpoints, reset phase and scoreboard. ``expected(component, tiles, overrides)``
-    gives ``(data, first, last)`` per output row (default :func:`expected_rows`); a
-    component with an ``array`` attribute (the QLinear) takes its tiles from that array.
+    The summary adds ``tiles`` and ``macs`` of the checked stream, ``phase_cycles``, and
+    for a GEMM its utilization.
     """
 
-    from ..blocks import get_block
-    from .payload import pack, unpack
-    from .scoreboard import Scoreboard
-    from .stream import ClockedBench, pause_generator
+    #: ``expected(component, tiles, overrides)``: ``(data, first, last)`` per output row.
+    expected = staticmethod(expected_rows)
 
-    block = get_block(config["block"])
-    component = block.build(**config["params"])
-    mac = getattr(component, "array", component)
-    expected = expected or expected_rows
-    in_layout = component.signature.members["i"].signature.members["payload"].shape
-    out_layout = component.signature.members["o"].signature.members["payload"].shape
-    rng = np.random.default_rng(config["seed"])
-    kinds = tuple(config.get("kinds", KINDS))
+    def __init__(self, bench):
+        super().__init__(bench)
+        config, mac = bench.config, bench.params
+        self.name = config["block"]
+        self.boards = {"compared": self.name, "compared_flags": f"{self.name} o.first/last"}
+        self.drain_extra = mac.rows
+        bench.summary.update(macs=0, tiles=0)
+        self.gemm = None
+        if "gemm" in config:
+            if config["block"] != "mac-array":
+                raise ValueError("gemm: the tiled GEMM bench checks the bare MAC array")
+            self.gemm = gemm_operands(mac, *config["gemm"], bench.rng)
+            self.tiles = tile_gemm(mac, *self.gemm)
+        else:
+            self.ks = _ks_for(mac, config)
 
-    bench, streams = await ClockedBench.start(dut, seed=config["seed"],
-                                              sources={"i": config["in_pause"]},
-                                              sinks={"o": config["out_pause"]})
-    source, sink = streams["i"], streams["o"]
-    scoreboard = Scoreboard(block.name)
-    summary = {"beats_in": 0, "beats_out": 0, "cycles": 0, "lanes": component.lanes, "macs": 0,
-               "tiles": 0}
+    def interrupted(self):
+        if self.gemm is not None:
+            return self._phase(self.tiles[:max(1, len(self.tiles) // 4)])
+        ks = self.ks[:max(2, len(self.ks) // 4)]
+        return self._phase(make_tiles(self.bench.params, ks, self.bench.rng, self._kinds()))
 
-    async def phase(tiles, *, interrupt, label):
-        fields = input_fields(mac, tiles)
-        want, first, last = expected(component, tiles, config.get("golden"))
-        shown = _shown(tiles, mac)
-        n_in, n_out = len(fields["last"]), len(want)
-        first_in, first_out = source.accepted, sink.received
-        start_cycle = bench.cycles
-        source.send(pack(in_layout, fields))
+    def checked(self):
+        if self.gemm is not None:
+            tiles = self.tiles
+        else:
+            tiles = make_tiles(self.bench.params, self.ks, self.bench.rng, self._kinds())
+        phase = self._phase(tiles)
+        phase.label = "gemm: " if self.gemm is not None else ""
+        phase.on_done = lambda result: self._done(tiles, result)
+        return phase
 
-        def score(words):
-            if not words:
-                return
-            got = unpack(out_layout, words)
-            data = got["data"].reshape(len(words), mac.cols)
-            scoreboard.compare(data, want[:len(words)],
-                               {k: v[:len(words)] for k, v in shown.items()},
-                               phase=f"{label} ")
-            flags = np.stack([got["first"], got["last"]], axis=1)
-            want_flags = np.stack([first, last], axis=1)[:len(words)]
-            bad = np.argwhere(flags != want_flags)
-            if len(bad):
-                beat, which = bad[0]
-                raise AssertionError(f"{label} beat {beat}: {('first', 'last')[which]} flag "
-                                     f"expected {want_flags[beat, which]} got "
-                                     f"{flags[beat, which]}")
+    def _kinds(self):
+        return tuple(self.bench.config.get("kinds", KINDS))
 
-        if interrupt:
-            # Half the input in and at least one row out, so the reset lands in the
-            # middle of a tile with rows already delivered to check.
-            await bench.run_until(lambda: source.accepted - first_in >= n_in // 2
-                                  and sink.received > first_out,
-                                  timeout=_timeout(n_in + n_out, config))
-            await bench.reset(dut.rst)
-            words = sink.words[first_out:]
-            # Rows out before the reset are a prefix of the expected rows and exact; the
-            # tile being accumulated and rows waiting in the shadow are dropped.
-            if len(words) > n_out:
-                raise AssertionError(f"{label} {len(words)} rows out, at most {n_out} due")
-            score(words)
-            return
-        await bench.run_until(lambda: sink.received - first_out >= n_out,
-                              timeout=_timeout(n_in + n_out, config))
-        # From the first input beat offered to the last output beat taken.
-        summary["phase_cycles"] = bench.cycles - start_cycle
-        # Keep taking beats for a while: a duplicated row would show up here.
-        sink.pause = pause_generator(0, 0)
-        for _ in range(2 * component.latency + mac.rows + 8):
-            await bench.step()
-        words = sink.words[first_out:]
-        if source.accepted - first_in != n_in or len(words) != n_out:
-            raise AssertionError(f"{label} {source.accepted - first_in} beats in (of {n_in}), "
-                                 f"{len(words)} rows out, {n_out} expected")
-        score(words)
+    def _phase(self, tiles):
+        return tile_phase(self.bench.params, tiles, self.expected, self.bench.config.get("golden"))
+
+    def _done(self, tiles, result):
+        mac, summary = self.bench.params, self.bench.summary
+        summary["phase_cycles"] = result.cycles
         summary["macs"] += sum(t["a"].shape[1] for t in tiles) * mac.rows * mac.cols
         summary["tiles"] += len(tiles)
-        return unpack(out_layout, words)["data"].reshape(len(words), mac.cols)
+        if self.gemm is not None:
+            self._reassemble(result.got["o"]["data"])
 
-    with summary_on_error(summary, scoreboard):
-        if "gemm" in config:
-            if component is not mac:
-                raise ValueError("gemm: the tiled GEMM bench checks the bare MAC array")
-            m, k, n = config["gemm"]
-            a, b, a_zero, b_zero = gemm_operands(mac, m, k, n, rng)
-            tiles = tile_gemm(mac, a, b, a_zero, b_zero)
-            if config["reset"]:
-                await phase(tiles[:max(1, len(tiles) // 4)], interrupt=True,
-                            label="before reset:")
-            data = await phase(tiles, interrupt=False, label="gemm:")
-            # The tiles were scored one by one; the reassembled product must also be the
-            # golden GEMM of the whole matrices.
-            c = untile_gemm(mac, tiles, data, m, n)
-            want = matmul_int(a, b, a_zero=a_zero, b_zero=b_zero, acc_width=mac.acc_width,
-                              saturate=mac.saturate)
-            scoreboard.compare(c, want, {"row": np.arange(m), "a_zero": a_zero,
-                                         "b_zero": np.tile(b_zero, (m, 1))},
-                               phase="gemm reassembled: ")
-            summary["gemm"] = [m, k, n]
-            summary["utilization"] = summary["macs"] / (mac.rows * mac.cols *
-                                                        summary["phase_cycles"])
-            summary["useful_macs"] = m * k * n
-            summary["useful_utilization"] = m * k * n / (mac.rows * mac.cols *
-                                                         summary["phase_cycles"])
-        else:
-            ks = _ks_for(mac, config)
-            if config["reset"]:
-                await phase(make_tiles(mac, ks[:max(2, len(ks) // 4)], rng, kinds),
-                            interrupt=True, label="before reset:")
-            await phase(make_tiles(mac, ks, rng, kinds), interrupt=False, label="")
-    finish_bench(summary, scoreboard, source, sink, bench)
+    def _reassemble(self, data):
+        """The tiles were scored one by one; the reassembled product must also be the
+        golden GEMM of the whole matrices."""
+        mac, summary = self.bench.params, self.bench.summary
+        a, b, a_zero, b_zero = self.gemm
+        (m, k), n = a.shape, b.shape[1]
+        want = matmul_int(a, b, a_zero=a_zero, b_zero=b_zero, acc_width=mac.acc_width,
+                          saturate=mac.saturate)
+        self.bench.boards["compared"].compare(
+            untile_gemm(mac, self.tiles, data, m, n), want,
+            {"row": np.arange(m), "a_zero": a_zero, "b_zero": np.tile(b_zero, (m, 1))},
+            phase="gemm reassembled: ")
+        macs_per_cycle = mac.rows * mac.cols * summary["phase_cycles"]
+        summary.update(gemm=[m, k, n], utilization=summary["macs"] / macs_per_cycle,
+                       useful_macs=m * k * n, useful_utilization=m * k * n / macs_per_cycle)
 
 
-try:
-    import cocotb
-except ImportError:         # plain-Python users of make_tiles()/expected_rows()
-    cocotb = None
-
-if cocotb is not None:
-    @cocotb.test()
-    async def test_mac_array(dut):
-        await run_mac_bench(dut, bench_config())
+@cocotb.test()
+async def test_mac_array(dut):
+    await run_stream_bench(dut, TileTraffic)

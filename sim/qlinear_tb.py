@@ -2,13 +2,14 @@
 backpressure and mid-tile reset, scored against :func:`qdp.golden.qlinear.qlinear`.
 """
 
+import cocotb
 import numpy as np
 
 from ..golden.qlinear import qlinear
-from .bench import bench_config
-from .mac_array_tb import run_mac_bench
+from .bench import run_stream_bench
+from .mac_array_tb import TileTraffic
 
-__all__ = ["expected_qlinear_rows", "test_qlinear"]
+__all__ = ["expected_qlinear_rows", "QLinearTraffic", "test_qlinear"]
 
 
 def expected_qlinear_rows(q, tiles, golden_overrides=None):
@@ -25,12 +26,12 @@ def expected_qlinear_rows(q, tiles, golden_overrides=None):
     return data, first, last
 
 
-try:
-    import cocotb
-except ImportError:         # plain-Python users of expected_qlinear_rows()
-    cocotb = None
+class QLinearTraffic(TileTraffic):
+    """The MAC-array bench's tiles, scored against the quantized layer."""
 
-if cocotb is not None:
-    @cocotb.test()
-    async def test_qlinear(dut):
-        await run_mac_bench(dut, bench_config(), expected=expected_qlinear_rows)
+    expected = staticmethod(expected_qlinear_rows)
+
+
+@cocotb.test()
+async def test_qlinear(dut):
+    await run_stream_bench(dut, QLinearTraffic)
