@@ -17,16 +17,24 @@ Config (JSON, from :func:`qdp.sim.runner.run_bench`): ``block``, ``params``, ``v
 ``steady_blocks`` (blocks of the measuring stream, 0 to skip), ``golden`` (overrides for
 the golden call: used to prove that a wrong golden fails).
 
+:class:`AbsmaxTraffic` configures the bench engine (:mod:`qdp.sim.bench`) with that
+traffic and two output streams: ``o`` (``data`` and the ``first``/``last`` flags, one beat
+per input beat) and ``scale`` (one beat per block). The summary adds ``blocks_out``,
+``beats_per_block``, ``reset`` (where the reset landed) and ``steady``.
+
 The stimulus and expectation functions are plain Python, shared with the Amaranth-
-simulator tests.
+simulator tests: they take a BlockwiseAbsmax or the parameters of the module's manifest.
 """
 
+import cocotb
 import numpy as np
 
 from ..golden.absmax import blockwise_absmax, stochastic_random
-from .bench import bench_config, write_summary
+from .bench import run_stream_bench
+from .traffic import Check, Expect, Phase, Traffic
 
-__all__ = ["KINDS", "make_block", "make_packets", "input_fields", "expected", "test_absmax"]
+__all__ = ["KINDS", "make_block", "make_packets", "input_fields", "expected", "AbsmaxTraffic",
+           "test_absmax"]
 
 KINDS = ("random", "outlier", "zeros", "equal", "most_negative", "ties")
 
@@ -127,187 +135,86 @@ def expected(unit, packets, golden_overrides=None, *, start_beat=0):
     return out
 
 
-def _report_inputs(want, beats=None):
-    keys = ("x", "absmax", "block", "r")
-    return {k: want[k][:beats] for k in keys if k in want}
+class AbsmaxTraffic(Traffic):
+    """Tensors of blocks; a reset inside a block; a last stream at full rate that measures
+    the steady state."""
+
+    boards = {"compared": "absmax o.data", "compared_flags": "absmax o.first/last",
+              "compared_scales": "absmax scale"}
+    sinks = {"o": "out_pause", "scale": "scale_pause"}
+    counts = {"beats_in": "i", "beats_out": "o", "blocks_out": "scale"}
+
+    def __init__(self, bench):
+        super().__init__(bench)
+        bench.config.setdefault("scale_pause", bench.config["out_pause"])
+        bench.config.setdefault("steady_blocks", 3)
+        self.beats_per_block = bench.params.block_size // bench.params.lanes
+        bench.summary.update(blocks_out=0, beats_per_block=self.beats_per_block)
+
+    def _packets(self, elements):
+        blocks = max(2, -(-elements // self.bench.params.block_size))
+        return make_packets(self.bench.params, blocks, self.bench.rng)
+
+    def interrupted(self):
+        phase, want = self._phase(self._packets(self.bench.config["vectors"] // 4))
+        # Reset halfway, inside a block: neither the cut nor the beat after it (which may
+        # still be taken at the reset edge) starts a block, where blocks allow it.
+        n = len(want["data"])
+        starts = set(np.flatnonzero(want["first"]).tolist())
+        cut = max(1, n // 2)
+        while cut < n - 1 and (cut in starts or
+                               (self.beats_per_block > 2 and cut + 1 in starts)):
+            cut += 1
+        phase.reset_after = {"i": cut}
+        phase.on_done = lambda result: self.bench.summary.update(reset={
+            "beats_in": result.accepted["i"], "beats_out": result.received["o"],
+            "inside_block": result.accepted["i"] not in starts and result.accepted["i"] < n})
+        return phase
+
+    def checked(self):
+        return self._phase(self._packets(self.bench.config["vectors"]))[0]
+
+    def more(self):
+        p, count = self.bench.params, self.bench.config["steady_blocks"]
+        if not count:
+            return
+        blocks = [make_block(self.bench.rng.choice(KINDS), p.block_size, p.in_width,
+                             self.bench.rng) for _ in range(count)]
+        phase, want = self._phase([np.concatenate(blocks)])
+        phase.label, phase.full_rate = "steady state: ", True
+        phase.on_done = lambda result: self._steady(want, result.stamps)
+        yield phase
+
+    def _phase(self, packets):
+        """The phase that sends ``packets``, and its expectation (see :func:`expected`)."""
+        p = self.bench.params
+        want = expected(p, packets, self.bench.config.get("golden"),
+                        start_beat=self.bench.since_reset)
+        n, blocks = len(want["data"]), len(want["scale"])
+        shown = {k: want[k] for k in ("x", "absmax", "block", "r") if k in want}
+        flags = Check(np.stack([want["first"], want["last"]], axis=1), {"block": want["block"]},
+                      fields=("first", "last"), key="compared_flags", note="(first, last) ")
+        scale = Check(want["scale"], {"block": np.arange(blocks)}, fields=("value",),
+                      key="compared_scales")
+        outputs = {"o": Expect(n, [Check(want["data"], shown), flags], per_input=True),
+                   "scale": Expect(blocks, [scale])}
+        return Phase({"i": input_fields(p, packets)}, outputs, timeout_beats=n), want
+
+    def _steady(self, want, stamps):
+        """Cycles per block, input stalls, output gaps and latency of the full-rate stream."""
+        firsts = [c for c, f in zip(stamps["o"], want["first"]) if f]
+        n = len(want["data"])
+        self.bench.summary["steady"] = {
+            "blocks": self.bench.config["steady_blocks"],
+            "ideal_cycles_per_block": self.beats_per_block,
+            "cycles_per_block": sorted(set(np.diff(firsts).tolist())),
+            "input_stall_cycles": int(stamps["i"][-1] - stamps["i"][0] + 1 - len(stamps["i"])),
+            "output_gap_cycles": int(stamps["o"][n - 1] - stamps["o"][0] + 1 - n),
+            "latency_cycles": int(firsts[0] - stamps["i"][self.beats_per_block - 1]),
+            "latency_stated": self.bench.latency,
+        }
 
 
-async def run_absmax_bench(dut, config):
-
-    from ..hdl.absmax import BlockwiseAbsmax
-    from .payload import pack, unpack
-    from .scoreboard import Scoreboard
-    from .stream import ClockedBench, pause_generator
-
-    config.setdefault("scale_pause", config["out_pause"])
-    config.setdefault("steady_blocks", 3)
-    unit = BlockwiseAbsmax(**config["params"])
-    unit._MustUse__silence = True       # the Verilog under test is its elaboration
-    members = unit.signature.members
-    in_layout = members["i"].signature.members["payload"].shape
-    out_layout = members["o"].signature.members["payload"].shape
-    lanes, beats_per_block = unit.lanes, unit.beats_per_block
-    rng = np.random.default_rng(config["seed"])
-    seed = config["seed"]
-
-    bench, streams = await ClockedBench.start(
-        dut, seed=seed, sources={"i": config["in_pause"]},
-        sinks={"o": config["out_pause"], "scale": config["scale_pause"]})
-    source, o_sink, s_sink = streams["i"], streams["o"], streams["scale"]
-    data_board = Scoreboard("absmax o.data")
-    frame_board = Scoreboard("absmax o.first/last")
-    scale_board = Scoreboard("absmax scale")
-    stamps = {"i": [], "o": [], "scale": []}
-    summary = {"beats_in": 0, "beats_out": 0, "blocks_out": 0, "cycles": 0, "lanes": lanes,
-               "beats_per_block": beats_per_block}
-
-    async def step():
-        counts = (source.accepted, o_sink.received, s_sink.received)
-        await bench.step()
-        for key, before, now in zip(("i", "o", "scale"), counts,
-                                    (source.accepted, o_sink.received, s_sink.received)):
-            if now > before:
-                stamps[key].append(bench.cycles)
-
-    async def run_until(done, limit):
-        start = bench.cycles
-        while not done():
-            if bench.cycles - start > limit:
-                raise TimeoutError(f"stream stalled: no completion after {limit} cycles "
-                                   f"(in {source.accepted}, o {o_sink.received}, "
-                                   f"scale {s_sink.received})")
-            await step()
-
-    def timeout(n_beats):
-        stretch = 1 / max(1e-3, 1 - config["in_pause"]) / max(
-            1e-3, 1 - max(config["out_pause"], config["scale_pause"]))
-        return int(n_beats * stretch * 4) + 4 * unit.latency + 200
-
-    def score(want, got_words, got_scales, label, beats=None, blocks=None):
-        beats = len(want["data"]) if beats is None else beats
-        blocks = len(want["scale"]) if blocks is None else blocks
-        got = unpack(out_layout, got_words) if len(got_words) else None
-        shown = _report_inputs(want, beats)
-        if got is not None:
-            data_board.compare(got["data"].reshape(-1, lanes), want["data"][:beats], shown,
-                               phase=label)
-            frame = np.stack([got["first"], got["last"]], axis=1)
-            want_frame = np.stack([want["first"][:beats], want["last"][:beats]], axis=1)
-            frame_board.compare(frame, want_frame, {"block": want["block"][:beats]},
-                                phase=label + "(first, last) ")
-        if len(got_scales):
-            scale_board.compare(np.asarray(got_scales, dtype=object).astype(np.int64),
-                                want["scale"][:blocks],
-                                {"block": np.arange(blocks)}, phase=label)
-
-    since_reset = [0]        # beats accepted since the last reset: the LFSR position
-
-    async def phase(packets, *, label, interrupt=False):
-        want = expected(unit, packets, config.get("golden"), start_beat=since_reset[0])
-        fields = input_fields(unit, packets)
-        n, n_blocks = len(fields["data"]), len(want["scale"])
-        first_in, first_out, first_scale = source.accepted, o_sink.received, s_sink.received
-        source.send(pack(in_layout, fields))
-        if interrupt:
-            # Reset halfway, inside a block: neither the cut nor the beat after it (which
-            # may still be taken at the reset edge) starts a block, where blocks allow it.
-            starts = set(np.flatnonzero(want["first"]).tolist())
-            cut = max(1, n // 2)
-            while cut < n - 1 and (cut in starts or
-                                   (beats_per_block > 2 and cut + 1 in starts)):
-                cut += 1
-            await run_until(lambda: source.accepted - first_in >= cut, timeout(n))
-            await bench.reset(dut.rst)
-            got_words = o_sink.words[first_out:]
-            got_scales = s_sink.words[first_scale:]
-            accepted = source.accepted - first_in
-            if len(got_words) > accepted:
-                raise AssertionError(f"{label}{len(got_words)} beats out but only "
-                                     f"{accepted} in")
-            # Beats in flight at the reset are flushed; those that came out must be exact.
-            score(want, got_words, got_scales, label, len(got_words), len(got_scales))
-            summary["reset"] = {"beats_in": accepted, "beats_out": len(got_words),
-                                "inside_block": accepted not in starts and accepted < n}
-            since_reset[0] = 0
-            return want
-        await run_until(lambda: o_sink.received - first_out >= n and
-                        s_sink.received - first_scale >= n_blocks, timeout(n))
-        # Keep taking beats for a while: a duplicated beat or scale would show up here.
-        o_sink.pause = pause_generator(0, 0)
-        s_sink.pause = pause_generator(0, 0)
-        for _ in range(2 * unit.latency + 8):
-            await step()
-        got_words = o_sink.words[first_out:]
-        got_scales = s_sink.words[first_scale:]
-        if (source.accepted - first_in, len(got_words), len(got_scales)) != (n, n, n_blocks):
-            raise AssertionError(
-                f"{label}{source.accepted - first_in} beats in, {len(got_words)} beats out, "
-                f"{len(got_scales)} scales out; expected {n}, {n}, {n_blocks}")
-        score(want, got_words, got_scales, label)
-        since_reset[0] += n
-        return want
-
-    def blocks_for(elements):
-        return max(2, -(-elements // unit.block_size))
-
-    try:
-        if config["reset"]:
-            packets = make_packets(unit, blocks_for(config["vectors"] // 4), rng)
-            await phase(packets, label="before reset: ", interrupt=True)
-        packets = make_packets(unit, blocks_for(config["vectors"]), rng)
-        await phase(packets, label="")
-        if config["steady_blocks"]:
-            source.pause = pause_generator(0, 0)
-            o_sink.pause = pause_generator(0, 0)
-            s_sink.pause = pause_generator(0, 0)
-            for key in stamps:
-                stamps[key].clear()
-            blocks = [make_block(rng.choice(KINDS), unit.block_size, unit.in_width, rng)
-                      for _ in range(config["steady_blocks"])]
-            want = await phase([np.concatenate(blocks)], label="steady state: ")
-            firsts = [c for c, f in zip(stamps["o"], want["first"]) if f]
-            summary["steady"] = {
-                "blocks": config["steady_blocks"],
-                "ideal_cycles_per_block": beats_per_block,
-                "cycles_per_block": sorted(set(np.diff(firsts).tolist())),
-                "input_stall_cycles": int(stamps["i"][-1] - stamps["i"][0] + 1
-                                          - len(stamps["i"])),
-                "output_gap_cycles": int(stamps["o"][len(want["data"]) - 1] - stamps["o"][0]
-                                         + 1 - len(want["data"])),
-                "latency_cycles": int(firsts[0] - stamps["i"][beats_per_block - 1]),
-                "latency_stated": unit.latency,
-            }
-    except Exception as error:
-        write_summary({**summary, **_summary(data_board, frame_board, scale_board),
-                       "error": f"{error!r}"})
-        raise
-    summary.update(_summary(data_board, frame_board, scale_board),
-                   beats_in=source.accepted, beats_out=o_sink.received,
-                   blocks_out=s_sink.received, cycles=bench.cycles)
-    write_summary(summary)
-    boards = (data_board, frame_board, scale_board)
-    assert all(b.mismatches == 0 for b in boards), "\n".join(
-        [f"{b.name}: {b.mismatches} of {b.compared} differ" for b in boards]
-        + [r for b in boards for r in b.reports])
-
-
-def _summary(data_board, frame_board, scale_board):
-    boards = (data_board, frame_board, scale_board)
-    return {
-        "compared": data_board.compared,          # quantized elements
-        "compared_flags": frame_board.compared,
-        "compared_scales": scale_board.compared,
-        "mismatches": sum(b.mismatches for b in boards),
-        "reports": [r for b in boards for r in b.reports],
-    }
-
-
-try:
-    import cocotb
-except ImportError:         # plain-Python users of make_packets()/expected()
-    cocotb = None
-
-if cocotb is not None:
-    @cocotb.test()
-    async def test_absmax(dut):
-        await run_absmax_bench(dut, bench_config())
+@cocotb.test()
+async def test_absmax(dut):
+    await run_stream_bench(dut, AbsmaxTraffic)
