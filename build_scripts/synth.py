@@ -336,48 +336,11 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
     start = time.monotonic()
     verilog, manifest = generate(block, params, target=target)
     seconds["export"] = time.monotonic() - start
-    top = manifest["module"]
-    keep = workdir is not None
-    work = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix=f"qdp-synth-{block}-"))
-    work.mkdir(parents=True, exist_ok=True)
-    kept = work if keep else None
-
-    def log_path(name):
-        """Where the log ``name`` stays after a failure: in the workdir, or (without one) in
-        a new ``qdp-synth-log-*`` folder that takes both logs and outlives ``work``."""
-        nonlocal kept
-        if kept is None:
-            kept = Path(tempfile.mkdtemp(prefix="qdp-synth-log-"))
-            for log in ("yosys.log", "nextpnr.log"):
-                if (work / log).exists():
-                    shutil.copy2(work / log, kept / log)
-        return kept / name
-
+    work = _Work(workdir, block)
     what = f"{block} {_describe(params)}"
     try:
-        (work / f"{top}.v").write_text(verilog)
-        sources = [f"{top}.v"]
-        harness = None
-        if target == "ice40":
-            text, in_bits, out_bits = ice40_harness(manifest)
-            (work / "qdp_harness.v").write_text(text)
-            sources.append("qdp_harness.v")
-            harness = {"module": "qdp_harness", "pins": 5, "in_bits": in_bits,
-                       "out_bits": out_bits, "ffs": 2 * (in_bits + out_bits) + 2,
-                       "note": "registered serializing wrapper; its FFs are in the totals"}
-            top = "qdp_harness"
-        synth = ("synth_ecp5" if target == "ecp5" else "synth_ice40 -dsp") + f" -top {top}"
-        # "proc; splitnets" first: on Amaranth's netlists, abc9 in Yosys 0.70 otherwise
-        # hits `count_id(wire->name) == 0` (a wire "x" next to a wire "x[0]", YosysHQ/yosys
-        # #4349); one-bit wires leave nothing to confuse and change no logic.
-        script = (f"read_verilog {' '.join(sources)}; hierarchy -top {top}; proc; splitnets; "
-                  f"{synth} -json netlist.json; tee -q -o yosys_stat.json stat -json")
-        start = time.monotonic()
-        result = _run(_YOSYS, ["-q", "-l", "yosys.log", "-p", script], work / "yosys.log")
-        seconds["yosys"] = time.monotonic() - start
-        if result.returncode != 0 or not (work / "netlist.json").exists():
-            raise RuntimeError(f"yosys failed on {block}: {_last_error(work / 'yosys.log')}; "
-                               f"log: {log_path('yosys.log')}")
+        top, sources, harness = _write_sources(work.path, verilog, manifest, target)
+        _yosys(work, block, top, sources, target, seconds)
         args = [spec["devices"][device], "--json", "netlist.json", "--freq", f"{freq:g}",
                 "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q",
                 "--timing-allow-fail"]
@@ -386,52 +349,22 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
         elif package is not None:
             args += ["--package", package]
         start = time.monotonic()
-        result = _run(spec, args, work / "nextpnr.log")
+        result = _run(spec, args, work.path / "nextpnr.log")
         seconds["nextpnr"] = time.monotonic() - start
-        log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() \
+        log = (work.path / "nextpnr.log").read_text() if (work.path / "nextpnr.log").exists() \
             else result.stdout + result.stderr
-        failed = result.returncode != 0 or not (work / "report.json").exists()
-        overflow = _overflow(log)
-        absent = _absent(log) if failed else None
-        placement = _placement_failure(log) if failed else None
-        if overflow:
-            cell, used, available = overflow
-            raise ValueError(f"{what} does not fit {device}: needs {_count(used, cell)} "
-                             f"({cell}), device has {available}; "
-                             f"log: {log_path('nextpnr.log')}")
-        if absent:
-            stat_path = work / "yosys_stat.json"
-            needed = _netlist_cells(json.loads(stat_path.read_text())).get(
-                _NETLIST_CELL.get(absent)) if stat_path.exists() else None
-            needs = _count(needed, absent) if needed else _RESOURCE.get(absent, "cells")
-            raise ValueError(f"{what} does not fit {device}: needs {needs} ({absent}), device "
-                             f"has none; log: {log_path('nextpnr.log')}")
-        if placement:
-            stage, cell, used, available = placement
-            name = _RESOURCE.get(cell, cell + " cells").removesuffix("s")
-            raise ValueError(f"{what} does not fit {device}: {stage} failed at "
-                             f"{used * 100 // available} % {name} utilization "
-                             f"({used}/{available} {cell}); log: {log_path('nextpnr.log')}")
-        if failed:
-            raise RuntimeError(f"nextpnr failed on {block}: {_last_error(work / 'nextpnr.log')}"
-                               f"; log: {log_path('nextpnr.log')}")
+        _check_placed(work, result, log, what, block, device)
         if package is None:
             # nextpnr-ice40 picks a package when given none and names it in a warning.
             match = re.search(r"--package (\w+)", log)
             package = match.group(1) if match else ("CABGA381" if target == "ecp5" else None)
-        pnr = json.loads((work / "report.json").read_text())
-        stat = json.loads((work / "yosys_stat.json").read_text())
+        pnr = json.loads((work.path / "report.json").read_text())
+        stat = json.loads((work.path / "yosys_stat.json").read_text())
     except Exception as error:
-        if kept is None and any((work / log).exists() for log in ("yosys.log", "nextpnr.log")):
-            error.add_note(f"logs: {log_path('yosys.log').parent}")
+        work.note_logs(error)
         raise
     finally:
-        if not keep:
-            shutil.rmtree(work, ignore_errors=True)
-    cells = _netlist_cells(stat)
-    used = {cell: u["used"] for cell, u in pnr["utilization"].items() if u["used"]}
-    clock = pnr["fmax"].get("clk") or next(iter(pnr["fmax"].values()), None)
-    fmax = round(clock["achieved"], 2) if clock else None
+        work.close()
     return {
         "block": block,
         "requested": dict(params),
@@ -444,6 +377,111 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
         "speed_grade": 8 if target == "ecp5" else None,
         "out_of_context": target == "ecp5",
         "harness": harness,
+        **_figures(spec, target, pnr, stat, freq),
+        "seed": seed,
+        "tools": tool_versions(target),
+        "seconds": {stage: round(s, 2) for stage, s in seconds.items()},
+        "workdir": str(work.path) if work.keep else None,
+    }
+
+
+class _Work:
+    """The folder a synthesis runs in: ``workdir`` (kept), or a temporary one removed by
+    :meth:`close`; a failure's logs outlive it in a ``qdp-synth-log-*`` folder."""
+
+    def __init__(self, workdir, block):
+        self.keep = workdir is not None
+        self.path = Path(workdir) if self.keep else \
+            Path(tempfile.mkdtemp(prefix=f"qdp-synth-{block}-"))
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._kept = self.path if self.keep else None
+
+    def log_path(self, name):
+        """Where the log ``name`` stays after a failure: in the workdir, or (without one) in
+        a new ``qdp-synth-log-*`` folder that takes both logs."""
+        if self._kept is None:
+            self._kept = Path(tempfile.mkdtemp(prefix="qdp-synth-log-"))
+            for log in ("yosys.log", "nextpnr.log"):
+                if (self.path / log).exists():
+                    shutil.copy2(self.path / log, self._kept / log)
+        return self._kept / name
+
+    def note_logs(self, error):
+        if self._kept is None and any((self.path / log).exists()
+                                      for log in ("yosys.log", "nextpnr.log")):
+            error.add_note(f"logs: {self.log_path('yosys.log').parent}")
+
+    def close(self):
+        if not self.keep:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _write_sources(work, verilog, manifest, target):
+    """Write the module (and on iCE40 its harness); return ``(top, source files, harness
+    report)``."""
+    top = manifest["module"]
+    (work / f"{top}.v").write_text(verilog)
+    if target != "ice40":
+        return top, [f"{top}.v"], None
+    text, in_bits, out_bits = ice40_harness(manifest)
+    (work / "qdp_harness.v").write_text(text)
+    return "qdp_harness", [f"{top}.v", "qdp_harness.v"], {"module": "qdp_harness", "pins": 5, "in_bits": in_bits,
+                           "out_bits": out_bits, "ffs": 2 * (in_bits + out_bits) + 2,
+                           "note": "registered serializing wrapper; its FFs are in the totals"}
+
+
+def _yosys(work, block, top, sources, target, seconds):
+    synth = ("synth_ecp5" if target == "ecp5" else "synth_ice40 -dsp") + f" -top {top}"
+    # "proc; splitnets" first: on Amaranth's netlists, abc9 in Yosys 0.70 otherwise
+    # hits `count_id(wire->name) == 0` (a wire "x" next to a wire "x[0]", YosysHQ/yosys
+    # #4349); one-bit wires leave nothing to confuse and change no logic.
+    script = (f"read_verilog {' '.join(sources)}; hierarchy -top {top}; proc; splitnets; "
+              f"{synth} -json netlist.json; tee -q -o yosys_stat.json stat -json")
+    start = time.monotonic()
+    result = _run(_YOSYS, ["-q", "-l", "yosys.log", "-p", script], work.path / "yosys.log")
+    seconds["yosys"] = time.monotonic() - start
+    if result.returncode != 0 or not (work.path / "netlist.json").exists():
+        raise RuntimeError(f"yosys failed on {block}: {_last_error(work.path / 'yosys.log')}; "
+                           f"log: {work.log_path('yosys.log')}")
+
+
+def _check_placed(work, result, log, what, block, device):
+    """Raise why nextpnr did not place and route the design, if it did not."""
+    failed = result.returncode != 0 or not (work.path / "report.json").exists()
+    overflow = _overflow(log)
+    if overflow:
+        cell, used, available = overflow
+        raise ValueError(f"{what} does not fit {device}: needs {_count(used, cell)} "
+                         f"({cell}), device has {available}; "
+                         f"log: {work.log_path('nextpnr.log')}")
+    if not failed:
+        return
+    absent = _absent(log)
+    if absent:
+        stat_path = work.path / "yosys_stat.json"
+        needed = _netlist_cells(json.loads(stat_path.read_text())).get(
+            _NETLIST_CELL.get(absent)) if stat_path.exists() else None
+        needs = _count(needed, absent) if needed else _RESOURCE.get(absent, "cells")
+        raise ValueError(f"{what} does not fit {device}: needs {needs} ({absent}), device "
+                         f"has none; log: {work.log_path('nextpnr.log')}")
+    placement = _placement_failure(log)
+    if placement:
+        stage, cell, used, available = placement
+        name = _RESOURCE.get(cell, cell + " cells").removesuffix("s")
+        raise ValueError(f"{what} does not fit {device}: {stage} failed at "
+                         f"{used * 100 // available} % {name} utilization "
+                         f"({used}/{available} {cell}); log: {work.log_path('nextpnr.log')}")
+    raise RuntimeError(f"nextpnr failed on {block}: {_last_error(work.path / 'nextpnr.log')}"
+                       f"; log: {work.log_path('nextpnr.log')}")
+
+
+def _figures(spec, target, pnr, stat, freq):
+    """Resources and timing from nextpnr's report and Yosys's cell counts."""
+    cells = _netlist_cells(stat)
+    used = {cell: u["used"] for cell, u in pnr["utilization"].items() if u["used"]}
+    clock = pnr["fmax"].get("clk") or next(iter(pnr["fmax"].values()), None)
+    fmax = round(clock["achieved"], 2) if clock else None
+    return {
         # iCE40 logic cells also hold FF-only cells, so its LUTs are Yosys's SB_LUT4s.
         "luts": used.get(spec["lut"], 0) if target == "ecp5" else cells.get("SB_LUT4", 0),
         "ffs": used.get(spec["ff"], 0) if target == "ecp5" else sum(
@@ -457,10 +495,6 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
         "critical_path": _critical_path(pnr),
         "utilization": used,
         "cells": dict(sorted(cells.items())),
-        "seed": seed,
-        "tools": tool_versions(target),
-        "seconds": {stage: round(s, 2) for stage, s in seconds.items()},
-        "workdir": str(work) if keep else None,
     }
 
 
