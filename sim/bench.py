@@ -17,7 +17,6 @@ Config (JSON, from :func:`qdp.sim.runner.run_bench`): ``block``, ``params``,
 whatever keys the block's bench reads.
 """
 
-import contextlib
 import json
 import os
 
@@ -224,22 +223,3 @@ class StreamBench:
         return {"cycles": self.clock.cycles,
                 **{key: self._moved(stream) for key, stream in self.counts.items()}}
 
-
-# -- until the MAC-array, absmax and network benches run on the engine --------------------
-
-@contextlib.contextmanager
-def summary_on_error(summary, scoreboard):
-    try:
-        yield
-    except Exception as error:
-        write_summary({**summary, **scoreboard.summary(), "error": f"{error!r}"})
-        raise
-
-
-def finish_bench(summary, scoreboard, source, sink, bench):
-    summary.update(scoreboard.summary(), beats_in=source.accepted, beats_out=sink.received,
-                   cycles=bench.cycles)
-    write_summary(summary)
-    assert scoreboard.mismatches == 0, "\n".join(
-        [f"{scoreboard.mismatches} of {scoreboard.compared} elements differ"]
-        + scoreboard.reports)

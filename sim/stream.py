@@ -150,14 +150,6 @@ class ClockedBench:
         for endpoint in self.endpoints:
             endpoint.sample()
 
-    async def run_until(self, done, *, timeout):
-        """Step until ``done()`` holds; fail after ``timeout`` cycles without it."""
-        start = self.cycles
-        while not done():
-            if self.cycles - start > timeout:
-                raise TimeoutError(f"stream stalled: no completion after {timeout} cycles")
-            await self.step()
-
     async def reset(self, rst, cycles=2):
         """Assert synchronous reset for ``cycles`` edges in the middle of the traffic.
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import require, require_simulator
 from qdp.build_scripts.demo import ROWS
 from qdp.golden.network import accuracy
-from qdp.sim.network_tb import run_network
+from qdp.sim.network import run_network
 
 
 @pytest.fixture(scope="module")
