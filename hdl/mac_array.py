@@ -1,6 +1,8 @@
 """The MAC array: an output-stationary ``rows x cols`` integer matrix-multiply engine."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from dataclasses import dataclass
+
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,6 +12,12 @@ from .dsp import DSPMultiplier
 __all__ = ["DATAFLOWS", "MacArray"]
 
 DATAFLOWS = ("broadcast", "systolic")
+
+# The name Amaranth gives a Signal whose variable its tracer cannot find. A few of the
+# array's registers (the operand stage's valid/last, the output FIFO's pointers, the
+# stalling array's product valid) have carried it since they were created in tuple
+# assignments; naming them would rename them in the generated Verilog.
+_UNNAMED = "$signal"
 
 
 def _range(width, is_signed):
@@ -54,7 +62,7 @@ class MacArray(wiring.Component):
       instead a tile's last beat waits at the input until the previous tile has
       finished its wave and drained. ``rows * cols * (a + b + 2)`` more flip-flops, no
       operand wire longer than one PE, and every PE has its own control registers: the
-      default because it is the fast one on ECP5 (see the numbers below).
+      default, because no register drives operands across the array.
 
     Pipelining (``pipelined``, default true). Every multiply is a :class:`DSPMultiplier`
     (operand, pipeline and output registers: on ECP5 the MULT18X18D's own, see
@@ -86,28 +94,6 @@ class MacArray(wiring.Component):
     ``broadcast``             3                        9
     ``systolic``              ``rows + cols + 2``      ``rows + cols + 8``
     ========================  =======================  =======================
-
-    Measured on ECP5-85F speed 8, out of context (yosys ``synth_ecp5`` + nextpnr, int8,
-    acc_width 32, seed 1), not pipelined: 4x4 broadcast 157 MHz (16 MULT18X18D, 910
-    LUT4, 1351 FF); 8x8 broadcast 118 MHz (64 DSP, 3856 LUT4, 5256 FF), 8x8 systolic
-    143 MHz (64 DSP, 3881 LUT4, 6759 FF). The critical path of all three is register ->
-    routing -> the unregistered MULT18X18D -> the product register. Pipelined, exported
-    with ``target="ecp5"`` (``qdp synth mac-array --rows 8 --cols 8 --target ecp5``),
-    systolic: 4x4 313.6 MHz (16 DSP, 1721 LUT4, 3059 FF; critical path product register
-    -> the accumulator's carry chain); 8x8 253.2 MHz (64 DSP, 6783 LUT4, 11484 FF;
-    placement seeds 2 and 3: 249.7 and 262.0 MHz, both limited by a row's shift enable
-    -> LUT -> the clock enables of that row's shadow registers, 2.7 ns of routing);
-    16x16 needs 256 DSPs and does not fit the 85F (156). The 8x8's critical path is no
-    longer in a PE's datapath but its control: a valid flag -> 1.7 ns of routing -> LUT
-    -> 1.4 ns of routing -> the product register's synchronous reset (3.95 ns). Yosys
-    merges the identical control registers of the PEs on one anti-diagonal (same delay
-    from the input), so such a flag reaches PEs across the array. (Before the
-    accumulator ran free, with the restart in its flip-flops' reset and a copy of the
-    adder's output for the shadow, the 8x8 reached 206.7 MHz: the accumulator
-    flip-flops could not share slices with their carry chain; restarting by loading
-    the first product, a LUT in front of the carry chain, 202.7 MHz.) 8x8 broadcast (an
-    earlier variant of the pipelined accumulator) reached 196-218 MHz, limited by
-    control fan-out across the array.
 
     Drain overlap. Every PE has a second, *shadow* register. The beat with ``last`` set
     moves each finished sum into the shadow registers and restarts the accumulators at
@@ -282,35 +268,40 @@ class MacArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rows, cols, width = self.rows, self.cols, self.acc_width
-        lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-        payload = self.i.payload
-        systolic, pipelined = self.dataflow == "systolic", self.pipelined
-        out_layout = self.o.payload.shape()
+        drain = self._drain(m)
+        control = self._input_control(m, drain.drained)
+        da, db, flags = self._operand_registers(m, control)
+        if self.dataflow == "systolic":
+            operands = self._systolic_operands(m, da, db, flags)
+        else:
+            operands = self._broadcast_operands(da, db, flags)
+        shadow, finish = self._pes(m, operands, control, drain.shift_row)
+        self._drain_rows(m, drain, shadow)
+        self._drain_control(m, drain, finish)
+        self._pending_control(m, control, finish)
+        return m
 
-        # Drain state: `remaining` rows of the shadow tile are still to go out; `shift`
-        # moves one out (row 0 leaves, the others move up).
-        remaining = Signal(range(rows + 1))
-        if pipelined:
-            # Row 0 goes into a two-entry output FIFO, not to the port: o.ready then
-            # drives only the FIFO's read side, never the shadow registers' enables.
-            fifo = [Signal(out_layout, name=f"out{n}") for n in range(2)]
-            count = Signal(range(3))
-            wr, rd = Signal(), Signal()
-            # Registers, their next values computed at the end: `shift` for the drain's
-            # own counters, and copies with the same meaning for each row of shadow
-            # registers and each FIFO entry, so that no enable is a LUT behind the
-            # counters and no register drives both the counters and thousands of
-            # enables.
-            shift = Signal()
+    @property
+    def _mul_latency(self):
+        """Cycles from the operands at a PE to its product register: the DSP tile and a
+        fabric register (pipelined, so that the route from the DSP column to the
+        accumulator has a cycle of its own), else the product register only."""
+        return DSPMultiplier.latency + 1 if self.pipelined else 1
+
+    # -- Drain: the shadow tile leaves one row per beat ------------------------------------
+
+    def _drain(self, m):
+        """The drain's state and, pipelined, its output FIFO's read side."""
+        rows = self.rows
+        remaining = Signal(range(rows + 1), name="remaining")
+        if self.pipelined:
+            # Registers, their next values computed in `_drain_control`: `shift` for the
+            # drain's own counters, and copies with the same meaning for each row of
+            # shadow registers, so that no enable is a LUT behind the counters and no
+            # register drives both the counters and thousands of enables.
+            shift = Signal(name="shift")
+            fifo = self._output_fifo(m, shift)
             shift_row = [Signal(name=f"shift_row{r}") for r in range(rows)]
-            write = [Signal(name=f"write{n}") for n in range(2)]
-            pop = self.o.valid & self.o.ready
-            with m.If(pop):
-                m.d.sync += rd.eq(~rd)
-            m.d.sync += count.eq(count + shift - pop)
-            m.d.comb += [self.o.valid.eq(count != 0),
-                         self.o.payload.eq(Mux(rd, fifo[1], fifo[0]))]
         else:
             shift = self.o.valid & self.o.ready
             m.d.comb += [
@@ -318,224 +309,368 @@ class MacArray(wiring.Component):
                 self.o.payload.first.eq(remaining == rows),
                 self.o.payload.last.eq(remaining == 1),
             ]
+            fifo, shift_row = None, [shift] * rows
         drained = (remaining == 0) | ((remaining == 1) & shift)
+        return _Drain(remaining=remaining, shift=shift, shift_row=shift_row,
+                      drained=drained, fifo=fifo)
 
-        if systolic or pipelined:
-            # The array never stops (no enable to fan out, and a wave of finishing PEs can
-            # always complete). Instead a tile's last beat is held at the input until the
-            # previous tile has both finished and drained, so it meets free shadow
-            # registers. Other beats flow on meanwhile.
-            enable = None
-            pending = Signal()              # a last beat is in the array
-            m.d.comb += self.i.ready.eq(~payload.last | (~pending & drained))
-        else:
-            # One enable for everything: the only reason to stop is a finished tile in
-            # the product stage that has no free shadow to go to.
-            valid2, last2 = Signal(), Signal()
-            enable = Signal()
-            m.d.comb += [
-                enable.eq(~(valid2 & last2) | drained),
-                self.i.ready.eq(enable),
-            ]
-        accept = self.i.valid & self.i.ready
+    def _output_fifo(self, m, shift):
+        """Pipelined: row 0 goes into a two-entry output FIFO, not to the port, so that
+        ``o.ready`` drives only the FIFO's read side, never the shadow registers'
+        enables. ``shift`` writes an entry."""
+        out_layout = self.o.payload.shape()
+        entries = [Signal(out_layout, name=f"out{n}") for n in range(2)]
+        count = Signal(range(3), name="count")
+        wr, rd = Signal(name=_UNNAMED), Signal(name=_UNNAMED)
+        # Copies of "write entry n on this cycle", registers like `shift`.
+        write = [Signal(name=f"write{n}") for n in range(2)]
+        pop = self.o.valid & self.o.ready
+        with m.If(pop):
+            m.d.sync += rd.eq(~rd)
+        m.d.sync += count.eq(count + shift - pop)
+        m.d.comb += [self.o.valid.eq(count != 0),
+                     self.o.payload.eq(Mux(rd, entries[1], entries[0]))]
+        return _OutputFifo(entries=entries, count=count, wr=wr, rd=rd, write=write, pop=pop)
 
-        def sync(*statements):
-            """Register ``statements``, under the array's enable if it has one."""
-            if enable is None:
-                m.d.sync += statements
-            else:
-                with m.If(enable):
-                    m.d.sync += statements
-
-        def zero(kind, index):
-            if self.runtime_zero:
-                return payload[f"{kind}_zero"][index]
-            value = getattr(self, f"{kind}_zero")
-            return value[index] if isinstance(value, tuple) else value
-
-        def corrected(kind, index):
-            z = zero(kind, index)
-            x = payload[kind][index]
-            return x - z if not isinstance(z, int) or z else x
-
-        # Stage 1: zero-point-corrected operands, one register per row / column.
-        da = [Signal(self._da_shape, name=f"da{r}") for r in range(rows)]
-        db = [Signal(self._db_shape, name=f"db{c}") for c in range(cols)]
-        valid1, last1 = Signal(), Signal()
-        sync(valid1.eq(accept), last1.eq(payload.last),
-             *[da[r].eq(corrected("a", r)) for r in range(rows)],
-             *[db[c].eq(corrected("b", c)) for c in range(cols)])
-
-        # The operands (and valid/last) each PE multiplies in a cycle.
-        if systolic:
-            a_op, b_op, flags = self._systolic_operands(m, da, db, valid1, last1)
-        else:
-            a_op = [[da[r]] * cols for r in range(rows)]
-            b_op = [db] * rows
-            flags = [[(valid1, last1)] * cols for _ in range(rows)]
-        if not systolic and not pipelined:
-            sync(valid2.eq(valid1), last2.eq(last1))
-            finish = enable & valid2 & last2
-        # Pipelined: the DSP tile, then a fabric product register, so that the route
-        # from the DSP column to the accumulator has a cycle of its own.
-        mul_latency = DSPMultiplier.latency + 1 if pipelined else 1
-
-        acc_shape = signed(width)
-        shadow = [[Signal(acc_shape, name=f"shadow{r}_{c}") for c in range(cols)]
-                  for r in range(rows)]
-        controls = {}
-        for r in range(rows):
-            for c in range(cols):
-                if systolic or not pipelined:
-                    key, tag = (r, c), f"{r}_{c}"
-                else:
-                    # Broadcast: one set of control registers per row, each driving the
-                    # enables of one row of PEs only.
-                    key, tag = r, f"{r}"
-                if not systolic and not pipelined:
-                    valid_p, last_p = valid2, last2
-                elif key not in controls:
-                    valid_p = _delayed(m, flags[r][c][0], mul_latency, f"pvalid{tag}_d")
-                    last_p = _delayed(m, flags[r][c][1], mul_latency, f"plast{tag}_d")
-                    controls[key] = valid_p, last_p
-                else:
-                    valid_p, last_p = controls[key]
-                if pipelined and f"finish{tag}" not in controls:
-                    # valid & last, a register beside valid_p, and the same one and two
-                    # cycles later (`done`: the finished sum is in the accumulator).
-                    finish_src = Signal(name=f"finish_src{tag}")
-                    m.d.comb += finish_src.eq(flags[r][c][0] & flags[r][c][1])
-                    finish_p = _delayed(m, finish_src, mul_latency, f"pfinish{tag}_d")
-                    done = Signal(name=f"done{tag}")
-                    taken = Signal(name=f"taken{tag}")
-                    m.d.sync += [done.eq(finish_p), taken.eq(done)]
-                    # valid beside the DSP's output register.
-                    valid_m = _delayed(m, flags[r][c][0], mul_latency - 1, f"mvalid{tag}_d")
-                    controls[f"finish{tag}"] = done, taken, valid_m
-                if pipelined:
-                    m.submodules[f"mul{r}_{c}"] = mul = DSPMultiplier(
-                        self._da_shape, self._db_shape)
-                    m.d.comb += [mul.a.eq(a_op[r][c]), mul.b.eq(b_op[r][c]), mul.en.eq(1)]
-                    product = Signal(mul.p_shape, name=f"p{r}_{c}")
-                    # Zero unless valid (the flip-flops' synchronous reset): the
-                    # accumulator then adds every cycle and needs no enable.
-                    m.d.sync += product.eq(Mux(controls[f"finish{tag}"][2], mul.p, 0))
-                else:
-                    # A product register: Yosys folds it into no DSP register on ECP5.
-                    product = Signal(signed(self.product_width), name=f"p{r}_{c}")
-                    sync(product.eq(a_op[r][c] * b_op[r][c]))
-                acc = Signal(acc_shape, name=f"acc{r}_{c}")
-                if pipelined and not self.saturate:
-                    # The accumulator never restarts: it adds every cycle, wrapping, and
-                    # a tile's sum is its value at the end less its value at the end of
-                    # the previous tile (`mark`), exact modulo 2**acc_width. So the carry
-                    # chain has no control input and drives the accumulator's flip-flops
-                    # only, which then share slices with it; the subtraction has a
-                    # register of its own (`diff`), which the shadow loads a cycle later.
-                    done, taken, _ = controls[f"finish{tag}"]
-                    mark = Signal(acc_shape, name=f"mark{r}_{c}")
-                    diff = Signal(acc_shape, name=f"diff{r}_{c}")
-                    m.d.sync += [acc.eq(acc + product), diff.eq(acc - mark)]
-                    with m.If(done):
-                        m.d.sync += mark.eq(acc)
-                    finish_pe, loaded = taken, diff
-                elif pipelined:
-                    # Saturating: every tile restarts at zero, by loading the next
-                    # tile's first product instead of adding it, while the finished sum
-                    # moves on to `held` (same latency as above).
-                    done, taken, _ = controls[f"finish{tag}"]
-                    total = Mux(done, 0, acc) + product
-                    held = Signal(acc_shape, name=f"held{r}_{c}")
-                    m.d.sync += [acc.eq(Mux(total > hi, hi, Mux(total < lo, lo, total))),
-                                 held.eq(acc)]
-                    finish_pe, loaded = taken, held
-                else:
-                    total = acc + product                  # acc_width + 1 bits: exact
-                    if self.saturate:
-                        nxt = Mux(total > hi, hi, Mux(total < lo, lo, total))
-                    else:
-                        nxt = total
-                    nxt_acc = Signal(acc_shape, name=f"next{r}_{c}")
-                    m.d.comb += nxt_acc.eq(nxt)            # keeps the low acc_width bits
-                    with m.If(valid_p if enable is None else enable & valid_p):
-                        # A finished tile restarts at zero: the next k-step (in the
-                        # product register on the next cycle) accumulates without a gap.
-                        m.d.sync += acc.eq(Mux(last_p, 0, nxt_acc))
-                    finish_pe = valid_p & last_p if systolic else finish
-                    loaded = nxt_acc
-                with m.If(finish_pe):
-                    m.d.sync += shadow[r][c].eq(loaded)
-                with m.Elif(shift_row[r] if pipelined else shift):
-                    # Drain by shifting rows towards row 0, which feeds the output: a
-                    # shift register needs no rows-to-1 multiplexer.
-                    if r + 1 < rows:
-                        m.d.sync += shadow[r][c].eq(shadow[r + 1][c])
-                if (systolic and r == rows - 1 and c == cols - 1) or \
-                        (pipelined and not systolic and r == 0 and c == 0):
-                    finish = finish_pe                     # the tile is complete
-
-        if pipelined:
-            with m.If(shift):
-                m.d.sync += wr.eq(~wr)
-            for n in range(2):
-                with m.If(write[n]):
-                    m.d.sync += [fifo[n].first.eq(remaining == rows),
-                                 fifo[n].last.eq(remaining == 1),
-                                 *[fifo[n].data[c].eq(shadow[0][c]) for c in range(cols)]]
-        else:
-            for c in range(cols):
+    def _drain_rows(self, m, drain, shadow):
+        """Row 0 of the shadow registers to the output (pipelined: into the FIFO)."""
+        fifo = drain.fifo
+        if fifo is None:
+            for c in range(self.cols):
                 m.d.comb += self.o.payload.data[c].eq(shadow[0][c])
+            return
+        with m.If(drain.shift):
+            m.d.sync += fifo.wr.eq(~fifo.wr)
+        for n in range(2):
+            with m.If(fifo.write[n]):
+                m.d.sync += [fifo.entries[n].first.eq(drain.remaining == self.rows),
+                             fifo.entries[n].last.eq(drain.remaining == 1),
+                             *[fifo.entries[n].data[c].eq(shadow[0][c])
+                               for c in range(self.cols)]]
 
+    def _drain_control(self, m, drain, finish):
+        """Count the rows left; pipelined, also compute the next cycle's shift enables."""
+        rows = self.rows
         with m.If(finish):
-            m.d.sync += remaining.eq(rows)
-        with m.Elif(shift):
-            m.d.sync += remaining.eq(remaining - 1)
-        if pipelined:
-            # Shift on the next cycle if a row will be left and the FIFO not full.
-            # `occupied` is `remaining` as a thermometer code (bit r: row r holds a
-            # result), so that every next value is a few gates, not a carry chain.
-            occupied = Signal(rows)
-            occupied_next = Mux(finish, (1 << rows) - 1,
-                                Mux(shift, occupied >> 1, occupied))
-            full_next = Mux(count == 2, ~pop | shift, (count == 1) & shift & ~pop)
-            shift_next = occupied_next[0] & ~full_next
-            m.d.sync += [occupied.eq(occupied_next), shift.eq(shift_next)]
-            # Rows without a result may shift or not, the same; and the copies differ
-            # in logic, so Yosys keeps them apart.
-            m.d.sync += [shift_row[r].eq(shift_next & occupied_next[r]) for r in range(rows)]
-            m.d.sync += [write[n].eq(shift_next & ((wr ^ shift) == n)) for n in range(2)]
-        if enable is None:
-            with m.If(finish):
-                m.d.sync += pending.eq(0)
-            with m.Elif(accept & payload.last):
-                m.d.sync += pending.eq(1)
-        return m
+            m.d.sync += drain.remaining.eq(rows)
+        with m.Elif(drain.shift):
+            m.d.sync += drain.remaining.eq(drain.remaining - 1)
+        fifo = drain.fifo
+        if fifo is None:
+            return
+        # Shift on the next cycle if a row will be left and the FIFO not full.
+        # `occupied` is `remaining` as a thermometer code (bit r: row r holds a result),
+        # so that every next value is a few gates, not a carry chain.
+        shift, pop, count = drain.shift, fifo.pop, fifo.count
+        occupied = Signal(rows, name="occupied")
+        occupied_next = Mux(finish, (1 << rows) - 1, Mux(shift, occupied >> 1, occupied))
+        full_next = Mux(count == 2, ~pop | shift, (count == 1) & shift & ~pop)
+        shift_next = occupied_next[0] & ~full_next
+        m.d.sync += [occupied.eq(occupied_next), shift.eq(shift_next)]
+        # Rows without a result may shift or not, the same; and the copies differ in
+        # logic, so Yosys keeps them apart.
+        m.d.sync += [drain.shift_row[r].eq(shift_next & occupied_next[r]) for r in range(rows)]
+        m.d.sync += [fifo.write[n].eq(shift_next & ((fifo.wr ^ shift) == n)) for n in range(2)]
 
-    def _systolic_operands(self, m, da, db, valid1, last1):
+    # -- Input: when a beat may enter --------------------------------------------------------
+
+    def _input_control(self, m, drained):
+        """``i.ready``, and the array's enable if it has one."""
+        last = self.i.payload.last
+        if self.dataflow == "systolic" or self.pipelined:
+            # The array never stops (no enable to fan out, and a wave of finishing PEs
+            # can always complete). Instead a tile's last beat is held at the input until
+            # the previous tile has both finished and drained, so it meets free shadow
+            # registers. Other beats flow on meanwhile.
+            pending = Signal(name="pending")        # a last beat is in the array
+            m.d.comb += self.i.ready.eq(~last | (~pending & drained))
+            return _InputControl(accept=self.i.valid & self.i.ready, enable=None,
+                                 pending=pending, product=None)
+        # Broadcast, not pipelined: one enable for everything. The only reason to stop
+        # is a finished tile in the product stage that has no free shadow to go to.
+        product = _Flags(valid=Signal(name=_UNNAMED), last=Signal(name="last2"))
+        enable = Signal(name="enable")
+        m.d.comb += [
+            enable.eq(~(product.valid & product.last) | drained),
+            self.i.ready.eq(enable),
+        ]
+        return _InputControl(accept=self.i.valid & self.i.ready, enable=enable,
+                             pending=None, product=product)
+
+    def _pending_control(self, m, control, finish):
+        """Never-stalling arrays: ``pending`` is set from a last beat's entry until its
+        tile has finished."""
+        if control.pending is None:
+            return
+        with m.If(finish):
+            m.d.sync += control.pending.eq(0)
+        with m.Elif(control.accept & self.i.payload.last):
+            m.d.sync += control.pending.eq(1)
+
+    # -- Operands: zero-point correction and distribution to the PEs -------------------------
+
+    def _corrected(self, kind, index):
+        """Operand ``index`` of ``kind`` (``"a"`` or ``"b"``) less its zero point."""
+        payload = self.i.payload
+        if self.runtime_zero:
+            zero = payload[f"{kind}_zero"][index]
+        else:
+            zero = getattr(self, f"{kind}_zero")
+            zero = zero[index] if isinstance(zero, tuple) else zero
+        value = payload[kind][index]
+        return value - zero if not isinstance(zero, int) or zero else value
+
+    def _operand_registers(self, m, control):
+        """Stage 1: the zero-point-corrected operands, one register per row / column, and
+        the beat's flags beside them."""
+        da = [Signal(self._da_shape, name=f"da{r}") for r in range(self.rows)]
+        db = [Signal(self._db_shape, name=f"db{c}") for c in range(self.cols)]
+        flags = _Flags(valid=Signal(name=_UNNAMED), last=Signal(name=_UNNAMED))
+        _register(m, control.enable, [
+            flags.valid.eq(control.accept), flags.last.eq(self.i.payload.last),
+            *[da[r].eq(self._corrected("a", r)) for r in range(self.rows)],
+            *[db[c].eq(self._corrected("b", c)) for c in range(self.cols)]])
+        return da, db, flags
+
+    def _broadcast_operands(self, da, db, flags):
+        """Every PE of row r multiplies ``da[r]``, every PE of column c ``db[c]``."""
+        rows, cols = self.rows, self.cols
+        return _Operands(a=[[da[r]] * cols for r in range(rows)], b=[db] * rows,
+                         flags=[[flags] * cols for _ in range(rows)])
+
+    def _systolic_operands(self, m, da, db, flags):
         """Skew and forward the operands: PE ``(r, c)`` sees k-step n at cycle
         ``n + r + c``. Row r of A waits r cycles, column c of B c cycles, then A moves
         one PE right and B one PE down per cycle; valid/last travel with A."""
         rows, cols = self.rows, self.cols
-
         a_op = [[None] * cols for _ in range(rows)]
         b_op = [[None] * cols for _ in range(rows)]
-        flags = [[None] * cols for _ in range(rows)]
+        pe_flags = [[None] * cols for _ in range(rows)]
         for r in range(rows):
             a_in = _delayed(m, da[r], r, f"a{r}_skew")
-            f_in = (_delayed(m, valid1, r, f"v{r}_skew"), _delayed(m, last1, r, f"l{r}_skew"))
+            f_in = _Flags(valid=_delayed(m, flags.valid, r, f"v{r}_skew"),
+                          last=_delayed(m, flags.last, r, f"l{r}_skew"))
             for c in range(cols):
                 a_reg = Signal(self._da_shape, name=f"a{r}_{c}")
-                v_reg, l_reg = Signal(name=f"v{r}_{c}"), Signal(name=f"l{r}_{c}")
-                m.d.sync += [a_reg.eq(a_in), v_reg.eq(f_in[0]), l_reg.eq(f_in[1])]
-                a_op[r][c], flags[r][c] = a_reg, (v_reg, l_reg)
-                a_in, f_in = a_reg, (v_reg, l_reg)
+                f_reg = _Flags(valid=Signal(name=f"v{r}_{c}"), last=Signal(name=f"l{r}_{c}"))
+                m.d.sync += [a_reg.eq(a_in), f_reg.valid.eq(f_in.valid),
+                             f_reg.last.eq(f_in.last)]
+                a_op[r][c], pe_flags[r][c] = a_reg, f_reg
+                a_in, f_in = a_reg, f_reg
         for c in range(cols):
             b_in = _delayed(m, db[c], c, f"b{c}_skew")
             for r in range(rows):
                 b_reg = Signal(self._db_shape, name=f"b{r}_{c}")
                 m.d.sync += b_reg.eq(b_in)
                 b_op[r][c] = b_in = b_reg
-        return a_op, b_op, flags
+        return _Operands(a=a_op, b=b_op, flags=pe_flags)
+
+    # -- PEs: multiply, accumulate, shadow -----------------------------------------------
+
+    def _pes(self, m, operands, control, shift_row):
+        """Build every PE; return the shadow registers and the signal that the whole tile
+        has finished (moved into the shadow registers)."""
+        rows, cols = self.rows, self.cols
+        shared = None
+        if control.product is not None:
+            shared = self._stalling_control(m, control, operands.flags[0][0])
+        shadow = [[Signal(signed(self.acc_width), name=f"shadow{r}_{c}") for c in range(cols)]
+                  for r in range(rows)]
+        controls = {}
+        for r in range(rows):
+            for c in range(cols):
+                pe = (shared if shared is not None else
+                      self._pe_control(m, r, c, operands.flags[r][c], controls))
+                product = self._product(m, r, c, operands.a[r][c], operands.b[r][c], pe,
+                                        control.enable)
+                loaded = self._accumulate(m, r, c, product, pe, control.enable)
+                with m.If(pe.finish):
+                    m.d.sync += shadow[r][c].eq(loaded)
+                with m.Elif(shift_row[r]):
+                    # Drain by shifting rows towards row 0, which feeds the output: a
+                    # shift register needs no rows-to-1 multiplexer.
+                    if r + 1 < rows:
+                        m.d.sync += shadow[r][c].eq(shadow[r + 1][c])
+        # The tile is complete when its last PE has finished: systolic, the far corner;
+        # broadcast, all PEs at once (pipelined: row 0's control registers).
+        if shared is not None:
+            return shadow, shared.finish
+        last_pe = (rows - 1, cols - 1) if self.dataflow == "systolic" else (0, 0)
+        key, _ = self._control_key(*last_pe)
+        return shadow, controls[key].finish
+
+    def _stalling_control(self, m, control, flags):
+        """Broadcast, not pipelined: valid/last beside the product register, under the
+        array's enable, shared by every PE."""
+        product = control.product
+        _register(m, control.enable, [product.valid.eq(flags.valid),
+                                      product.last.eq(flags.last)])
+        return _PEControl(valid=product.valid, last=product.last,
+                          finish=control.enable & product.valid & product.last)
+
+    def _control_key(self, r, c):
+        """Which PEs share control registers: systolic, none (each PE sees its own
+        cycle); broadcast pipelined, the PEs of one row (so that each set drives the
+        enables of one row only)."""
+        if self.dataflow == "systolic" or not self.pipelined:
+            return (r, c), f"{r}_{c}"
+        return r, f"{r}"
+
+    def _pe_control(self, m, r, c, flags, controls):
+        """The control registers of PE ``(r, c)``, built by the first PE that uses them:
+        ``flags`` delayed to the product register (``valid``, ``last``) and, pipelined,
+        ``done`` (the finished sum is in the accumulator), ``finish`` (``taken``, a cycle
+        later: it moves to the shadow) and ``valid_m`` (beside the DSP's output)."""
+        key, tag = self._control_key(r, c)
+        if key in controls:
+            return controls[key]
+        mul_latency = self._mul_latency
+        # (Pipelined, these two are not read -- the PE uses `done` and `valid_m` -- and
+        # stay registers without a load, which synthesis removes.)
+        valid = _delayed(m, flags.valid, mul_latency, f"pvalid{tag}_d")
+        last = _delayed(m, flags.last, mul_latency, f"plast{tag}_d")
+        if not self.pipelined:
+            controls[key] = _PEControl(valid=valid, last=last, finish=valid & last)
+            return controls[key]
+        # valid & last, a register beside `valid`, and the same one and two cycles later.
+        # Yosys merges identical control registers of PEs at the same delay from the
+        # input (systolic: one anti-diagonal), so such a flag may reach across the array.
+        finish_src = Signal(name=f"finish_src{tag}")
+        m.d.comb += finish_src.eq(flags.valid & flags.last)
+        finish = _delayed(m, finish_src, mul_latency, f"pfinish{tag}_d")
+        done, taken = Signal(name=f"done{tag}"), Signal(name=f"taken{tag}")
+        m.d.sync += [done.eq(finish), taken.eq(done)]
+        valid_m = _delayed(m, flags.valid, mul_latency - 1, f"mvalid{tag}_d")
+        controls[key] = _PEControl(valid=valid, last=last, finish=taken, done=done,
+                                   valid_m=valid_m)
+        return controls[key]
+
+    def _product(self, m, r, c, a, b, pe, enable):
+        """The product register of PE ``(r, c)``: ``a * b``."""
+        if not self.pipelined:
+            # A product register: Yosys folds it into no DSP register on ECP5.
+            product = Signal(signed(self.product_width), name=f"p{r}_{c}")
+            _register(m, enable, [product.eq(a * b)])
+            return product
+        m.submodules[f"mul{r}_{c}"] = mul = DSPMultiplier(self._da_shape, self._db_shape)
+        m.d.comb += [mul.a.eq(a), mul.b.eq(b), mul.en.eq(1)]
+        product = Signal(mul.p_shape, name=f"p{r}_{c}")
+        # Zero unless valid (the flip-flops' synchronous reset): the accumulator then
+        # adds every cycle and needs no enable.
+        m.d.sync += product.eq(Mux(pe.valid_m, mul.p, 0))
+        return product
+
+    def _accumulate(self, m, r, c, product, pe, enable):
+        """The accumulator of PE ``(r, c)``; returns the value the shadow register loads
+        when ``pe.finish`` is set: the tile's sum."""
+        acc = Signal(signed(self.acc_width), name=f"acc{r}_{c}")
+        if self.pipelined and not self.saturate:
+            return self._accumulate_free(m, r, c, acc, product, pe)
+        if self.pipelined:
+            return self._accumulate_restarting(m, r, c, acc, product, pe)
+        return self._accumulate_enabled(m, r, c, acc, product, pe, enable)
+
+    def _accumulate_free(self, m, r, c, acc, product, pe):
+        """Pipelined, wrapping: the accumulator never restarts. It adds every cycle,
+        wrapping, and a tile's sum is its value at the end less its value at the end of
+        the previous tile (``mark``), exact modulo ``2**acc_width``. So the carry chain has
+        no control input and drives the accumulator's flip-flops only, which then share
+        slices with it; the subtraction has a register of its own (``diff``), which the
+        shadow loads a cycle later."""
+        mark = Signal(acc.shape(), name=f"mark{r}_{c}")
+        diff = Signal(acc.shape(), name=f"diff{r}_{c}")
+        m.d.sync += [acc.eq(acc + product), diff.eq(acc - mark)]
+        with m.If(pe.done):
+            m.d.sync += mark.eq(acc)
+        return diff
+
+    def _accumulate_restarting(self, m, r, c, acc, product, pe):
+        """Pipelined, saturating: every tile restarts at zero, by loading the next tile's
+        first product instead of adding it, while the finished sum moves on to ``held``
+        (the same latency as :meth:`_accumulate_free`)."""
+        lo, hi = _range(self.acc_width, True)
+        total = Mux(pe.done, 0, acc) + product
+        held = Signal(acc.shape(), name=f"held{r}_{c}")
+        m.d.sync += [acc.eq(Mux(total > hi, hi, Mux(total < lo, lo, total))), held.eq(acc)]
+        return held
+
+    def _accumulate_enabled(self, m, r, c, acc, product, pe, enable):
+        """Not pipelined: the accumulator adds a valid product (under the array's
+        enable, if it has one), and a finished tile restarts at zero: the next k-step (in
+        the product register on the next cycle) accumulates without a gap. The shadow
+        loads the sum with the last product added."""
+        total = acc + product                               # acc_width + 1 bits: exact
+        if self.saturate:
+            lo, hi = _range(self.acc_width, True)
+            total = Mux(total > hi, hi, Mux(total < lo, lo, total))
+        nxt = Signal(acc.shape(), name=f"next{r}_{c}")
+        m.d.comb += nxt.eq(total)                           # keeps the low acc_width bits
+        with m.If(pe.valid if enable is None else enable & pe.valid):
+            m.d.sync += acc.eq(Mux(pe.last, 0, nxt))
+        return nxt
+
+
+@dataclass
+class _Flags:
+    """A k-step's flags where a stage sees them."""
+    valid: Value
+    last: Value
+
+
+@dataclass
+class _Operands:
+    """What each PE ``(r, c)`` multiplies in a cycle: ``a[r][c] * b[r][c]``, with the
+    k-step's ``flags[r][c]``."""
+    a: list
+    b: list
+    flags: list
+
+
+@dataclass
+class _PEControl:
+    """The control of one PE (or of the PEs that share it)."""
+    valid: Value                # the product register holds a valid product
+    last: Value                 # ... of a tile's last k-step
+    finish: Value               # the tile's sum moves into the shadow register
+    done: Value = None          # pipelined: the tile's sum is in the accumulator
+    valid_m: Value = None       # pipelined: valid beside the DSP's output register
+
+
+@dataclass
+class _InputControl:
+    accept: Value               # an input beat moves
+    enable: Value | None        # broadcast, not pipelined: the array's one enable
+    pending: Value | None       # otherwise: a last beat is in the array
+    product: _Flags | None      # broadcast, not pipelined: the product stage's flags
+
+
+@dataclass
+class _OutputFifo:
+    """Pipelined: the two-entry FIFO between row 0 of the drain and ``o``."""
+    entries: list               # the entries' payloads
+    count: Value                # entries held
+    wr: Value                   # the entry written next
+    rd: Value                   # the entry read next (at ``o``)
+    write: list                 # write entry n on this cycle (registers)
+    pop: Value                  # an output beat moves
+
+
+@dataclass
+class _Drain:
+    remaining: Value            # rows of the shadow tile still to go out
+    shift: Value                # a row goes out (row 0 leaves, the others move up)
+    shift_row: list             # the same, per row of shadow registers
+    drained: Value              # no row left after this cycle
+    fifo: _OutputFifo | None    # pipelined only
+
+
+def _register(m, enable, statements):
+    """Register ``statements``, under ``enable`` unless it is ``None``."""
+    if enable is None:
+        m.d.sync += statements
+    else:
+        with m.If(enable):
+            m.d.sync += statements
 
 
 def _delayed(m, value, cycles, name):
