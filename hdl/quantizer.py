@@ -76,7 +76,7 @@ class Quantizer(wiring.Component):
 
     Deep pipeline
     -------------
-    For a clock of 250 MHz and more on ECP5. Each lane's product comes from a
+    For high clock rates on ECP5. Each lane's product comes from a
     :class:`~qdp.hdl.multiplier.TiledMultiplier`: 18x18 :class:`~qdp.hdl.dsp.DSPMultiplier`
     tiles with their own three registers (inside the MULT18X18D on ECP5) and an adder tree.
     With a run-time shift the rounding then runs in steps: *groups* ORs each 8-bit group
@@ -90,8 +90,7 @@ class Quantizer(wiring.Component):
     after the adder tree's last level, the decide, fine and coarse steps, the adder tree's
     other levels, the groups step and the tiles (a fabric register between each DSP and
     the tree, for many lanes whose DSPs spread over the device). ``max_latency`` is 9 plus
-    the tree's levels: 11 for a 32 x 32-bit product (1 lane: 263 MHz at latency 9 on an
-    LFE5U-85F -8, out of context). Constant shifts,
+    the tree's levels: 11 for a 32 x 32-bit product. Constant shifts,
     stochastic rounding and the TFLite modes round in the fine step; their groups and
     coarse registers only delay the product (in ``tflite="double"`` mode the coarse step
     shifts it left by the exponent: ``(x << e) * M == (x * M) << e``).
@@ -136,25 +135,8 @@ class Quantizer(wiring.Component):
         self.per_lane = check_bool("per_lane", per_lane)
         self.lfsr_seed = check_int("lfsr_seed", lfsr_seed, 0, (1 << 32) - 1)
         check_choice("saturation", saturation, SATURATION_MODES)
-        if tflite:
-            if not in_signed:
-                raise ValueError("in_signed: tflite mode takes signed int32 accumulators")
-            if rounding is not None:
-                raise ValueError(f"rounding: tflite mode fixes its own rounding; "
-                                 f"leave rounding unset, got {rounding!r}")
-            if saturation != "sat":
-                raise ValueError(f"saturation: tflite mode clamps ('sat'), got {saturation!r}")
-            if mult_width not in (None, 31):
-                raise ValueError(f"mult_width: tflite multipliers are 31-bit, got {mult_width!r}")
-            if shift_width is not None:
-                raise ValueError(f"shift_width: tflite shifts are signed 6-bit exponents; "
-                                 f"leave shift_width unset, got {shift_width!r}")
-            mult_width, shift_width, rounding = 31, 6, None
-        else:
-            rounding = "half_even" if rounding is None else rounding
-            check_choice("rounding", rounding, ROUNDING_MODES)
-            mult_width = 32 if mult_width is None else mult_width
-            shift_width = 6 if shift_width is None else shift_width
+        rounding, mult_width, shift_width = self._modes(rounding, saturation, mult_width,
+                                                        shift_width)
         self.rounding, self.saturation = rounding, saturation
         self.mult_width = check_int("mult_width", mult_width, 1, 32)
         self.shift_width = check_int("shift_width", shift_width, 1, 7)
@@ -162,47 +144,75 @@ class Quantizer(wiring.Component):
                                         unsigned(self.mult_width))
         self.max_latency = SHALLOW_LATENCY + 5 + self.tree_levels
         self.latency = check_int("latency", latency, 1, self.max_latency)
+        self.multiplier, self.shift, self.zero_point = self._scale_constants(
+            multiplier, shift, zero_point)
+        self.in_shape = signed(in_width) if in_signed else unsigned(in_width)
+        self.out_shape = signed(out_width) if out_signed else unsigned(out_width)
+        super().__init__({
+            "i": In(stream.Signature(self._input_layout())),
+            "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, lanes))),
+        })
 
-        out_lo, out_hi = ((-(1 << (out_width - 1)), (1 << (out_width - 1)) - 1) if out_signed
-                          else (0, (1 << out_width) - 1))
-        if runtime_scale:
+    def _modes(self, rounding, saturation, mult_width, shift_width):
+        """``(rounding, mult_width, shift_width)`` with the defaults filled in; ``tflite``
+        mode fixes all three (``rounding`` None: the mode rounds its own way)."""
+        if not self.tflite:
+            rounding = "half_even" if rounding is None else rounding
+            check_choice("rounding", rounding, ROUNDING_MODES)
+            return (rounding, 32 if mult_width is None else mult_width,
+                    6 if shift_width is None else shift_width)
+        if not self.in_signed:
+            raise ValueError("in_signed: tflite mode takes signed int32 accumulators")
+        if rounding is not None:
+            raise ValueError(f"rounding: tflite mode fixes its own rounding; "
+                             f"leave rounding unset, got {rounding!r}")
+        if saturation != "sat":
+            raise ValueError(f"saturation: tflite mode clamps ('sat'), got {saturation!r}")
+        if mult_width not in (None, 31):
+            raise ValueError(f"mult_width: tflite multipliers are 31-bit, got {mult_width!r}")
+        if shift_width is not None:
+            raise ValueError(f"shift_width: tflite shifts are signed 6-bit exponents; "
+                             f"leave shift_width unset, got {shift_width!r}")
+        return None, 31, 6
+
+    def _scale_constants(self, multiplier, shift, zero_point):
+        """``(multiplier, shift, zero_point)``: all ``None`` with ``runtime_scale``, else
+        the checked constants (``zero_point`` defaults to 0)."""
+        if self.runtime_scale:
             for name, value in (("multiplier", multiplier), ("shift", shift),
                                 ("zero_point", zero_point)):
                 if value is not None:
                     raise ValueError(f"{name}: with runtime_scale, {name} arrives in the "
                                      f"input payload; got the constant {value!r}")
-        else:
-            if tflite:
-                shift_lo, shift_hi = -31, 30
-            else:
-                shift_lo, shift_hi = 0, self.in_width + self.mult_width - 1
-            multiplier = self._constants("multiplier", multiplier, 0, (1 << self.mult_width) - 1,
-                                         f"a {self.mult_width}-bit unsigned integer")
-            shift = self._constants("shift", shift, shift_lo, shift_hi,
-                                    "TFLite's exponent range" if tflite else
-                                    f"a shift that leaves result bits of the "
-                                    f"{self.in_width + self.mult_width}-bit product")
-            zero_point = self._constants("zero_point", 0 if zero_point is None else zero_point,
-                                         out_lo, out_hi, "in the output range")
-        self.multiplier, self.shift, self.zero_point = multiplier, shift, zero_point
+            return None, None, None
+        out_width, product_width = self.out_width, self.in_width + self.mult_width
+        out_lo, out_hi = ((-(1 << (out_width - 1)), (1 << (out_width - 1)) - 1)
+                          if self.out_signed else (0, (1 << out_width) - 1))
+        shift_lo, shift_hi = (-31, 30) if self.tflite else (0, product_width - 1)
+        multiplier = self._constants("multiplier", multiplier, 0, (1 << self.mult_width) - 1,
+                                     f"a {self.mult_width}-bit unsigned integer")
+        shift = self._constants("shift", shift, shift_lo, shift_hi,
+                                "TFLite's exponent range" if self.tflite else
+                                f"a shift that leaves result bits of the "
+                                f"{product_width}-bit product")
+        zero_point = self._constants("zero_point", 0 if zero_point is None else zero_point,
+                                     out_lo, out_hi, "in the output range")
+        return multiplier, shift, zero_point
 
-        self.in_shape = signed(in_width) if in_signed else unsigned(in_width)
-        self.out_shape = signed(out_width) if out_signed else unsigned(out_width)
-        in_data = data.ArrayLayout(self.in_shape, lanes)
-        if runtime_scale:
-            def per(shape):
-                return data.ArrayLayout(shape, lanes) if per_lane else shape
-            in_layout = data.StructLayout({
-                "data": in_data,
-                "multiplier": per(unsigned(self.mult_width)),
-                "shift": per(signed(6) if tflite else unsigned(self.shift_width)),
-                "zero_point": per(self.out_shape),
-            })
-        else:
-            in_layout = in_data
-        super().__init__({
-            "i": In(stream.Signature(in_layout)),
-            "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, lanes))),
+    def _input_layout(self):
+        """The input payload: the lanes' data and, with ``runtime_scale``, M, S and Z (one
+        each, or one per lane with ``per_lane``)."""
+        in_data = data.ArrayLayout(self.in_shape, self.lanes)
+        if not self.runtime_scale:
+            return in_data
+
+        def per(shape):
+            return data.ArrayLayout(shape, self.lanes) if self.per_lane else shape
+        return data.StructLayout({
+            "data": in_data,
+            "multiplier": per(unsigned(self.mult_width)),
+            "shift": per(signed(6) if self.tflite else unsigned(self.shift_width)),
+            "zero_point": per(self.out_shape),
         })
 
     def _constants(self, name, value, lo, hi, allowed):
@@ -250,141 +260,126 @@ class Quantizer(wiring.Component):
             return 0
         return self.lanes * len(limbs(self.in_shape)) * len(limbs(unsigned(self.mult_width)))
 
-    def _lane_scale(self, lane):
-        """(M, S, Z) of ``lane``: constants, or fields of the input payload."""
-        if self.runtime_scale:
-            fields = [self.i.payload.multiplier, self.i.payload.shift, self.i.payload.zero_point]
-            return [f[lane] if self.per_lane else f for f in fields]
-        return [v[lane] if self.per_lane else v
-                for v in (self.multiplier, self.shift, self.zero_point)]
-
     def elaborate(self, platform):
         m = Module()
-        advance = Signal()
+        advance = Signal(name="advance")
         m.d.comb += [
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance),
         ]
+        pipe = _Pipeline(m, advance, self.i.valid)
+        lanes = self._lane_inputs(m)
+        if self.latency <= SHALLOW_LATENCY:
+            results = self._shallow(pipe, lanes)
+        else:
+            results = self._deep(m, pipe, lanes)
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(pipe.valid)
+            for lane, y in enumerate(results):
+                m.d.sync += self.o.payload[lane].eq(y)
+        return m
+
+    def _lane_inputs(self, m):
+        """Per lane: ``x``, its ``multiplier``, ``shift`` and ``zero_point`` (constants, or
+        fields of the input payload) and ``random``, the lane's LFSR for stochastic
+        rounding (else 0), which steps with every accepted beat."""
         accept = self.i.valid & self.i.ready
         x = self.i.payload.data if self.runtime_scale else self.i.payload
-
-        def register(present, valid, values, inits=None):
-            """A pipeline register stage (if ``present``) for ``valid`` and ``values``
-            (with the reset values ``inits``, if given)."""
-            if not present:
-                return valid, values
-            valid_q = Signal(name=f"valid_{len(stages)}")
-            values_q = []
-            for k, value in enumerate(values):
-                if isinstance(value, int):
-                    values_q.append(value)
-                    continue
-                value_q = Signal(value.shape(), name=f"stage{len(stages)}_{k}",
-                                 init=inits[k] if inits else 0)
-                with m.If(advance):
-                    m.d.sync += value_q.eq(value)
-                values_q.append(value_q)
-            with m.If(advance):
-                m.d.sync += valid_q.eq(valid)
-            stages.append(valid_q)
-            return valid_q, values_q
-
-        stages = []
-        results = []
-        valid = self.i.valid
-        per_lane_values = []
+        lanes = []
         for lane in range(self.lanes):
-            multiplier, shift, zero_point = self._lane_scale(lane)
+            if self.runtime_scale:
+                fields = [self.i.payload.multiplier, self.i.payload.shift,
+                          self.i.payload.zero_point]
+            else:
+                fields = [self.multiplier, self.shift, self.zero_point]
+            multiplier, shift, zero_point = (f[lane] if self.per_lane else f for f in fields)
             random = 0
             if self.rounding == "stochastic":
                 random = Signal(32, init=lane_seed(self.lfsr_seed, lane), name=f"lfsr{lane}")
                 with m.If(accept):
                     m.d.sync += random.eq((random >> 1) ^ Mux(random[0], LFSR_TAPS, 0))
-            per_lane_values.append([x[lane], multiplier, shift, zero_point, random])
+            lanes.append({"x": x[lane], "multiplier": multiplier, "shift": shift,
+                          "zero_point": zero_point, "random": random})
+        return lanes
 
-        # Each stage passes one flat list of values per lane through `register`.
-        def flat(values_per_lane):
-            return [v for lane_values in values_per_lane for v in lane_values]
+    # -- Shallow pipeline (latency 1..4): input, multiply, round, saturate ----------------
 
-        def unflat(values, n):
-            return [values[k * n:(k + 1) * n] for k in range(self.lanes)]
+    def _shallow(self, pipe, lanes):
+        """Per lane ``saturate(round(x * M / 2**S) + Z)``, with registers after the product
+        (latency 2 and more), the rounding (3 and more) and the input (4); the output
+        register, always there, is :meth:`elaborate`'s."""
+        lanes = pipe.register(self.latency >= 4, lanes)
+        lanes = pipe.register(self.latency >= 2, [{
+            "product": self._multiply(v["x"], v["multiplier"], v["shift"]),
+            "shift": v["shift"], "zero_point": v["zero_point"], "random": v["random"],
+        } for v in lanes])
+        lanes = pipe.register(self.latency >= 3, [{
+            "rounded": self._round(v["product"], v["shift"], v["random"]),
+            "zero_point": v["zero_point"],
+        } for v in lanes])
+        return [saturate(v["rounded"] + self._out_const(v["zero_point"]),
+                         width=self.out_width, signed_out=self.out_signed,
+                         saturation=self.saturation)
+                for v in lanes]
 
-        if self.latency <= SHALLOW_LATENCY:
-            valid, values = register(self.latency >= 4, valid, flat(per_lane_values))
-            lanes = unflat(values, 5)
-            lanes = [[self._multiply(xv, mv, sv), sv, zv, rv] for xv, mv, sv, zv, rv in lanes]
-            valid, values = register(self.latency >= 2, valid, flat(lanes))
-            lanes = unflat(values, 4)
-            lanes = [[self._round(pv, sv, rv), zv] for pv, sv, zv, rv in lanes]
-            valid, values = register(self.latency >= 3, valid, flat(lanes))
-            for qv, zv in unflat(values, 2):
-                zv = Const(zv, self.out_shape) if isinstance(zv, int) else zv
-                results.append(saturate(qv + zv, width=self.out_width,
-                                        signed_out=self.out_signed,
-                                        saturation=self.saturation))
-        else:
-            order = (["tree"] * min(self.tree_levels, 1) + ["decide", "fine", "coarse"] +
-                     ["tree"] * (self.tree_levels - 1) + ["groups", "tiles"])
-            cuts = order[:self.latency - SHALLOW_LATENCY]
-            lanes = []
-            for lane, (xv, mv, sv, zv, rv) in enumerate(per_lane_values):
-                mul = TiledMultiplier(self.in_shape, unsigned(self.mult_width),
-                                      registered_levels=cuts.count("tree"),
-                                      register_tiles="tiles" in cuts)
-                m.submodules[f"multiplier{lane}"] = mul
-                m.d.comb += [mul.a.eq(xv), mul.b.eq(mv), mul.en.eq(advance)]
-                lanes.append((mul.p, [sv, zv, rv]))
-            products = [p for p, _ in lanes]
-            sides = flat([side for _, side in lanes])
-            # A per-tensor run-time S drives every lane's shifters: each lane gets its own
-            # copy, with its own reset value so that synthesis cannot merge the copies back
-            # into one register of a fan-out too wide for 250 MHz.
-            inits = flat([[self._distinct(sv, lane), 0, 0]
-                          for lane, (_, sv, _, _, _) in enumerate(per_lane_values)])
-            for stage in range(mul.latency):
-                valid, sides = register(True, valid, sides, inits if stage == 0 else None)
-            lanes = [[*self._groups(pv), *side] for pv, side in zip(products, unflat(sides, 3))]
-            n = len(lanes[0])
-            valid, values = register("groups" in cuts, valid, flat(lanes))
-            lanes = [[*self._coarse(cv[:-3], cv[-3]), *cv[-3:]] for cv in unflat(values, n)]
-            n = len(lanes[0])
-            valid, values = register("coarse" in cuts, valid, flat(lanes))
-            # The decide step adds at out_width + 2 bits: wider results cannot come back
-            # into range once the increment and the zero point are added.
-            keep = self.out_width + 2
-            lanes = []
-            for cv in unflat(values, n):
-                integer, up, far, bits = self._fine(cv[:-3], cv[-3], cv[-1], keep)
-                lanes.append([integer[:bits].as_signed(), far, integer < 0, up, cv[-2]])
-            valid, values = register("fine" in cuts, valid, flat(lanes))
-            lanes = []
-            for kept, far, negative, uv, zv in unflat(values, 5):
-                zv = Const(zv, self.out_shape) if isinstance(zv, int) else zv
-                lanes.append([add_carry(kept[:keep].as_signed(), zv, uv),
-                              far | beyond(kept, keep), negative])
-            valid, values = register("decide" in cuts, valid, flat(lanes))
-            for total, big, negative in unflat(values, 3):
-                results.append(saturate(total, width=self.out_width,
-                                        signed_out=self.out_signed,
-                                        saturation=self.saturation,
-                                        overflow=(big, negative)))
+    # -- Deep pipeline (latency 5..max_latency): tiles, groups, coarse, fine, decide --------
 
-        with m.If(advance):
-            m.d.sync += self.o.valid.eq(valid)
-            for lane, y in enumerate(results):
-                m.d.sync += self.o.payload[lane].eq(y)
-        return m
+    def _deep(self, m, pipe, lanes):
+        """The deep pipeline (see the class docstring): the tiled multipliers, with
+        ``shift``, ``zero_point`` and ``random`` delayed beside them, then the rounding
+        steps, each registered if the latency asks for it."""
+        order = (["tree"] * min(self.tree_levels, 1) + ["decide", "fine", "coarse"] +
+                 ["tree"] * (self.tree_levels - 1) + ["groups", "tiles"])
+        cuts = order[:self.latency - SHALLOW_LATENCY]
+        products, sides = [], []
+        for lane, v in enumerate(lanes):
+            mul = TiledMultiplier(self.in_shape, unsigned(self.mult_width),
+                                  registered_levels=cuts.count("tree"),
+                                  register_tiles="tiles" in cuts)
+            m.submodules[f"multiplier{lane}"] = mul
+            m.d.comb += [mul.a.eq(v["x"]), mul.b.eq(v["multiplier"]), mul.en.eq(pipe.advance)]
+            products.append(mul.p)
+            sides.append({"shift": v["shift"], "zero_point": v["zero_point"],
+                          "random": v["random"]})
+        # A per-tensor run-time S drives every lane's shifters: each lane gets its own
+        # copy, with its own reset value so that synthesis cannot merge the copies back
+        # into one register whose fan-out would limit the clock.
+        inits = [{"shift": self._distinct(v["shift"], lane)} for lane, v in enumerate(lanes)]
+        for stage in range(mul.latency):
+            sides = pipe.register(True, sides, inits if stage == 0 else None)
+        lanes = pipe.register("groups" in cuts, [
+            {**self._groups(p), **side} for p, side in zip(products, sides)])
+        lanes = pipe.register("coarse" in cuts, [
+            {**self._coarse(v), "shift": v["shift"], "zero_point": v["zero_point"],
+             "random": v["random"]} for v in lanes])
+        # The decide step adds the low out_width + 2 bits of the integer (a sum of
+        # out_width + 3): wider results cannot come back into range once the increment
+        # and the zero point are added.
+        keep = self.out_width + 2
+        lanes = pipe.register("fine" in cuts, [self._fine(v, keep) for v in lanes])
+        lanes = pipe.register("decide" in cuts, [self._decide(v, keep) for v in lanes])
+        return [saturate(v["total"], width=self.out_width, signed_out=self.out_signed,
+                         saturation=self.saturation, overflow=(v["big"], v["negative"]))
+                for v in lanes]
 
     def _multiply(self, x, multiplier, shift):
         """The exact product; in TFLite double mode, of the left-shifted accumulator."""
         multiplier = (Const(multiplier, unsigned(self.mult_width))
                       if isinstance(multiplier, int) else multiplier)
         if self.tflite == "double":
-            if isinstance(shift, int):
-                x = x << max(shift, 0)
-            else:
-                x = x << Mux(shift > 0, shift, 0).as_unsigned()[:5]
+            x = self._tflite_left(x, shift)
         return x * multiplier
+
+    @staticmethod
+    def _tflite_left(value, shift):
+        """``value`` shifted left by TFLite's exponent where it is positive."""
+        if isinstance(shift, int):
+            return value << max(shift, 0)
+        return value << Mux(shift > 0, shift, 0).as_unsigned()[:5]
+
+    def _out_const(self, zero_point):
+        """``zero_point`` as a value of the output shape."""
+        return Const(zero_point, self.out_shape) if isinstance(zero_point, int) else zero_point
 
     @staticmethod
     def _distinct(value, lane):
@@ -398,48 +393,65 @@ class Quantizer(wiring.Component):
         """Whether the deep pipeline splits a run-time shift into coarse and fine steps."""
         return self.runtime_scale and not self.tflite and self.rounding != "stochastic"
 
-    def _groups(self, product):
-        """The deep pipeline's first rounding step: the values it registers for
-        :meth:`_coarse`."""
-        if self._staged_shift():
-            return [product, group_ors(product, fine_bits=self._fine_bits())]
-        return [product]
-
-    def _coarse(self, carried, shift):
-        """The deep pipeline's coarse step: the values it registers for :meth:`_fine`."""
-        product = carried[0]
-        if self._staged_shift():
-            shifted, sticky = coarse_shift(product, carried[1], shift,
-                                           fine_bits=self._fine_bits())
-            return [shifted, sticky, product < 0]
-        if self.tflite == "double":
-            # (x << left) * M == (x * M) << left: the tiles multiply the 32-bit x.
-            if isinstance(shift, int):
-                return [product << max(shift, 0)]
-            return [product << Mux(shift > 0, shift, 0).as_unsigned()[:5]]
-        return [product]
-
     def _fine_bits(self):
         return min(FINE_SHIFT_BITS, self.shift_width)
 
-    def _fine(self, carried, shift, random, keep):
-        """The deep pipeline's fine step from :meth:`_coarse`'s values: ``(integer, up,
-        far, bits)``, where the rounded result is ``integer + up``; either ``far`` is set
-        and ``|integer| >= 2**(keep - 1)``, or ``integer`` fits in ``bits`` signed bits.
+    def _groups(self, product):
+        """The deep pipeline's groups step: ``product`` and, with a staged shift, the OR of
+        each ``2**fine_bits``-bit group of it (``groups``)."""
+        if self._staged_shift():
+            return {"product": product,
+                    "groups": group_ors(product, fine_bits=self._fine_bits())}
+        return {"product": product}
+
+    def _coarse(self, v):
+        """The deep pipeline's coarse step on :meth:`_groups`'s values: with a staged shift,
+        the product shifted by the multiple of ``2**fine_bits`` in S (``shifted``), the
+        sticky OR of the groups it drops (``sticky``) and the sign (``negative``); else the
+        ``product`` (left-shifted by the exponent in TFLite double mode)."""
+        product, shift = v["product"], v["shift"]
+        if self._staged_shift():
+            shifted, sticky = coarse_shift(product, v["groups"], shift,
+                                           fine_bits=self._fine_bits())
+            return {"shifted": shifted, "sticky": sticky, "negative": product < 0}
+        if self.tflite == "double":
+            # (x << left) * M == (x * M) << left: the tiles multiply the 32-bit x.
+            return {"product": self._tflite_left(product, shift)}
+        return {"product": product}
+
+    def _fine(self, v, keep):
+        """The deep pipeline's fine step on :meth:`_coarse`'s values. The rounded result is
+        ``integer + up``: either ``far`` is set and ``|integer| >= 2**(keep - 1)`` (the
+        result saturates), or ``integer`` fits in ``bits`` signed bits, and ``kept`` is
+        ``integer`` cut to those bits. ``negative`` (``integer < 0``), ``up`` and the
+        lane's ``zero_point`` go on to :meth:`_decide`.
 
         ``far`` reads the coarse-shifted value, in parallel with the fine shifter: with a
         fine shift of 1..``j = 2**fine_bits`` bits (half bit included), a value within
         ``keep + j`` signed bits leaves an integer within ``keep - 1 + j`` bits, and one
         beyond leaves an integer of at least ``2**(keep - 1)`` in magnitude."""
         if self._staged_shift():
-            shifted, sticky, negative = carried
             step = 1 << self._fine_bits()
-            integer, up = fine_round(shifted, sticky, shift, fine_bits=self._fine_bits(),
-                                     negative=negative, rounding=self.rounding)
+            integer, up = fine_round(v["shifted"], v["sticky"], v["shift"],
+                                     fine_bits=self._fine_bits(), negative=v["negative"],
+                                     rounding=self.rounding)
             bits = min(keep - 1 + step, len(integer))
-            return integer, up, beyond(shifted, keep + step), bits
-        integer, up = self._round_parts(carried[0], shift, random)
-        return integer, up, Const(0, 1), len(integer)
+            far = beyond(v["shifted"], keep + step)
+        else:
+            integer, up = self._round_parts(v["product"], v["shift"], v["random"])
+            far, bits = Const(0, 1), len(integer)
+        return {"kept": integer[:bits].as_signed(), "far": far, "negative": integer < 0,
+                "up": up, "zero_point": v["zero_point"]}
+
+    def _decide(self, v, keep):
+        """The deep pipeline's decide step on :meth:`_fine`'s values: ``total``, the low
+        ``keep`` bits of ``kept`` plus Z plus ``up`` on one carry chain, and ``big``, set
+        where the result saturates whatever Z is (``far``, or ``kept`` beyond ``keep``
+        signed bits); ``negative`` is passed on."""
+        kept = v["kept"]
+        return {"total": add_carry(kept[:keep].as_signed(), self._out_const(v["zero_point"]),
+                                   v["up"]),
+                "big": v["far"] | beyond(kept, keep), "negative": v["negative"]}
 
     def _round(self, product, shift, random):
         integer, up = self._round_parts(product, shift, random)
@@ -464,3 +476,39 @@ class Quantizer(wiring.Component):
         max_shift = shift if isinstance(shift, int) else (1 << self.shift_width) - 1
         return round_parts(product, shift, max_shift=max_shift, rounding=self.rounding,
                            random=random)
+
+
+class _Pipeline:
+    """The Quantizer's pipeline registers: ``valid`` and, per lane, a dict of named values,
+    all moving on ``advance``. Stage n's registers are ``valid_<n>`` and ``stage<n>_<k>``,
+    k counting the values of all lanes in order (a constant takes a number but no
+    register)."""
+
+    def __init__(self, m, advance, valid):
+        self.m, self.advance, self.valid = m, advance, valid
+        self.depth = 0
+
+    def register(self, present, lanes, inits=None):
+        """``lanes`` behind a register stage if ``present``, with reset values by name
+        from ``inits`` (one dict per lane; others reset to 0); ``valid`` moves along."""
+        if not present:
+            return lanes
+        m, n = self.m, self.depth
+        registered, k = [], 0
+        for lane, values in enumerate(lanes):
+            registered.append({})
+            for name, value in values.items():
+                if isinstance(value, int):
+                    registered[lane][name] = value
+                else:
+                    init = inits[lane].get(name, 0) if inits else 0
+                    reg = Signal(value.shape(), name=f"stage{n}_{k}", init=init)
+                    with m.If(self.advance):
+                        m.d.sync += reg.eq(value)
+                    registered[lane][name] = reg
+                k += 1
+        valid = Signal(name=f"valid_{n}")
+        with m.If(self.advance):
+            m.d.sync += valid.eq(self.valid)
+        self.valid, self.depth = valid, n + 1
+        return registered
