@@ -15,6 +15,9 @@ from .quantizer import Quantizer
 
 __all__ = ["QLinear"]
 
+# An entry of the flags FIFO beside the Quantizer: an output row's first/last flags.
+_FLAGS = data.StructLayout({"first": 1, "last": 1})
+
 
 class QLinear(wiring.Component):
     """A quantized linear layer: ``y = quantize(R(C + bias))`` per output column, with
@@ -35,13 +38,6 @@ class QLinear(wiring.Component):
 
     Latency: the :class:`MacArray`'s plus ``quant_latency`` (default, pipelined
     systolic: ``rows + cols + 8 + quant_latency`` cycles).
-
-    Measured on ECP5-85F speed 8, out of context, seed 1 (``qdp synth qlinear --rows 8
-    --cols 8 --target ecp5``): 227.2 MHz (64 MULT18X18D, 7217 LUT4, 12329 FF), short of
-    250 MHz. The critical path (4.40 ns, 3.3 ns of it routing) is the flags FIFO's level
-    -> the array's ``o.ready`` -> the array's drain control (its output FIFO's fill
-    level and the row shift enables), across the die. 4x4: 260.8 MHz (16 MULT18X18D,
-    1951 LUT4, 3488 FF), limited inside the Quantizer.
 
     Parameters
     ----------
@@ -155,7 +151,9 @@ class QLinear(wiring.Component):
         m.submodules.quantizer = quantizer = self.quantizer
         # One more entry than rows in flight: at full rate a row enters while another
         # leaves, and SyncFIFO's w_rdy does not count the concurrent read.
-        m.submodules.flags = flags = fifo.SyncFIFO(width=2, depth=self.quant_latency + 1)
+        m.submodules.flags = flags = fifo.SyncFIFO(width=_FLAGS.size,
+                                                   depth=self.quant_latency + 1)
+        read = data.View(_FLAGS, flags.r_data)
         wiring.connect(m, wiring.flipped(self.i), array.i)
 
         width = self.acc_width
@@ -172,12 +170,13 @@ class QLinear(wiring.Component):
             quantizer.i.valid.eq(array.o.valid & flags.w_rdy),
             array.o.ready.eq(quantizer.i.ready & flags.w_rdy),
             flags.w_en.eq(quantizer.i.valid & quantizer.i.ready),
-            flags.w_data.eq(array.o.payload.first | (array.o.payload.last << 1)),
+            flags.w_data.eq(array.o.payload.first |
+                            (array.o.payload.last << _FLAGS["last"].offset)),
             self.o.valid.eq(quantizer.o.valid),
             quantizer.o.ready.eq(self.o.ready),
             flags.r_en.eq(self.o.valid & self.o.ready),
-            self.o.payload.first.eq(flags.r_data[0]),
-            self.o.payload.last.eq(flags.r_data[1]),
+            self.o.payload.first.eq(read.first),
+            self.o.payload.last.eq(read.last),
         ]
         for c in range(self.cols):
             m.d.comb += self.o.payload.data[c].eq(quantizer.o.payload[c])
