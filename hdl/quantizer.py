@@ -4,10 +4,11 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.lfsr import DEFAULT_SEED, LFSR_TAPS, lane_seed
+from ..golden.lfsr import DEFAULT_SEED
 from ..golden.rounding import ROUNDING_MODES
 from ..golden.saturation import SATURATION_MODES
 from ._checks import check_bool, check_choice, check_int
+from .lfsr import lfsr_register
 from .multiplier import TiledMultiplier, adder_levels, limbs
 from .rounding import (
     add_carry,
@@ -295,9 +296,7 @@ class Quantizer(wiring.Component):
             multiplier, shift, zero_point = (f[lane] if self.per_lane else f for f in fields)
             random = 0
             if self.rounding == "stochastic":
-                random = Signal(32, init=lane_seed(self.lfsr_seed, lane), name=f"lfsr{lane}")
-                with m.If(accept):
-                    m.d.sync += random.eq((random >> 1) ^ Mux(random[0], LFSR_TAPS, 0))
+                random = lfsr_register(m, self.lfsr_seed, lane, step=accept)
             lanes.append({"x": x[lane], "multiplier": multiplier, "shift": shift,
                           "zero_point": zero_point, "random": random})
         return lanes
