@@ -45,6 +45,17 @@ def _choice(choices, help):
     return Param("choice", "|".join(choices), help, tuple(choices))
 
 
+def _bound(value):
+    return f"2**{value.bit_length()}-1" if value > 1 << 16 and value & (value + 1) == 0 \
+        else str(value)
+
+
+def _int(component, name, help, note=""):
+    """An integer parameter whose range is the one ``component`` checks."""
+    lo, hi = component.RANGES[name]
+    return Param("int", f"{_bound(lo)}..{_bound(hi)}{note}", help)
+
+
 @dataclasses.dataclass(frozen=True)
 class Block:
     """One generatable block.
@@ -104,13 +115,13 @@ class Block:
 
 # The MAC array's parameters, shared by the linear layer built on it.
 _MAC_PARAMS = {
-    "rows": Param("int", "1..32", "rows of A per beat (rows of the result tile)"),
-    "cols": Param("int", "1..32", "columns of B per beat (lanes per output beat)"),
-    "a_width": Param("int", "2..8", "width of A's elements"),
+    "rows": _int(MacArray, "rows", "rows of A per beat (rows of the result tile)"),
+    "cols": _int(MacArray, "cols", "columns of B per beat (lanes per output beat)"),
+    "a_width": _int(MacArray, "a_width", "width of A's elements"),
     "a_signed": Param("bool", "true/false", "signed A"),
-    "b_width": Param("int", "2..8", "width of B's elements"),
+    "b_width": _int(MacArray, "b_width", "width of B's elements"),
     "b_signed": Param("bool", "true/false", "signed B"),
-    "acc_width": Param("int", "16..48 (holds one product)", "accumulator width"),
+    "acc_width": _int(MacArray, "acc_width", "accumulator width", " (holds one product)"),
     "saturate": Param("bool", "true/false",
                       "saturate every partial sum instead of wrapping"),
     "runtime_zero": Param("bool", "true/false",
@@ -133,12 +144,14 @@ BLOCKS = {
         proofs="qdp.formal.quantizer",
         summary="y = saturate(round(x * M / 2**S) + Z), lanes per beat",
         params={
-            "lanes": Param("int", "1..64", "elements per beat"),
-            "in_width": Param("int", "2..64 (2..32 with tflite)", "input element width"),
+            "lanes": _int(Quantizer, "lanes", "elements per beat"),
+            "in_width": _int(Quantizer, "in_width", "input element width",
+                             f" (2..{Quantizer.TFLITE_MAX_IN_WIDTH} with tflite)"),
             "in_signed": Param("bool", "true/false", "signed input"),
-            "out_width": Param("int", "2..32", "output element width"),
+            "out_width": _int(Quantizer, "out_width", "output element width"),
             "out_signed": Param("bool", "true/false", "signed output"),
-            "mult_width": Param("int", "1..32 (31 with tflite)", "unsigned multiplier width"),
+            "mult_width": _int(Quantizer, "mult_width", "unsigned multiplier width",
+                               " (31 with tflite)"),
             "rounding": _choice(ROUNDING_MODES, "rounding mode"),
             "saturation": _choice(SATURATION_MODES, "saturation mode"),
             "runtime_scale": Param("bool", "true/false", "M, S, Z arrive with every beat"),
@@ -146,9 +159,9 @@ BLOCKS = {
             "multiplier": Param("ints", "int, or one per lane", "constant M"),
             "shift": Param("ints", "int, or one per lane", "constant S (tflite: -31..30)"),
             "zero_point": Param("ints", "int, or one per lane", "constant Z"),
-            "shift_width": Param("int", "1..7", "run-time shift field width"),
+            "shift_width": _int(Quantizer, "shift_width", "run-time shift field width"),
             "tflite": _choice(("none", "double", "single"), "TFLite requantization"),
-            "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
+            "lfsr_seed": _int(Quantizer, "lfsr_seed", "stochastic rounding LFSR seed"),
             "latency": Param("int", "1..max_latency (11 at 32x32)",
                              "pipeline depth in cycles; 5+ = DSP tiles + staged rounding"),
         },
@@ -173,20 +186,20 @@ BLOCKS = {
                 "column -> int8/uint8, one row per output beat",
         params={
             **_MAC_PARAMS,
-            "cols": Param("int", "1..32", "output channels (lanes per output beat)"),
-            "b_width": Param("int", "2..8", "width of the weights"),
+            "cols": _int(MacArray, "cols", "output channels (lanes per output beat)"),
+            "b_width": _int(MacArray, "b_width", "width of the weights"),
             "b_signed": Param("bool", "true/false", "signed weights"),
             "b_zero": Param("ints", "int, or one per column", "constant weight zero point"),
             "bias": Param("ints", "int, or one per column", "constant bias (acc_width bits)"),
             "multiplier": Param("ints", "int, or one per column", "constant M"),
             "shift": Param("ints", "int, or one per column", "constant S"),
             "zero_point": Param("ints", "int, or one per column", "output zero point Z"),
-            "mult_width": Param("int", "1..32", "unsigned multiplier width"),
-            "out_width": Param("int", "2..32", "output element width"),
+            "mult_width": _int(Quantizer, "mult_width", "unsigned multiplier width"),
+            "out_width": _int(Quantizer, "out_width", "output element width"),
             "out_signed": Param("bool", "true/false", "signed output (int8) or not (uint8)"),
             "rounding": _choice(DETERMINISTIC_MODES, "rounding mode (no stochastic)"),
             "saturation": _choice(SATURATION_MODES, "output saturation"),
-            "quant_latency": Param("int", "1..4", "Quantizer pipeline depth"),
+            "quant_latency": _int(QLinear, "quant_latency", "Quantizer pipeline depth"),
         },
     ),
     "absmax": Block(
@@ -198,14 +211,16 @@ BLOCKS = {
         summary="per block of block_size elements: q = round(qmax * x / absmax), "
                 "and absmax on the scale stream",
         params={
-            "block_size": Param("int", "multiple of lanes, lanes..65536", "elements per block"),
-            "lanes": Param("int", "1..16", "elements per beat"),
-            "in_width": Param("int", "2..32", "signed input element width"),
-            "out_width": Param("int", "2..8", "signed output element width"),
+            "block_size": Param("int", f"multiple of lanes, lanes.."
+                                       f"{BlockwiseAbsmax.RANGES['block_size'][1]}",
+                                "elements per block"),
+            "lanes": _int(BlockwiseAbsmax, "lanes", "elements per beat"),
+            "in_width": _int(BlockwiseAbsmax, "in_width", "signed input element width"),
+            "out_width": _int(BlockwiseAbsmax, "out_width", "signed output element width"),
             "rounding": _choice(ROUNDING_MODES, "rounding mode"),
-            "lfsr_seed": Param("int", "0..2**32-1", "stochastic rounding LFSR seed"),
-            "pipeline": Param("int", "0..3", "extra read/divider pipeline registers, "
-                              "+1 cycle of latency each (3: block RAM output)"),
+            "lfsr_seed": _int(BlockwiseAbsmax, "lfsr_seed", "stochastic rounding LFSR seed"),
+            "pipeline": _int(BlockwiseAbsmax, "pipeline", "extra read/divider pipeline "
+                             "registers, +1 cycle of latency each (3: block RAM output)"),
         },
     ),
 }

@@ -183,6 +183,12 @@ class BlockwiseAbsmax(wiring.Component):
         ``|-2**(in_width-1)|``).
     """
 
+    #: The range of each integer parameter, ``(lo, hi)`` inclusive: the checks in
+    #: ``__init__`` and ``qdp list`` read it (``block_size`` is also a multiple of
+    #: ``lanes``, at least ``lanes``).
+    RANGES = {"lanes": (1, 16), "in_width": (2, 32), "out_width": (2, 8),
+              "block_size": (1, 65536), "lfsr_seed": (0, (1 << 32) - 1), "pipeline": (0, 3)}
+
     def __init__(self, block_size=64, *, lanes=1, in_width=16, out_width=8,
                  rounding="half_even", lfsr_seed=DEFAULT_SEED, pipeline=2):
         rounding = "half_even" if rounding is None else rounding
@@ -227,16 +233,18 @@ class BlockwiseAbsmax(wiring.Component):
     @staticmethod
     def _check_parameters(block_size, lanes, in_width, out_width, rounding, lfsr_seed,
                           pipeline):
-        check_int("lanes", lanes, 1, 16)
-        check_int("in_width", in_width, 2, 32)
-        check_int("out_width", out_width, 2, 8)
+        ranges = BlockwiseAbsmax.RANGES
+        check_int("lanes", lanes, *ranges["lanes"])
+        check_int("in_width", in_width, *ranges["in_width"])
+        check_int("out_width", out_width, *ranges["out_width"])
         check_int("block_size", block_size, 1)
-        if block_size % lanes or not lanes <= block_size <= 65536:
+        top = ranges["block_size"][1]
+        if block_size % lanes or not lanes <= block_size <= top:
             raise ValueError(f"block_size: {block_size} is out of range (allowed a multiple "
-                             f"of lanes={lanes} from {lanes} to 65536)")
+                             f"of lanes={lanes} from {lanes} to {top})")
         check_choice("rounding", rounding, ROUNDING_MODES)
-        check_int("lfsr_seed", lfsr_seed, 0, (1 << 32) - 1)
-        check_int("pipeline", pipeline, 0, 3)
+        check_int("lfsr_seed", lfsr_seed, *ranges["lfsr_seed"])
+        check_int("pipeline", pipeline, *ranges["pipeline"])
 
     @property
     def block_size(self):

@@ -153,16 +153,21 @@ class MacArray(wiring.Component):
         drain's last row leaving frees the shadow registers).
     """
 
+    #: The range of each integer parameter, ``(lo, hi)`` inclusive: the checks in
+    #: ``__init__`` and ``qdp list`` read it.
+    RANGES = {"rows": (1, 32), "cols": (1, 32), "a_width": (2, 8), "b_width": (2, 8),
+              "acc_width": (16, 48)}
+
     def __init__(self, *, rows=4, cols=4, a_width=8, a_signed=True, b_width=8, b_signed=True,
                  acc_width=32, saturate=False, runtime_zero=False, a_zero=0, b_zero=0,
                  dataflow="systolic", pipelined=True):
-        self.rows = check_int("rows", rows, 1, 32)
-        self.cols = check_int("cols", cols, 1, 32)
-        self.a_width = check_int("a_width", a_width, 2, 8)
-        self.b_width = check_int("b_width", b_width, 2, 8)
+        self.rows = check_int("rows", rows, *self.RANGES["rows"])
+        self.cols = check_int("cols", cols, *self.RANGES["cols"])
+        self.a_width = check_int("a_width", a_width, *self.RANGES["a_width"])
+        self.b_width = check_int("b_width", b_width, *self.RANGES["b_width"])
         self.a_signed = check_bool("a_signed", a_signed)
         self.b_signed = check_bool("b_signed", b_signed)
-        self.acc_width = check_int("acc_width", acc_width, 16, 48)
+        self.acc_width = check_int("acc_width", acc_width, *self.RANGES["acc_width"])
         self.saturate = check_bool("saturate", saturate)
         self.runtime_zero = check_bool("runtime_zero", runtime_zero)
         self.dataflow = check_choice("dataflow", dataflow, DATAFLOWS)

@@ -65,6 +65,10 @@ class QLinear(wiring.Component):
         (``ArrayLayout(out_shape, cols)``), ``first``, ``last``.
     """
 
+    #: The range of each integer parameter of its own, ``(lo, hi)`` inclusive (the others
+    #: are :class:`MacArray`'s and :class:`Quantizer`'s): the checks and ``qdp list`` read it.
+    RANGES = {"quant_latency": (1, 4)}
+
     def __init__(self, *, rows=4, cols=4, a_width=8, a_signed=True, b_width=8, b_signed=True,
                  acc_width=32, saturate=False, runtime_zero=False, a_zero=0, b_zero=0,
                  bias=0, multiplier=1, shift=0, zero_point=0, mult_width=32, out_width=8,
@@ -84,7 +88,8 @@ class QLinear(wiring.Component):
                                                            if m != "stochastic"))
         check_choice("rounding", rounding, ROUNDING_MODES)
         check_choice("saturation", saturation, SATURATION_MODES)
-        self.quant_latency = check_int("quant_latency", quant_latency, 1, 4)
+        self.quant_latency = check_int("quant_latency", quant_latency,
+                                       *self.RANGES["quant_latency"])
         lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
         self.bias = self._per_column("bias", bias, cols)
         for v in self.bias:

@@ -122,25 +122,34 @@ class Quantizer(wiring.Component):
         the deep pipeline's multipliers, none at latency 1..4.
     """
 
+    #: The range of each integer parameter, ``(lo, hi)`` inclusive: the checks in
+    #: ``__init__`` and ``qdp list`` read it (``latency`` is 1..``max_latency``).
+    RANGES = {"lanes": (1, 64), "in_width": (2, 64), "out_width": (2, 32),
+              "mult_width": (1, 32), "shift_width": (1, 7), "lfsr_seed": (0, (1 << 32) - 1)}
+    #: ``in_width`` at most this in ``tflite`` mode (TFLite's int32 accumulators).
+    TFLITE_MAX_IN_WIDTH = 32
+
     def __init__(self, *, lanes=1, in_width=32, in_signed=True, out_width=8, out_signed=True,
                  mult_width=None, rounding=None, saturation="sat", runtime_scale=True,
                  per_lane=False, multiplier=None, shift=None, zero_point=None,
                  shift_width=None, tflite=None, lfsr_seed=DEFAULT_SEED, latency=2):
-        self.lanes = check_int("lanes", lanes, 1, 64)
+        self.lanes = check_int("lanes", lanes, *self.RANGES["lanes"])
         self.tflite = check_choice("tflite", tflite, TFLITE_MODES)
         self.in_signed = check_bool("in_signed", in_signed)
-        self.in_width = check_int("in_width", in_width, 2, 32 if tflite else 64)
-        self.out_width = check_int("out_width", out_width, 2, 32)
+        lo, hi = self.RANGES["in_width"]
+        self.in_width = check_int("in_width", in_width, lo, self.TFLITE_MAX_IN_WIDTH if tflite
+                                  else hi)
+        self.out_width = check_int("out_width", out_width, *self.RANGES["out_width"])
         self.out_signed = check_bool("out_signed", out_signed)
         self.runtime_scale = check_bool("runtime_scale", runtime_scale)
         self.per_lane = check_bool("per_lane", per_lane)
-        self.lfsr_seed = check_int("lfsr_seed", lfsr_seed, 0, (1 << 32) - 1)
+        self.lfsr_seed = check_int("lfsr_seed", lfsr_seed, *self.RANGES["lfsr_seed"])
         check_choice("saturation", saturation, SATURATION_MODES)
         rounding, mult_width, shift_width = self._modes(rounding, saturation, mult_width,
                                                         shift_width)
         self.rounding, self.saturation = rounding, saturation
-        self.mult_width = check_int("mult_width", mult_width, 1, 32)
-        self.shift_width = check_int("shift_width", shift_width, 1, 7)
+        self.mult_width = check_int("mult_width", mult_width, *self.RANGES["mult_width"])
+        self.shift_width = check_int("shift_width", shift_width, *self.RANGES["shift_width"])
         self.tree_levels = adder_levels(signed(in_width) if in_signed else unsigned(in_width),
                                         unsigned(self.mult_width))
         self.max_latency = SHALLOW_LATENCY + 5 + self.tree_levels
