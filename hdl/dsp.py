@@ -84,8 +84,9 @@ class DSPMultiplier(wiring.Component):
     every clock enable on ``CE0`` = ``en`` (reset ``RST0`` tied low, ``GSR`` disabled),
     operands extended to 18 bits and ``SIGNEDA``/``SIGNEDB`` from their shapes. Yosys's
     ``synth_ecp5`` maps ``*`` to a MULT18X18D with all registers off, so a register chain
-    around a ``*`` stays in the fabric (about 185 MHz for 8x8 bits); the DSP's own
-    registers run at well over 400 MHz. On every other platform (and in simulation with
+    around a ``*`` stays in the fabric and its path runs through the bare multiplier;
+    the DSP's own registers split that path (the README gives the measured figures). On
+    every other platform (and in simulation with
     ``platform=None``) the three stages are ordinary registers around ``*``.
 
     Checked equal (``tests/test_dsp.py``): the ECP5 export simulated in Icarus Verilog
