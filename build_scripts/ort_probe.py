@@ -27,7 +27,8 @@ import numpy as np
 
 from ..golden import matmul_int
 
-__all__ = ["OrtVerdict", "pair_saturated_matmul", "probe"]
+__all__ = ["OrtVerdict", "pair_saturated_matmul", "probe", "probe_case", "probe_model",
+           "run_onnxruntime"]
 
 _INT16 = (-(1 << 15), (1 << 15) - 1)
 #: ONNX opset of the probe's graph (MatMulInteger has not changed since opset 10).
@@ -118,7 +119,10 @@ def probe_case():
     return a, b, np.asarray(3, dtype=np.uint8), b_zero
 
 
-def _model():
+def probe_model():
+    """The probe's ONNX model: one ``MatMulInteger`` of uint8 ``a`` (M, K) and int8 ``b``
+    (K, N), with a scalar uint8 ``az`` and per-column int8 ``bz`` zero points, to int32
+    ``y`` (opset :data:`OPSET`, checked by ``onnx.checker``)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -135,7 +139,10 @@ def _model():
     return model
 
 
-def _onnxruntime(model, feeds):
+def run_onnxruntime(model, feeds):
+    """Run ``model`` on ``feeds`` (input name -> array) with onnxruntime's CPU provider:
+    ``(first output, onnxruntime version)``, the ``run`` that :func:`probe` uses by
+    default."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(model.SerializeToString(),
@@ -147,7 +154,7 @@ def _verdict(got, version):
     from onnx.reference import ReferenceEvaluator
 
     a, b, a_zero, b_zero = probe_case()
-    (want,) = ReferenceEvaluator(_model()).run(None, {"a": a, "b": b, "az": a_zero,
+    (want,) = ReferenceEvaluator(probe_model()).run(None, {"a": a, "b": b, "az": a_zero,
                                                       "bz": b_zero})
     want = want.astype(np.int64)
     golden = np.asarray(matmul_int(a, b, a_zero=a_zero, b_zero=b_zero), dtype=np.int64)
@@ -169,10 +176,10 @@ def probe(run=None):
     if run is None:
         return _probe_onnxruntime()
     a, b, a_zero, b_zero = probe_case()
-    got, version = run(_model(), {"a": a, "b": b, "az": a_zero, "bz": b_zero})
+    got, version = run(probe_model(), {"a": a, "b": b, "az": a_zero, "bz": b_zero})
     return _verdict(got, version)
 
 
 @functools.cache
 def _probe_onnxruntime():
-    return probe(_onnxruntime)
+    return probe(run_onnxruntime)

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from ..blocks import generate, get_block
 
-__all__ = ["TARGETS", "ice40_harness", "missing_tools", "report_markdown", "synthesize",
-           "tool_versions", "write_report"]
+__all__ = ["TARGETS", "ice40_harness", "missing_tools", "nextpnr_absent_cell",
+           "nextpnr_overflow", "nextpnr_placement_failure", "report_markdown",
+           "resolve_device", "synthesize", "tool_versions", "write_report"]
 
 # Device name -> nextpnr device flag. The reference device is the first of each target.
 TARGETS = {
@@ -85,11 +86,16 @@ def _target(target):
                          f"{', '.join(TARGETS)}") from None
 
 
-def _device(target, device):
-    devices = TARGETS[target]["devices"]
+def resolve_device(target, device=None):
+    """The full name of ``device`` on ``target``, as the reports and nextpnr's flags spell it.
+
+    ``None`` is the target's reference device (LFE5U-85F, iCE40UP5K). Case and a leading
+    "LFE5U-"/"iCE40" are forgiven: "85k", "up5k" and "lfe5u-85f" name devices. An unknown
+    target or device is a ``ValueError`` naming the parameter and the choices.
+    """
+    devices = _target(target)["devices"]
     if device is None:
         return next(iter(devices))
-    # Case and a leading "LFE5U-"/"iCE40" are forgiven: "85k", "up5k", "lfe5u-85f".
     wanted = device.lower().replace("ice40", "").replace("lfe5u-", "").removesuffix("f")
     for name in devices:
         short = name.lower().replace("ice40", "").replace("lfe5u-", "").removesuffix("f")
@@ -203,28 +209,31 @@ def _utilisation(log_text):
             for m in re.finditer(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", table, re.MULTILINE)]
 
 
-def _overflow(log_text):
-    """``(cell, used, available)`` of the first over-full resource in nextpnr's log."""
+def nextpnr_overflow(log_text):
+    """``(cell, used, available)`` of the first over-full resource in nextpnr's log text
+    (its "Device utilisation" table), or ``None`` when every count fits."""
     for cell, used, available in _utilisation(log_text):
         if used > available:
             return cell, used, available
     return None
 
 
-def _absent(log_text):
-    """The cell type nextpnr could not place because the device has none of it (no row in
-    the utilisation table: an SB_MAC16 on an iCE40 HX or LP), or ``None``."""
+def nextpnr_absent_cell(log_text):
+    """The cell type nextpnr's log text says it could not place because the device has
+    none of it (no row in the utilisation table: an SB_MAC16 on an iCE40 HX or LP), or
+    ``None``."""
     match = re.search(r"no BELs remaining to implement cell type '(\w+)'", log_text)
     if match and match.group(1) not in {cell for cell, _, _ in _utilisation(log_text)}:
         return match.group(1)
     return None
 
 
-def _placement_failure(log_text):
-    """``(stage, cell, used, available)`` when nextpnr stopped with an error after its
-    utilisation table although every count fits: ``stage`` is "placement" or "routing",
-    ``cell`` the resource with the highest utilization (the first of equals). ``None``
-    when there is no table, no error after it, or the error is nextpnr's own assertion."""
+def nextpnr_placement_failure(log_text):
+    """``(stage, cell, used, available)`` when nextpnr's log text shows that it stopped
+    with an error after its utilisation table although every count fits: ``stage`` is
+    "placement" or "routing", ``cell`` the resource with the highest utilization (the first
+    of equals). ``None`` when there is no table, no error after it, or the error is
+    nextpnr's own assertion."""
     _, table, after = log_text.partition("Info: Device utilisation:")
     error = re.search(r"^ERROR: (.*)$", after, re.MULTILINE)
     rows = [row for row in _utilisation(log_text) if row[2] > 0]
@@ -323,7 +332,7 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
         failure (naming its first error and its log).
     """
     spec = _target(target)
-    device = _device(target, device)
+    device = resolve_device(target, device)
     freq = spec["default_freq_mhz"] if freq_mhz is None else float(freq_mhz)
     if not freq > 0:
         raise ValueError(f"freq_mhz: must be positive, got {freq_mhz}")
@@ -448,7 +457,7 @@ def _yosys(work, block, top, sources, target, seconds):
 def _check_placed(work, result, log, what, block, device):
     """Raise why nextpnr did not place and route the design, if it did not."""
     failed = result.returncode != 0 or not (work.path / "report.json").exists()
-    overflow = _overflow(log)
+    overflow = nextpnr_overflow(log)
     if overflow:
         cell, used, available = overflow
         raise ValueError(f"{what} does not fit {device}: needs {_count(used, cell)} "
@@ -456,7 +465,7 @@ def _check_placed(work, result, log, what, block, device):
                          f"log: {work.log_path('nextpnr.log')}")
     if not failed:
         return
-    absent = _absent(log)
+    absent = nextpnr_absent_cell(log)
     if absent:
         stat_path = work.path / "yosys_stat.json"
         needed = _netlist_cells(json.loads(stat_path.read_text())).get(
@@ -464,7 +473,7 @@ def _check_placed(work, result, log, what, block, device):
         needs = _count(needed, absent) if needed else _RESOURCE.get(absent, "cells")
         raise ValueError(f"{what} does not fit {device}: needs {needs} ({absent}), device "
                          f"has none; log: {work.log_path('nextpnr.log')}")
-    placement = _placement_failure(log)
+    placement = nextpnr_placement_failure(log)
     if placement:
         stage, cell, used, available = placement
         name = _RESOURCE.get(cell, cell + " cells").removesuffix("s")

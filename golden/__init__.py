@@ -5,6 +5,7 @@ or Python ints where 64 bits are not enough). Floats appear only in the float-fa
 helpers (scale conversion, the float quantization schemes, calibration).
 """
 
+from ._intarray import int_range
 from .rounding import ROUNDING_MODES, round_div, round_shift
 from .saturation import SATURATION_MODES, saturate
 from .lfsr import lfsr_values
@@ -19,7 +20,7 @@ from .schemes import (absmax_quantize, absmax_dequantize, zeropoint_params,
 
 __all__ = [
     "ROUNDING_MODES", "SATURATION_MODES",
-    "round_div", "round_shift", "saturate", "lfsr_values",
+    "int_range", "round_div", "round_shift", "saturate", "lfsr_values",
     "quantize", "requantize_tflite", "multiplier_from_scale", "quantize_multiplier_tflite",
     "absmax_quantize", "absmax_dequantize", "zeropoint_params", "zeropoint_quantize",
     "zeropoint_dequantize", "fixed_point_frac_bits", "fixed_point_quantize", "calibrate_minmax",

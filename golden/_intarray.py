@@ -30,7 +30,8 @@ def as_output(values, width):
 
 
 def int_range(width, signed):
-    """The inclusive range of a ``width``-bit integer."""
+    """``(lo, hi)``, the inclusive range of a ``width``-bit integer, signed (two's
+    complement) or unsigned. Public as :func:`qdp.golden.int_range`."""
     if signed:
         return -(1 << (width - 1)), (1 << (width - 1)) - 1
     return 0, (1 << width) - 1

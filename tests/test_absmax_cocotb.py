@@ -39,7 +39,7 @@ def _id(params):
     return "-".join(f"{k}={v}" for k, v in params.items())
 
 
-def test_matrix_covers_the_issue():
+def test_matrix_covers_every_size_lane_count_mode_and_pipeline():
     assert {p["rounding"] for p in CONFIGS} == set(ROUNDING_MODES)
     assert {p["pipeline"] for p in CONFIGS} == {0, 1, 2, 3}
     for lanes in LANES:

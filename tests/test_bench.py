@@ -6,7 +6,7 @@ import pytest
 from qdp.build_scripts import bench
 
 
-def test_reference_covers_the_issue_configurations():
+def test_reference_sweep_has_the_reference_configurations():
     got = {(r.block, tuple(sorted(r.params.items()))) for r in bench.REFERENCE}
     assert ("quantizer", (("latency", 10),)) in got
     assert ("quantizer", (("lanes", 8), ("latency", 11))) in got
@@ -17,15 +17,25 @@ def test_reference_covers_the_issue_configurations():
     assert ("qlinear", (("cols", 8), ("rows", 8))) in got
 
 
-def test_a_configuration_that_does_not_fit_is_a_row_with_its_reason(monkeypatch):
+def test_a_configuration_that_does_not_fit_is_a_row_with_its_reason(monkeypatch, tmp_path):
+    """synth_row keeps the reason (without the parameters and the removed log), and the
+    sweep's table shows it in the configuration's cell."""
     def synthesize(block, params, **kwargs):
         raise ValueError("mac-array (rows=16, cols=16) does not fit iCE40UP5K: needs 256 "
-                         "DSPs (ICESTORM_DSP), device has 8")
+                         "DSPs (ICESTORM_DSP), device has 8; log: /tmp/qdp-synth-log-x/"
+                         "nextpnr.log")
     monkeypatch.setattr(bench, "synthesize", synthesize)
+    monkeypatch.setattr(bench, "tool_versions", lambda target: {"yosys": "test"})
+    reason = "needs 256 DSPs (ICESTORM_DSP), device has 8"
     row = bench.synth_row(bench.REFERENCE[6], "ice40", seed=1)
-    assert row == {"fits": False,
-                   "reason": "needs 256 DSPs (ICESTORM_DSP), device has 8"}
-    assert bench._fmt_synth(row) == "needs 256 DSPs (ICESTORM_DSP), device has 8"
+    assert row == {"fits": False, "reason": reason}
+    bench.main(["--only", "mac-array", "--targets", "ice40", "--sims", "-o", str(tmp_path)])
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert [r["synth"]["ice40"]["reason"] for r in rows if r["block"] == "mac-array"] == \
+        [reason] * 3
+    cells = [line.split(" | ") for line in (tmp_path / "bench.md").read_text().splitlines()
+             if line.startswith("| mac-array | ")]
+    assert [cell[-1] for cell in cells] == [reason + " |"] * 3
 
 
 def test_other_synthesis_errors_are_not_hidden(monkeypatch):

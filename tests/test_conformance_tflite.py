@@ -86,7 +86,10 @@ def tflite_requantize(acc, m, shift, zero_point, single_rounding, qmin=INT32_MIN
 
 
 def test_reference_transliteration_known_cases():
-    # The known cases, on the transliteration itself first.
+    # Known cases where double and single rounding differ, on the transliteration itself
+    # first: 7984 * M / 2**31 = 5887.55 rounds to 5888, whose division by 2**9 is the tie
+    # 11.5 -> 12, where the exact 7984 * M / 2**40 = 11.4991 rounds to 11; and 0.5 -> 1,
+    # then the tie 0.5 -> 1, where the exact 0.25 rounds to 0.
     assert mbqm_double(7984, 1583594044, -9) == 12
     assert mbqm_single(7984, 1583594044, -9) == 11
     assert mbqm_double(1, 1 << 30, -1) == 1

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from _mutants import Mutant, payload_moves_while_stalled
 from conftest import require
+from qdp.build_scripts import cli
 from qdp.build_scripts.cli import main
 from qdp.formal import quantizer as fq
 from qdp.formal import runner
@@ -29,14 +30,14 @@ def test_bad_depth(capsys, depth):
 
 
 def test_missing_solver(capsys, monkeypatch):
-    which = runner._which
-    monkeypatch.setattr(runner, "_which", lambda tool: None if tool == "z3" else which(tool))
+    which = runner.find_tool
+    monkeypatch.setattr(runner, "find_tool", lambda tool: None if tool == "z3" else which(tool))
     assert main(["prove", "mac-array", *MAC]) == 2
     assert "z3" in one_error_line(capsys)
 
 
 def test_missing_sby(capsys, monkeypatch):
-    monkeypatch.setattr(runner, "_which", lambda tool: None)
+    monkeypatch.setattr(runner, "find_tool", lambda tool: None)
     assert main(["prove", "quantizer", "--in-width", "8", "--mult-width", "2"]) == 2
     assert "yowasp-sby" in one_error_line(capsys)
 
@@ -83,7 +84,8 @@ def test_fail_prints_the_trace(capsys, monkeypatch, tmp_path):
             return Mutant(Quantizer(**fq.REFERENCE), payload_moves_while_stalled("o"))
         return [Proof("stream rules of a mutant", lambda: StreamHarness(build()), "prove", 5)]
 
-    monkeypatch.setattr(runner, "block_proofs", mutant_proofs)
+    # The proof list that `qdp prove` runs: the name the CLI calls.
+    monkeypatch.setattr(cli, "block_proofs", mutant_proofs)
     assert main(["prove", "quantizer", "--workdir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out

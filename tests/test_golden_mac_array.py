@@ -390,9 +390,18 @@ def test_qlinear_is_matmul_then_quantize_per_column():
         want = quantize(acc[:, j], int(mult[j]), int(shift[j]), zero_point=int(zp[j]),
                         in_width=24, rounding="half_away", saturation="sat_sym")
         assert np.array_equal(got[:, j], want)
-    # uint8 output
-    got_u = qlinear(a, w, multiplier=1, shift=10, zero_point=128, out_signed=False)
-    assert got_u.min() >= 0 and got_u.max() <= 255
+    # uint8 output, against Python ints: the exact accumulator, round(acc / 2**8) half to
+    # even (Fraction's rounding) plus 128, clipped to [0, 255]. The shift spreads the
+    # values past both ends of the range, so some clip low, some high and most do not.
+    got_u = qlinear(a, w, multiplier=1, shift=8, zero_point=128, out_signed=False)
+    rows, cols = a.tolist(), w.T.tolist()
+    unclipped = [[round(Fraction(sum(x * y for x, y in zip(row, col)), 1 << 8)) + 128
+                  for col in cols] for row in rows]
+    want_u = [[min(max(v, 0), 255) for v in row] for row in unclipped]
+    assert got_u.tolist() == want_u
+    flat = [v for row in unclipped for v in row]
+    assert any(v < 0 for v in flat) and any(v > 255 for v in flat)
+    assert any(0 <= v <= 255 for v in flat)
 
 
 # --- bad parameters -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from qdp.golden import SATURATION_MODES, saturate
+from qdp.golden import SATURATION_MODES, int_range, saturate
 
 
 def ref_range(width, signed):
@@ -44,6 +44,17 @@ def test_exhaustive_small_widths(mode, signed, width):
         want = ref_saturate(int(value), width, signed, mode)
         assert g == want, (mode, signed, width, value)
         assert lo <= g <= hi
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("width", range(1, 10))
+def test_int_range_is_every_value_the_width_holds(width, signed):
+    """int_range's ends are the smallest and largest values that a width-bit register
+    keeps unchanged (the bit-level wrap of ref_saturate, not the range formula)."""
+    kept = [v for v in range(-(4 << width), 4 << width)
+            if ref_saturate(v, width, signed, "wrap") == v]
+    assert int_range(width, signed) == (min(kept), max(kept))
+    assert len(kept) == 1 << width
 
 
 def test_sat_sym_is_the_seeds_int8_range():

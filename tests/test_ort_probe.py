@@ -14,8 +14,8 @@ import pytest
 from conftest import require
 from onnx.reference import ReferenceEvaluator
 
-from qdp.build_scripts import ort_probe
-from qdp.build_scripts.ort_probe import pair_saturated_matmul, probe, probe_case
+from qdp.build_scripts.ort_probe import (pair_saturated_matmul, probe, probe_case,
+                                         probe_model, run_onnxruntime)
 
 
 def loop_pair_saturated(a, b, a_zero, b_zero):
@@ -107,8 +107,8 @@ def test_probe_case_triggers_the_saturation():
 def test_probe_on_this_cpu_agrees_with_a_direct_run():
     verdict = probe()
     a, b, a_zero, b_zero = probe_case()
-    got, version = ort_probe._onnxruntime(ort_probe._model(),
-                                          {"a": a, "b": b, "az": a_zero, "bz": b_zero})
+    got, version = run_onnxruntime(probe_model(),
+                                   {"a": a, "b": b, "az": a_zero, "bz": b_zero})
     exact = (a.astype(np.int64) - int(a_zero)) @ (b.astype(np.int64) - b_zero)
     assert verdict.version == version
     assert verdict.deviating == int(np.sum(got != exact))

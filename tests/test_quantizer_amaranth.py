@@ -24,7 +24,7 @@ def test_every_mode_exhaustively(rounding, saturation, in_signed, out_signed):
                   out_width=OUT_WIDTH, out_signed=out_signed, rounding=rounding,
                   saturation=saturation, runtime_scale=False, multiplier=MULTIPLIER,
                   shift=SHIFT, zero_point=ZERO_POINT, latency=3)
-    lo, hi = golden._intarray.int_range(IN_WIDTH, in_signed)
+    lo, hi = golden.int_range(IN_WIDTH, in_signed)
     x = np.concatenate([np.arange(lo, hi + 1)] * 2)      # twice: the LFSR moves on
     received, _ = run_streams(q, {"i": [[int(v)] for v in x]}, {"o": len(x)}, seed=len(x))
     mask = (1 << OUT_WIDTH) - 1
@@ -59,11 +59,11 @@ DEEP = [
 def test_deep_pipeline_every_scale(params):
     q = Quantizer(**params)
     assert q.latency > 4 and q.latency <= q.max_latency
-    x_lo, x_hi = golden._intarray.int_range(q.in_width, q.in_signed)
+    x_lo, x_hi = golden.int_range(q.in_width, q.in_signed)
     grid = np.array(list(itertools.product(range(x_lo, x_hi + 1), range(1 << q.mult_width),
                                            range(1 << q.shift_width))), dtype=object)
     x, m, s = grid[:, 0], grid[:, 1], grid[:, 2]
-    z_lo, z_hi = golden._intarray.int_range(q.out_width, q.out_signed)
+    z_lo, z_hi = golden.int_range(q.out_width, q.out_signed)
     z = np.random.default_rng(len(grid)).integers(z_lo, z_hi + 1, len(grid)).astype(object)
     _check(q, x, m, s, z)
 
@@ -95,7 +95,7 @@ def test_deep_pipeline_overflow_boundaries(saturation, out_signed):
     early overflow flag and the narrowed sum must hand over exactly."""
     q = Quantizer(saturation=saturation, out_signed=out_signed, latency=10)
     rng = np.random.default_rng(7)
-    x_lo, x_hi = golden._intarray.int_range(32, True)
+    x_lo, x_hi = golden.int_range(32, True)
     rows = []
     while len(rows) < 3000:
         k = int(rng.integers(q.out_width - 2, q.out_width + 14))
@@ -106,7 +106,7 @@ def test_deep_pipeline_overflow_boundaries(saturation, out_signed):
         if x_lo <= x <= x_hi:
             rows.append((x, multiplier, shift))
     x, m, s = (np.array(column, dtype=object) for column in zip(*rows))
-    z_lo, z_hi = golden._intarray.int_range(q.out_width, q.out_signed)
+    z_lo, z_hi = golden.int_range(q.out_width, q.out_signed)
     _check(q, x, m, s, rng.integers(z_lo, z_hi + 1, len(x)).astype(object))
 
 

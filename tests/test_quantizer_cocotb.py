@@ -73,7 +73,8 @@ def _matrix():
              zero_point=[0, -3, 5], latency=1),
         dict(tflite="single", lanes=1, runtime_scale=False, multiplier=1583594044, shift=-9,
              zero_point=128, out_signed=False, latency=3),
-        # The deepest pipelines: the issue-5 reference configuration and TFLite's.
+        # The deepest pipelines: the reference configuration (the default in32 x M32 ->
+        # int8) at its maximum latency, 11, and both TFLite modes deep in the pipeline.
         dict(latency=11),
         dict(tflite="double", lanes=2, per_lane=True, latency=10),
         dict(tflite="single", lanes=1, latency=7),

