@@ -22,8 +22,8 @@ from ..golden.mac_array import matmul_int
 from ..sim.network_tb import run_network
 from ..sim.toolchain import missing_tools
 
-__all__ = ["ROWS", "ort_agreement", "ort_layer_model", "ort_run", "outlier_errors",
-           "outlier_plot", "prepare", "run_demo"]
+__all__ = ["ROWS", "check_tools", "ort_agreement", "ort_layer_model", "ort_run",
+           "outlier_errors", "outlier_plot", "prepare", "run_demo"]
 
 #: Images per hardware tile: the QLinear arrays are ``ROWS x out_features``.
 ROWS = 4
@@ -232,7 +232,8 @@ def outlier_plot(errors, path):
     plt.close(fig)
 
 
-def _check_tools(sims, plot):
+def check_tools(sims, plot):
+    """Raise ``RuntimeError`` naming what the demo needs and this machine lacks."""
     needed = ["sklearn", "onnx", "onnxruntime"] + (["matplotlib"] if plot else [])
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
@@ -258,7 +259,7 @@ def run_demo(sims, plot=None, *, workdir=None, out=print, progress=_progress):
 
     The simulations run in ``workdir`` (kept) or in a temporary folder removed at the end,
     whatever the outcome. ``progress`` receives a line before each slow step."""
-    _check_tools(sims, plot)
+    check_tools(sims, plot)
     if workdir is not None:
         return _run_demo(sims, plot, Path(workdir), out, progress)
     with tempfile.TemporaryDirectory(prefix="qdp-demo-") as temp:

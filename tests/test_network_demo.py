@@ -84,7 +84,7 @@ def test_exit_status_progress_and_no_folder_left(broken, tmp_path, monkeypatch, 
     _require("sklearn", "onnx", "onnxruntime")
     chain, calls = _chain(broken)
     monkeypatch.setattr(demo, "run_network", chain)
-    monkeypatch.setattr(demo, "_check_tools", lambda sims, plot: None)
+    monkeypatch.setattr(demo, "check_tools", lambda sims, plot: None)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     assert demo.run_demo(("verilator",)) == int(broken)
