@@ -44,9 +44,12 @@ def test_generate_for_ecp5_instantiates_registered_dsps(tmp_path):
         args += ["--target", target] if target else []
         args += [] if pipelined else ["--no-pipelined"]
         assert main(args) == 0
-    (generic,) = (tmp_path / "None-True").glob("*.v")
-    (ecp5,) = (tmp_path / "ecp5-True").glob("*.v")
-    (plain,) = (tmp_path / "ecp5-False").glob("*.v")
+    (generic,) = (tmp_path / "None-True").glob("qdp_*.v")
+    (ecp5,) = (tmp_path / "ecp5-True").glob("qdp_*.v")
+    (plain,) = (tmp_path / "ecp5-False").glob("qdp_*.v")
+    # The DSP model comes with the export that instantiates it, and only with that one.
+    assert (tmp_path / "ecp5-True" / "MULT18X18D_sim.v").exists()
+    assert not (tmp_path / "ecp5-False" / "MULT18X18D_sim.v").exists()
     assert generic.stem != ecp5.stem
     manifest = json.loads(ecp5.with_suffix(".json").read_text())
     assert manifest["target"] == "ecp5" and manifest["parameters"]["pipelined"] is True
