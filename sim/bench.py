@@ -59,12 +59,11 @@ class StreamBench:
     def __init__(self, dut, config):
         self.dut, self.config = dut, config
         self.summary = {"beats_in": 0, "beats_out": 0, "cycles": 0}
-        self.boards = {}
-        self.counts = {}
-        self.clock = None
-        self.endpoints = {}
+        self.module = self.params = self.latency = self.rng = None     # set by run()
+        self.boards, self.counts, self.sink_pauses, self.drain = {}, {}, {}, 0
+        self.clock, self.endpoints = None, {}
         self.since_reset = 0
-        self._stamps = {}
+        self._sent, self._stamps = {}, {}
 
     async def run(self, make_traffic):
         try:
