@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..blocks import BLOCKS, generate, get_block
+from ..blocks import BLOCKS, generate
 from ..formal.runner import block_proofs, prove
 from ..formal.runner import missing_tools as missing_proof_tools
 from ..sim.ecp5 import write_models
@@ -275,14 +275,14 @@ def _where(workdir, log):
     return f"log: {log}" if workdir.kept else "rerun with --workdir DIR to keep its log"
 
 
-def _verify_one(args, params, sim, workdir):
+def _verify_one(args, params, exported, sim, workdir):
     """One simulator's run; returns its exit status."""
     start = time.monotonic()
     result = run_bench(args.block, params, sim,
                        {"vectors": args.vectors, "seed": args.seed,
                         "in_pause": args.in_pause, "out_pause": args.out_pause,
                         "reset": not args.no_reset},
-                       waves=args.waves, workdir=workdir.path)
+                       waves=args.waves, workdir=workdir.path, exported=exported)
     seconds = time.monotonic() - start
     s = result.summary
     if "error" in s:
@@ -305,7 +305,9 @@ def _verify_one(args, params, sim, workdir):
 
 def _verify(args):
     params = _block_params(args)
-    get_block(args.block).check(**params)          # bad parameters fail before any build
+    # The component is built once: bad parameters fail here, before any simulator runs,
+    # and every simulator gets this Verilog.
+    exported = generate(args.block, params)
     if not 0 <= args.in_pause < 1 or not 0 <= args.out_pause < 1:
         raise ValueError("in_pause/out_pause: probabilities must lie in [0, 1)")
     if args.vectors < 1:
@@ -323,7 +325,7 @@ def _verify(args):
         base = args.workdir if args.workdir is not None or not args.waves else \
             Path(tempfile.mkdtemp(prefix=f"qdp-{args.block}-waves-"))
         with _Workdir(base, sim, f"qdp-{args.block}-{sim}-") as workdir:
-            status = max(status, _verify_one(args, params, sim, workdir))
+            status = max(status, _verify_one(args, params, exported, sim, workdir))
     return status
 
 

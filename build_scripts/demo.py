@@ -4,7 +4,7 @@ Trains a 64-32-10 MLP on scikit-learn's bundled digits (fixed seed, seconds), qu
 it to int8 after training (:mod:`qdp.golden.network`), runs the integer network through
 the golden blocks, checks every layer against onnxruntime (:func:`ort_agreement`), and
 runs the whole test set through the generated QLinear hardware layer by layer in cocotb
-(:func:`qdp.sim.network_tb.run_network`), every output compared with the golden integer
+(:func:`qdp.sim.network.run_network`), every output compared with the golden integer
 network. ``--plot FILE`` also draws :func:`outlier_plot`.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from .. import golden
 from ..golden import network as net
 from ..golden.mac_array import matmul_int
-from ..sim.network_tb import run_network
+from ..sim.network import run_network
 from ..sim.toolchain import missing_tools
 
 __all__ = ["ROWS", "check_tools", "ort_agreement", "ort_layer_model", "ort_run",

@@ -22,11 +22,10 @@ import numpy as np
 from ..golden.network import hardware_params, load_json
 from .bench import run_stream_bench
 from .mac_array_tb import tile_phase
-from .network import run_network        # where qdp.build_scripts.demo imports it from
 from .qlinear_tb import expected_qlinear_rows
 from .traffic import Traffic
 
-__all__ = ["layer_tiles", "LayerTraffic", "run_network", "test_network_layer"]
+__all__ = ["layer_tiles", "LayerTraffic", "test_network_layer"]
 
 
 def layer_tiles(component, a, w):

@@ -54,13 +54,15 @@ def _tool_version(sim):
     return "icarus"
 
 
-def build(block, params, sim, *, waves=False):
-    """Export and build ``block`` for ``sim``; return ``(build_dir, module_name)``."""
-    build_dir, manifest = _build(block, params, sim, waves)
+def build(block, params, sim, *, waves=False, exported=None):
+    """Export and build ``block`` for ``sim``; return ``(build_dir, module_name)``.
+    ``exported`` is :func:`qdp.blocks.generate`'s ``(verilog_text, manifest)`` of these
+    parameters when the caller has it already (the component is then not built again)."""
+    build_dir, manifest = _build(block, params, sim, waves, exported)
     return build_dir, manifest["module"]
 
 
-def _build(block, params, sim, waves):
+def _build(block, params, sim, waves, exported=None):
     """:func:`build`, returning ``(build_dir, manifest)``; the manifest is also written as
     ``<build_dir>/<module>.json`` (rewritten when it changed, since the cache key covers
     the Verilog text only)."""
@@ -68,7 +70,7 @@ def _build(block, params, sim, waves):
     if missing:
         raise RuntimeError(f"sim: {sim} needs {', '.join(missing)}, which is not installed")
     setup_verilator()
-    text, manifest = generate(block, params)
+    text, manifest = exported or generate(block, params)
     name = manifest["module"]
     key = hashlib.sha1("\n".join([text, _tool_version(sim), cocotb.__version__,
                                   str(waves)]).encode()).hexdigest()[:12]
@@ -110,16 +112,17 @@ def crash_reason(log):
     return "the bench wrote no summary (no exception in its log)"
 
 
-def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=None):
+def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=None,
+              exported=None):
     """Run the block's cocotb bench (or the cocotb test module ``bench``) with ``config``
-    (a JSON-able dict).
+    (a JSON-able dict); ``exported`` as for :func:`build`.
 
     The bench gets the module's manifest in its config (``manifest``), so it never
     rebuilds the component. It writes its summary (elements compared, mismatches,
     mismatch reports, beat counts, cycles) to a JSON file that this returns as
     :class:`BenchResult`.
     """
-    build_dir, manifest = _build(block, params, sim, waves)
+    build_dir, manifest = _build(block, params, sim, waves, exported)
     name = manifest["module"]
     # The simulator runs inside workdir, so every path handed to it must be absolute.
     workdir = Path(workdir or tempfile.mkdtemp(prefix=f"qdp-{block}-{sim}-")).resolve()

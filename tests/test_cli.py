@@ -189,3 +189,22 @@ def test_a_crashing_bench_is_exit_3_with_its_reason(tmp_path, monkeypatch, capsy
     log = keep / "icarus" / "sim.log"
     assert f"(log: {log})" in capsys.readouterr().err
     assert "ValueError: expected non-negative integer" in log.read_text()
+
+
+def test_verify_builds_the_component_once(monkeypatch, capsys):
+    """One construction per qdp verify, for both simulators together; the bench in the
+    simulator reads the manifest instead of building the component again."""
+    from qdp.hdl import Quantizer
+    from conftest import require_simulator
+    require_simulator("icarus")
+    require_simulator("verilator")
+    built = []
+    original = Quantizer.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(kwargs)
+        original(self, *args, **kwargs)
+    monkeypatch.setattr(Quantizer, "__init__", counting)
+    assert main(["verify", "quantizer", "--lanes", "2", "--sim", "both",
+                 "--vectors", "30"]) == 0
+    assert built == [{"lanes": 2}]
