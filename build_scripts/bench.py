@@ -33,7 +33,7 @@ from ..sim.runner import build, run_bench
 from ..sim.toolchain import SIMULATORS, missing_tools
 from ._report import write_report
 from ..blocks import get_block
-from .synth import TARGETS, synthesize, tool_versions
+from .synth import TARGETS, DoesNotFit, synthesize, tool_versions
 
 __all__ = ["REFERENCE", "Reference", "main"]
 
@@ -62,12 +62,9 @@ def synth_row(ref, target, seed):
     with tempfile.TemporaryDirectory(prefix="qdp-bench-synth-") as workdir:
         try:
             r = synthesize(ref.block, ref.params, target=target, seed=seed, workdir=workdir)
-        except ValueError as error:
-            if "does not fit" not in str(error):
-                raise
+        except DoesNotFit as error:
             # The reason without the block's parameters and without the (removed) log.
-            reason = str(error).split(": ", 1)[-1].split("; log: ")[0]
-            return {"fits": False, "reason": reason}
+            return {"fits": False, "reason": error.reason}
     return {"fits": True, "luts": r["luts"], "ffs": r["ffs"], "dsps": r["dsps"],
             "brams": r["brams"], "fmax_mhz": r["fmax_mhz"], "freq_mhz": r["freq_mhz"],
             "timing_met": r["timing_met"],

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..blocks import generate, get_block
 
-__all__ = ["TARGETS", "ice40_harness", "missing_tools", "nextpnr_absent_cell",
+__all__ = ["TARGETS", "DoesNotFit", "ice40_harness", "missing_tools", "nextpnr_absent_cell",
            "nextpnr_overflow", "nextpnr_placement_failure", "report_markdown",
            "resolve_device", "synthesize", "tool_versions", "write_report"]
 
@@ -454,15 +454,24 @@ def _yosys(work, block, top, sources, target, seconds):
                            f"log: {work.log_path('yosys.log')}")
 
 
+class DoesNotFit(ValueError):
+    """A design that the device cannot hold: ``"<what> does not fit <device>: <reason>;
+    log: <log>"``, with ``reason`` (what it lacks, without the configuration) and ``log``
+    (nextpnr's kept log) as members for reports."""
+
+    def __init__(self, what, device, reason, log):
+        super().__init__(f"{what} does not fit {device}: {reason}; log: {log}")
+        self.reason, self.log = reason, log
+
+
 def _check_placed(work, result, log, what, block, device):
     """Raise why nextpnr did not place and route the design, if it did not."""
     failed = result.returncode != 0 or not (work.path / "report.json").exists()
     overflow = nextpnr_overflow(log)
     if overflow:
         cell, used, available = overflow
-        raise ValueError(f"{what} does not fit {device}: needs {_count(used, cell)} "
-                         f"({cell}), device has {available}; "
-                         f"log: {work.log_path('nextpnr.log')}")
+        raise DoesNotFit(what, device, f"needs {_count(used, cell)} ({cell}), device has "
+                         f"{available}", work.log_path("nextpnr.log"))
     if not failed:
         return
     absent = nextpnr_absent_cell(log)
@@ -471,15 +480,15 @@ def _check_placed(work, result, log, what, block, device):
         needed = _netlist_cells(json.loads(stat_path.read_text())).get(
             _NETLIST_CELL.get(absent)) if stat_path.exists() else None
         needs = _count(needed, absent) if needed else _RESOURCE.get(absent, "cells")
-        raise ValueError(f"{what} does not fit {device}: needs {needs} ({absent}), device "
-                         f"has none; log: {work.log_path('nextpnr.log')}")
+        raise DoesNotFit(what, device, f"needs {needs} ({absent}), device has none",
+                         work.log_path("nextpnr.log"))
     placement = nextpnr_placement_failure(log)
     if placement:
         stage, cell, used, available = placement
         name = _RESOURCE.get(cell, cell + " cells").removesuffix("s")
-        raise ValueError(f"{what} does not fit {device}: {stage} failed at "
-                         f"{used * 100 // available} % {name} utilization "
-                         f"({used}/{available} {cell}); log: {work.log_path('nextpnr.log')}")
+        raise DoesNotFit(what, device, f"{stage} failed at {used * 100 // available} % "
+                         f"{name} utilization ({used}/{available} {cell})",
+                         work.log_path("nextpnr.log"))
     raise RuntimeError(f"nextpnr failed on {block}: {_last_error(work.path / 'nextpnr.log')}"
                        f"; log: {work.log_path('nextpnr.log')}")
 

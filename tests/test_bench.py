@@ -4,6 +4,7 @@ import json
 
 import pytest
 from qdp.build_scripts import bench
+from qdp.build_scripts.synth import DoesNotFit
 
 
 def test_reference_sweep_has_the_reference_configurations():
@@ -21,9 +22,9 @@ def test_a_configuration_that_does_not_fit_is_a_row_with_its_reason(monkeypatch,
     """synth_row keeps the reason (without the parameters and the removed log), and the
     sweep's table shows it in the configuration's cell."""
     def synthesize(block, params, **kwargs):
-        raise ValueError("mac-array (rows=16, cols=16) does not fit iCE40UP5K: needs 256 "
-                         "DSPs (ICESTORM_DSP), device has 8; log: /tmp/qdp-synth-log-x/"
-                         "nextpnr.log")
+        raise DoesNotFit("mac-array (rows=16, cols=16)", "iCE40UP5K",
+                         "needs 256 DSPs (ICESTORM_DSP), device has 8",
+                         "/tmp/qdp-synth-log-x/nextpnr.log")
     monkeypatch.setattr(bench, "synthesize", synthesize)
     monkeypatch.setattr(bench, "tool_versions", lambda target: {"yosys": "test"})
     reason = "needs 256 DSPs (ICESTORM_DSP), device has 8"
