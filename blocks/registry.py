@@ -9,7 +9,6 @@ layer imports neither: :mod:`qdp.sim.runner` hands the bench module to cocotb an
 """
 
 import dataclasses
-import inspect
 
 from .. import golden
 from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODES
@@ -85,10 +84,6 @@ class Block:
     proofs: str
     params: dict
     summary: str
-
-    def defaults(self):
-        signature = inspect.signature(self.component.__init__)
-        return {name: signature.parameters[name].default for name in self.params}
 
     def build(self, **params):
         """Construct the component; unknown names are a ``TypeError`` naming them."""
