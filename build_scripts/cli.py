@@ -7,6 +7,7 @@ simulator -- as one line on stderr; 3 a bench that crashed (one line with the re
 """
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import shutil
@@ -254,40 +255,34 @@ def _check_workdir(workdir):
         raise ValueError(f"workdir: {workdir} exists and is not a directory")
 
 
-class _Workdir:
-    """``base/name`` when the user gave ``--workdir``, else a temporary folder removed on
-    exit, whatever happened (``kept`` says which)."""
-
-    def __init__(self, base, name, prefix):
-        self.kept = base is not None
-        self._temp = None if self.kept else tempfile.TemporaryDirectory(prefix=prefix)
-        self.path = base / name if self.kept else Path(self._temp.name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self._temp is not None:
-            self._temp.cleanup()
+@contextlib.contextmanager
+def _workdir(base, name, prefix):
+    """``(folder, kept)``: ``base/name`` when there is a ``base``, else a temporary folder
+    removed on exit, whatever happened."""
+    if base is not None:
+        yield base / name, True
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as temp:
+        yield Path(temp), False
 
 
-def _where(workdir, log):
-    return f"log: {log}" if workdir.kept else "rerun with --workdir DIR to keep its log"
+def _where(kept, log):
+    return f"log: {log}" if kept else "rerun with --workdir DIR to keep its log"
 
 
-def _verify_one(args, params, exported, sim, workdir):
+def _verify_one(args, params, exported, sim, workdir, kept):
     """One simulator's run; returns its exit status."""
     start = time.monotonic()
     result = run_bench(args.block, params, sim,
                        {"vectors": args.vectors, "seed": args.seed,
                         "in_pause": args.in_pause, "out_pause": args.out_pause,
                         "reset": not args.no_reset},
-                       waves=args.waves, workdir=workdir.path, exported=exported)
+                       waves=args.waves, workdir=workdir, exported=exported)
     seconds = time.monotonic() - start
     s = result.summary
     if "error" in s:
         print(f"qdp: error: {args.block} on {sim}: the bench crashed: {s['error']} "
-              f"({_where(workdir, result.log)})", file=sys.stderr)
+              f"({_where(kept, result.log)})", file=sys.stderr)
         return EXIT_CRASH
     verdict = "bit-exact" if result.passed else "MISMATCH"
     print(f"{args.block} on {sim}: {s['compared']} vectors compared, "
@@ -296,9 +291,9 @@ def _verify_one(args, params, exported, sim, workdir):
     for line in s.get("reports", []):
         print(f"  {line}")
     if args.waves:
-        print(f"  waves and log in {workdir.path}")
+        print(f"  waves and log in {workdir}")
     if not result.passed:
-        print(f"  {_where(workdir, result.log)}")
+        print(f"  {_where(kept, result.log)}")
         return EXIT_MISMATCH
     return EXIT_OK
 
@@ -319,13 +314,13 @@ def _verify(args):
         missing = missing_sim_tools(sim)
         if missing:
             raise RuntimeError(f"{sim} needs {', '.join(missing)}, which is not installed")
+    # Waves are asked-for output: a run with --waves and no --workdir keeps one folder.
+    base = args.workdir if args.workdir is not None or not args.waves else \
+        Path(tempfile.mkdtemp(prefix=f"qdp-{args.block}-waves-"))
     status = EXIT_OK
     for sim in sims:
-        # Waves are asked-for output: a run with --waves and no --workdir keeps its folder.
-        base = args.workdir if args.workdir is not None or not args.waves else \
-            Path(tempfile.mkdtemp(prefix=f"qdp-{args.block}-waves-"))
-        with _Workdir(base, sim, f"qdp-{args.block}-{sim}-") as workdir:
-            status = max(status, _verify_one(args, params, exported, sim, workdir))
+        with _workdir(base, sim, f"qdp-{args.block}-{sim}-") as (workdir, kept):
+            status = max(status, _verify_one(args, params, exported, sim, workdir, kept))
     return status
 
 
