@@ -268,19 +268,10 @@ def qlinear_matmul_model(per_column, n):
         opset=QLINEAR_OPSET)
 
 
-def _exact_round_half_even(num, den):
-    """round_half_even(num / den) for Python ints, written here (den > 0)."""
-    q, r = divmod(num, den)
-    if 2 * r > den or (2 * r == den and q % 2):
-        q += 1
-    return q
-
-
 QLINEAR_CASES = [
     # (per_column, K, seed)
     (False, 64, 1), (False, 512, 2), (True, 64, 3), (True, 512, 4),
 ]
-QLINEAR_COUNTS = {}
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -339,7 +330,6 @@ def test_qlinear_against_qlinearmatmul(runtime, per_column, k, seed):
             frac = v - (v.numerator // v.denominator)
             margin = abs(v) * Fraction(1, 1 << 21) + Fraction(1, 1 << 20)
             assert abs(frac - Fraction(1, 2)) <= margin, (i, j, float(v))
-    QLINEAR_COUNTS[(runtime, per_column, k)] = (mismatched, saturated, total)
     print(f"\nQLinearMatMul ({runtime}) per_column={per_column} K={k}: {mismatched} of "
           f"{total} outputs differ (each by 1, each at a near tie); {saturated} of them "
           f"requantize the runtime's saturated accumulator")
