@@ -261,12 +261,12 @@ def run_demo(sims, plot=None, *, workdir=None, out=print, progress=_progress):
     whatever the outcome. ``progress`` receives a line before each slow step."""
     check_tools(sims, plot)
     if workdir is not None:
-        return _run_demo(sims, plot, Path(workdir), out, progress)
+        return _run_demo(sims, plot, Path(workdir), True, out, progress)
     with tempfile.TemporaryDirectory(prefix="qdp-demo-") as temp:
-        return _run_demo(sims, plot, None, out, progress, temp=Path(temp))
+        return _run_demo(sims, plot, Path(temp), False, out, progress)
 
 
-def _run_demo(sims, plot, workdir, out, progress, temp=None):
+def _run_demo(sims, plot, folder, kept, out, progress):
 
     if plot is not None:
         plot.parent.mkdir(parents=True, exist_ok=True)
@@ -299,7 +299,7 @@ def _run_demo(sims, plot, workdir, out, progress, temp=None):
     for sim in sims:
         t = time.monotonic()
         outputs, summaries = run_network(
-            network, d["q_x"], sim, rows=ROWS, workdir=(workdir or temp) / sim,
+            network, d["q_x"], sim, rows=ROWS, workdir=folder / sim,
             on_layer=lambda i, count, sim=sim: progress(
                 f"{sim}: building and simulating layer {i + 1} of {count} "
                 f"({n} images)"))
@@ -326,7 +326,7 @@ def _run_demo(sims, plot, workdir, out, progress, temp=None):
             for line in s.get("reports", []):
                 out(f"    layer {index}: {line}")
             if s.get("error") or not s["passed"]:
-                where = f"log: {s['log']}" if workdir is not None else \
+                where = f"log: {s['log']}" if kept else \
                     "rerun with --workdir DIR to keep the logs"
                 out(f"    layer {index}: {s.get('error', 'failed')} ({where})")
     if plot is not None:
