@@ -13,9 +13,10 @@ run. A configuration that does not fit a device is a row that says why. Writes
 earlier ``bench.json`` in the output folder that this run does not measure are kept
 (``--fresh`` drops them), so a sweep can be completed or refreshed piece by piece.
 
-Simulation speed is input beats (and output elements checked) per wall-clock second of
-the cocotb test as cocotb times it: stimulus, golden scoring and checking included;
-Verilog build and simulator start-up excluded.
+Simulation speed is output elements checked per wall-clock second of the cocotb test as
+cocotb times it, with the bulk driver and with the per-cycle driver on the same stimulus
+(stimulus, golden scoring and checking included; Verilog build and simulator start-up
+excluded).
 """
 
 import argparse
@@ -25,13 +26,12 @@ import platform
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.etree import ElementTree
 
 from tqdm import tqdm
 
-from ..sim.runner import build, run_bench
 from ..sim.toolchain import SIMULATORS, missing_tools
 from ._report import write_report
+from .bench_sim import compare
 from ..blocks import get_block
 from .synth import TARGETS, DoesNotFit, synthesize, tool_versions
 
@@ -73,22 +73,10 @@ def synth_row(ref, target, seed):
 
 
 def sim_row(ref, sim, vectors, seed):
-    """Beats and checked elements per second of the cocotb bench of ``ref`` on ``sim``."""
-    build(ref.block, ref.params, sim)
-    with tempfile.TemporaryDirectory(prefix="qdp-bench-") as workdir:
-        result = run_bench(ref.block, ref.params, sim,
-                           {"vectors": vectors, "seed": seed, "in_pause": 0.0,
-                            "out_pause": 0.0, "reset": False}, workdir=workdir)
-        if not result.passed:
-            raise RuntimeError(f"{ref.block} {ref.params} failed on {sim}: {result.summary}")
-        # cocotb's own wall time of the test: the simulator's start-up is not in it.
-        testcase = ElementTree.parse(Path(workdir) / "results.xml").find(".//testcase")
-        seconds = float(testcase.get("time"))
-    s = result.summary
-    return {"beats_in": s["beats_in"], "elements": result.compared, "cycles": s["cycles"],
-            "seconds": round(seconds, 2),
-            "beats_per_second": round(s["beats_in"] / seconds),
-            "elements_per_second": round(result.compared / seconds)}
+    """Checked elements and input beats per second of the cocotb bench of ``ref`` on
+    ``sim``, with each driver on the same stimulus (:func:`qdp.build_scripts.bench_sim.compare`)."""
+    drivers, speedup = compare(ref.block, ref.params, sim, vectors=vectors, seed=seed)
+    return {**drivers, "speedup": speedup}
 
 
 def _fmt_synth(row):
@@ -106,7 +94,12 @@ def _fmt_synth(row):
 
 
 def _fmt_sim(row):
-    return "-" if row is None else f"{row['beats_per_second']:,} beats/s"
+    if row is None:
+        return "-"
+    if "bulk" not in row:               # measured before the bulk driver
+        return f"{row['beats_per_second']:,} beats/s (cycle)"
+    return (f"{row['bulk']['elements_per_second']:,} / {row['cycle']['elements_per_second']:,}"
+            f" elements/s ({row['speedup']}×)")
 
 
 def main(argv=None):
@@ -153,7 +146,7 @@ def main(argv=None):
     header = ["block", "configuration", "latency (cycles)"]
     header += [{"ecp5": "ECP5-85F -8 (OOC)", "ice40": "iCE40 UP5K (harness)"}[t]
                for t in targets]
-    header += [f"{sim.capitalize()} speed" for sim in simulators]
+    header += [f"{sim.capitalize()} bulk / cycle driver" for sim in simulators]
     table = [[row["block"], row["config"], row["latency_cycles"]]
              + [_fmt_synth(row["synth"].get(t)) for t in targets]
              + [_fmt_sim(row["sim"].get(sim)) for sim in simulators]

@@ -20,6 +20,8 @@ from ..blocks import BLOCKS, generate
 from ..formal.runner import block_proofs, prove
 from ..formal.runner import missing_tools as missing_proof_tools
 from ..sim.ecp5 import write_models
+from ..sim.bench import DRIVERS, exhaustive_elements
+from ..sim.module import Module
 from ..sim.runner import run_bench
 from ..sim.toolchain import missing_tools as missing_sim_tools
 from .demo import run_demo
@@ -154,6 +156,14 @@ def _make_parser():
                                help="probability of output backpressure per cycle (default 0.3)")
                 p.add_argument("--no-reset", action="store_true",
                                help="skip the mid-stream reset phase")
+                p.add_argument("--driver", choices=DRIVERS, default="bulk",
+                               help="bulk (default): a Verilog harness plays and captures the "
+                                    "streams, Python acts once per memory load; cycle: "
+                                    "Python drives every clock edge")
+                p.add_argument("--exhaustive", action="store_true",
+                               help="check every input the block's exhaustive check covers "
+                                    "(e.g. every value of a <= 16-bit quantizer input) "
+                                    "instead of --vectors random ones")
                 p.add_argument("--waves", action="store_true",
                                help="record waveforms (Verilator: dump.vcd, Icarus: <module>.fst)")
                 p.add_argument("--workdir", type=Path,
@@ -276,7 +286,8 @@ def _verify_one(args, params, exported, sim, workdir, kept):
     result = run_bench(args.block, params, sim,
                        {"vectors": args.vectors, "seed": args.seed,
                         "in_pause": args.in_pause, "out_pause": args.out_pause,
-                        "reset": not args.no_reset},
+                        "reset": not args.no_reset, "driver": args.driver,
+                        "exhaustive": args.exhaustive},
                        waves=args.waves, workdir=workdir, exported=exported)
     seconds = time.monotonic() - start
     s = result.summary
@@ -309,6 +320,8 @@ def _verify(args):
         raise ValueError(f"vectors: must be >= 1, got {args.vectors}")
     _check_seed(args.seed)
     _check_workdir(args.workdir)
+    if args.exhaustive:
+        exhaustive_elements(args.block, Module(exported[1]).params)
     sims = ("verilator", "icarus") if args.sim == "both" else (args.sim,)
     for sim in sims:
         missing = missing_sim_tools(sim)

@@ -12,6 +12,10 @@ def as_exact(values):
     """
     array = np.asarray(values)
     if array.dtype.kind == "O":
+        # One pass over the element types (not over the elements) decides.
+        types = set(map(type, array.flat))
+        if types <= {int}:
+            return array
         for v in array.flat:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
                 raise TypeError(f"expected integers, got {type(v).__name__} {v!r}")

@@ -181,7 +181,7 @@ class AbsmaxTraffic(Traffic):
         blocks = [make_block(self.bench.rng.choice(KINDS), p.block_size, p.in_width,
                              self.bench.rng) for _ in range(count)]
         phase, want = self._phase([np.concatenate(blocks)])
-        phase.label, phase.full_rate = "steady state: ", True
+        phase.label, phase.full_rate, phase.input_stamps = "steady state: ", True, True
         phase.on_done = lambda result: self._steady(want, result.stamps)
         yield phase
 

@@ -13,24 +13,58 @@ scoreboards and writes the summary, also when the bench fails.
 Config (JSON, from :func:`qdp.sim.runner.run_bench`): ``block``, ``params``,
 ``manifest`` (the module's manifest, see :class:`qdp.sim.module.Module`), ``vectors``
 (elements), ``seed``, ``in_pause`` and ``out_pause`` (probabilities), ``reset`` (bool),
-``golden`` (overrides for the golden call: used to prove that a wrong golden fails), and
+``golden`` (overrides for the golden call: used to prove that a wrong golden fails),
+``driver`` (``"bulk"``, the default: the harness plays and captures the streams, see
+:mod:`qdp.sim.bulk`; ``"cycle"``: Python drives every cycle, see
+:class:`qdp.sim.stream.CycleDriver`), ``depth`` (the harness's memory depth, set by the
+runner), ``exhaustive`` (bool: the checked stream is the block's exhaustive one), and
 whatever keys the block's bench reads.
 """
 
+import importlib
 import json
 import os
 
 import numpy as np
 
+from ..blocks import get_block
 from .module import Module
-from .payload import pack, unpack
+from .payload import pack_limbs, unpack_limbs
 from .scoreboard import Scoreboard
-from .stream import ClockedBench, StreamSource, pause_generator
+from .bulk import BulkDriver
+from .stream import CycleDriver
 from .traffic import PhaseResult
 
-__all__ = ["bench_config", "write_summary", "StreamBench", "run_stream_bench"]
+__all__ = ["bench_config", "write_summary", "exhaustive_elements", "StreamBench",
+           "run_stream_bench", "DRIVERS"]
 
-DEFAULTS = {"vectors": 1000, "seed": 1, "in_pause": 0.3, "out_pause": 0.3, "reset": True}
+DEFAULTS = {"vectors": 1000, "seed": 1, "in_pause": 0.3, "out_pause": 0.3, "reset": True,
+            "driver": "bulk", "depth": None, "exhaustive": False}
+DRIVERS = ("bulk", "cycle")
+
+
+def make_driver(dut, module, config, sink_pauses):
+    """The driver ``config["driver"]`` names, for ``module``'s streams: input pauses
+    ``config["in_pause"]``, output pauses ``sink_pauses``, seeded ``config["seed"]``."""
+    kwargs = dict(seed=config["seed"], sinks=sink_pauses,
+                  sources={s: config["in_pause"] for s in module.inputs})
+    if config["driver"] == "cycle":
+        return CycleDriver(dut, module, **kwargs)
+    if config["driver"] != "bulk":
+        raise ValueError(f"driver: {config['driver']!r} is not one of {', '.join(DRIVERS)}")
+    return BulkDriver(dut, module, depth=config["depth"], **kwargs)
+
+
+def exhaustive_elements(block, params):
+    """Elements an exhaustive check of ``block`` compares for ``params`` (a
+    :class:`~qdp.sim.module.Module`'s ``params``): its bench module's
+    ``exhaustive_elements``. ``ValueError`` naming why when there is none or the
+    configuration is too large."""
+    count = getattr(importlib.import_module(get_block(block).bench), "exhaustive_elements",
+                    None)
+    if count is None:
+        raise ValueError(f"exhaustive: {block} has no exhaustive check")
+    return count(params)
 
 
 def bench_config():
@@ -61,9 +95,9 @@ class StreamBench:
         self.summary = {"beats_in": 0, "beats_out": 0, "cycles": 0}
         self.module = self.params = self.latency = self.rng = None     # set by run()
         self.boards, self.counts, self.sink_pauses, self.drain = {}, {}, {}, 0
-        self.clock, self.endpoints = None, {}
+        self.driver = None
         self.since_reset = 0
-        self._sent, self._stamps = {}, {}
+        self._cycles, self._beats, self._phase_open = 0, {}, False
 
     async def run(self, make_traffic):
         try:
@@ -84,6 +118,7 @@ class StreamBench:
         self.module = Module(self.config["manifest"])
         self.params, self.latency = self.module.params, self.module.latency
         self.summary["lanes"] = self.module.lanes
+        self.summary["driver"] = self.config["driver"]
         self.rng = np.random.default_rng(self.config["seed"])
         traffic = make_traffic(self)
         self.boards = {key: Scoreboard(name) for key, name in
@@ -91,15 +126,15 @@ class StreamBench:
         self.counts = traffic.counts
         self.drain = 2 * self.latency + traffic.drain_extra + 8
         self.sink_pauses = {s: self.config[key] for s, key in traffic.sinks.items()}
-        self.clock, self.endpoints = await ClockedBench.start(
-            self.dut, seed=self.config["seed"],
-            sources={s: self.config["in_pause"] for s in self.module.inputs},
-            sinks=self.sink_pauses)
+        self.driver = make_driver(self.dut, self.module, self.config, self.sink_pauses)
+        self._beats = {key: 0 for key in self.counts}
+        await self.driver.start()
         if self.config["reset"]:
             phase = traffic.interrupted()
             if phase is not None:
                 await self._interrupted(phase)
-        await self._checked(traffic.checked())
+        await self._checked(traffic.exhaustive() if self.config["exhaustive"]
+                            else traffic.checked())
         for phase in traffic.more():
             await self._checked(phase)
 
@@ -109,14 +144,12 @@ class StreamBench:
         """Run ``phase`` until its ``reset_after`` counts, reset, and score what came out
         before the reset: beats in flight are flushed, those out must be exact."""
         label = "before reset: " + phase.label
-        start = self._begin(phase)
+        sent = self._begin(phase)
         first_input = next(iter(phase.inputs))
-        after = phase.reset_after or {first_input: self._sent[first_input] // 2}
-        await self._run_until(lambda: all(self._moved(s) - start[s] >= n
-                                          for s, n in after.items()),
-                              self._timeout(phase.timeout_beats))
-        await self.clock.reset(self.dut.rst)
-        result = self._result(phase, start, None)
+        after = phase.reset_after or {first_input: sent[first_input] // 2}
+        await self.driver.run_until(after, self._timeout(phase.timeout_beats))
+        await self.driver.reset()
+        result = self._result(phase, None)
         accepted = result.accepted[first_input]
         for stream, expect in phase.outputs.items():
             due = min(expect.beats, accepted) if expect.per_input else expect.beats
@@ -129,20 +162,14 @@ class StreamBench:
     async def _checked(self, phase):
         """Run ``phase`` until every output has its beats, drain, and score all of them."""
         if phase.full_rate:
-            for endpoint in self.endpoints.values():
-                endpoint.pause = pause_generator(0, 0)
-        start = self._begin(phase)
-        await self._run_until(lambda: all(self._moved(s) - start[s] >= e.beats
-                                          for s, e in phase.outputs.items()),
-                              self._timeout(phase.timeout_beats))
-        cycles = self.clock.cycles - start["cycle"]
+            self.driver.full_rate()
+        sent = self._begin(phase)
+        await self.driver.run_until({s: e.beats for s, e in phase.outputs.items()},
+                                    self._timeout(phase.timeout_beats))
         # Keep taking beats for a while: a duplicated beat would show up here.
-        for stream in self.sink_pauses:
-            self.endpoints[stream].pause = pause_generator(0, 0)
-        for _ in range(self.drain):
-            await self._step()
-        result = self._result(phase, start, cycles)
-        counts = [(s, result.accepted[s], n) for s, n in self._sent.items()] + \
+        await self.driver.drain(self.drain)
+        result = self._result(phase, phase.outputs)
+        counts = [(s, result.accepted[s], n) for s, n in sent.items()] + \
             [(s, result.received[s], e.beats) for s, e in phase.outputs.items()]
         if any(got != want for _, got, want in counts):
             raise AssertionError(phase.label + ", ".join(
@@ -153,48 +180,33 @@ class StreamBench:
     # -- the pieces ----------------------------------------------------------------------
 
     def _begin(self, phase):
-        """Queue the phase's input beats; return where every count stood."""
-        start = {s: self._moved(s) for s in self.endpoints}
-        start["cycle"] = self.clock.cycles
-        self._stamps = {s: [] for s in self.endpoints}
-        self._sent = {}
-        for stream, fields in phase.inputs.items():
-            words = pack(self.module.fields[stream], fields)
-            self._sent[stream] = len(words)
-            self.endpoints[stream].send(words)
-        return start
-
-    def _moved(self, stream):
-        endpoint = self.endpoints[stream]
-        return endpoint.accepted if isinstance(endpoint, StreamSource) else endpoint.received
-
-    async def _step(self):
-        before = {s: self._moved(s) for s in self.endpoints}
-        await self.clock.step()
-        for stream, count in before.items():
-            if self._moved(stream) > count:
-                self._stamps[stream].append(self.clock.cycles)
-
-    async def _run_until(self, done, limit):
-        start = self.clock.cycles
-        while not done():
-            if self.clock.cycles - start > limit:
-                moved = ", ".join(f"{s} {self._moved(s)}" for s in self.endpoints)
-                raise TimeoutError(f"stream stalled: no completion after {limit} cycles "
-                                   f"(beats so far: {moved})")
-            await self._step()
+        """Queue the phase's input beats; return how many per input stream."""
+        words = {s: pack_limbs(self.module.fields[s], fields) for s, fields in phase.inputs.items()}
+        self.driver.begin(words, input_stamps=phase.input_stamps)
+        self._phase_open = True
+        return {s: len(w) for s, w in words.items()}
 
     def _timeout(self, beats):
         stretch = 1 / max(1e-3, 1 - self.config["in_pause"]) / max(
             1e-3, 1 - max(self.sink_pauses.values()))
         return int(beats * stretch * 4) + 4 * self.latency + 200
 
-    def _result(self, phase, start, cycles):
-        received = {s: self._moved(s) - start[s] for s in phase.outputs}
+    def _result(self, phase, expected):
+        """The phase's :class:`PhaseResult`; its ``cycles`` run to the last beat of
+        ``expected`` (``{output: Expect}``), ``None`` without."""
+        driver = self.driver
+        streams = [*self.module.inputs, *self.module.outputs]
+        stamps = {s: np.asarray(driver.stamps(s), dtype=np.int64) for s in streams}
+        cycles = None
+        if expected:
+            cycles = max((int(stamps[s][e.beats - 1]) + 1 for s, e in expected.items()
+                          if e.beats and len(stamps[s]) >= e.beats), default=0)
+        self._close_phase()
         return PhaseResult(
-            accepted={s: self._moved(s) - start[s] for s in phase.inputs},
-            received=received, cycles=cycles, stamps=self._stamps,
-            got={s: unpack(self.module.fields[s], self.endpoints[s].words[start[s]:])
+            accepted={s: driver.moved(s) for s in phase.inputs},
+            received={s: driver.moved(s) for s in phase.outputs}, cycles=cycles,
+            stamps=stamps,
+            got={s: unpack_limbs(self.module.fields[s], driver.received(s))
                  for s in phase.outputs})
 
     def _score(self, phase, result, label):
@@ -216,9 +228,20 @@ class StreamBench:
                 "mismatches": sum(b.mismatches for b in boards),
                 "reports": [r for b in boards for r in b.reports]}
 
+    def _close_phase(self):
+        """Add the phase's cycles and beats to the totals (once)."""
+        if self._phase_open:
+            self._phase_open = False
+            self._cycles += self.driver.cycles
+            for key, stream in self.counts.items():
+                self._beats[key] = self._beats.get(key, 0) + self.driver.moved(stream)
+
     def _tally(self):
-        if self.clock is None:
-            return {}
-        return {"cycles": self.clock.cycles,
-                **{key: self._moved(stream) for key, stream in self.counts.items()}}
+        if self.driver is not None:
+            self._close_phase()             # a phase that failed counts too
+        tally = {"cycles": self._cycles, **self._beats}
+        if hasattr(self.driver, "simulating"):
+            tally.update(seconds_simulating=round(self.driver.simulating, 3),
+                         seconds_loading=round(self.driver.loading, 3))
+        return tally
 

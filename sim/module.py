@@ -28,6 +28,8 @@ class Module:
     fields : dict
         Per stream, its payload fields ``(path, offset, width, signed)`` for
         :func:`qdp.sim.payload.pack` and :func:`~qdp.sim.payload.unpack`.
+    widths : dict
+        Per stream, the width of its payload port.
     inputs, outputs : list of str
         Stream names by direction, in manifest order.
     params : types.SimpleNamespace
@@ -39,8 +41,9 @@ class Module:
     def __init__(self, manifest):
         self.name = manifest["module"]
         self.latency = manifest["latency_cycles"]
-        self.fields = {port["stream"]: manifest_fields(port["fields"])
-                       for port in manifest["ports"] if port.get("role") == "payload"}
+        payloads = [port for port in manifest["ports"] if port.get("role") == "payload"]
+        self.fields = {port["stream"]: manifest_fields(port["fields"]) for port in payloads}
+        self.widths = {port["stream"]: port["width"] for port in payloads}
         streams = manifest["streams"]
         self.inputs = [s for s, row in streams.items() if row["direction"] == "input"]
         self.outputs = [s for s, row in streams.items() if row["direction"] == "output"]

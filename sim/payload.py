@@ -9,14 +9,17 @@ Values are given per field: a NumPy array whose first axis counts beats, with a 
 axis for each array level (lane 0 at the least significant bits), or a dict of such arrays
 for a struct. The manifest names a bare lane array ``data`` (as the ``data`` field of a
 struct payload) and a bare scalar ``value``, so with a field list such payloads are
-``{"data": array}`` and ``{"value": array}``. Packed payloads are Python ints.
+``{"data": array}`` and ``{"value": array}``. Packed payloads are Python ints
+(:func:`pack`, what cocotb writes) or rows of 64-bit limbs (:func:`pack_limbs`, what the
+bulk driver's memory files hold), vectorized over beats.
 """
 
 import numpy as np
 
 from ..blocks.layout import leaves
 
-__all__ = ["manifest_fields", "pack", "unpack"]
+__all__ = ["manifest_fields", "pack", "unpack", "pack_limbs", "unpack_limbs", "bit_field",
+           "limbs_to_ints", "ints_to_limbs"]
 
 
 def manifest_fields(rows):
@@ -38,28 +41,95 @@ def _select(values, path):
     return values
 
 
+def _limb_count(spec):
+    return max(1, -(-max((offset + width for _, offset, width, _ in spec), default=1) // 64))
+
+
+def _as_u64(field, width):
+    """``field`` modulo ``2**width`` as uint64 (``width <= 64``), from any integer dtype or
+    Python ints."""
+    field = np.asarray(field)
+    mask = (1 << width) - 1
+    if field.dtype.kind == "O":
+        return (field & mask).astype(np.uint64)
+    return field.astype(np.int64).view(np.uint64) & np.uint64(mask)
+
+
+def pack_limbs(spec, values):
+    """Pack ``values`` (see module docstring) into 64-bit limbs: a uint64 array of shape
+    ``(beats, limbs)``, limb 0 holding bits 0..63. ``spec`` is a field list or an Amaranth
+    layout."""
+    spec = _fields(spec)
+    limbs = None
+    for path, offset, width, _ in spec:
+        if width > 64:
+            raise ValueError(f"field {path}: {width} bits; fields of at most 64 are packed")
+        field = _as_u64(_select(values, path), width).reshape(-1)
+        if limbs is None:
+            limbs = np.zeros((len(field), _limb_count(spec)), dtype=np.uint64)
+        k, bit = divmod(offset, 64)
+        limbs[:, k] |= field << np.uint64(bit)
+        if bit + width > 64:
+            limbs[:, k + 1] |= field >> np.uint64(64 - bit)
+    return limbs
+
+
+def unpack_limbs(spec, limbs):
+    """Unpack the limbs of :func:`pack_limbs` into the nested dict/array form, signed
+    fields sign-extended, as int64 arrays."""
+    limbs = np.asarray(limbs, dtype=np.uint64).reshape(len(limbs), -1)
+    result = {}
+    for path, offset, width, signed in _fields(spec):
+        result[path] = bit_field(limbs, offset, width, signed)
+    return _nest(result)
+
+
+def bit_field(limbs, offset, width, signed=False):
+    """Bits ``offset .. offset + width - 1`` (``width <= 64``) of each row of ``limbs``, as
+    int64 (two's complement when ``signed``; unsigned 64-bit fields as Python ints)."""
+    k, bit = divmod(offset, 64)
+    field = limbs[:, k] >> np.uint64(bit) if k < limbs.shape[1] else \
+        np.zeros(len(limbs), dtype=np.uint64)
+    if bit + width > 64 and k + 1 < limbs.shape[1]:
+        field = field | (limbs[:, k + 1] << np.uint64(64 - bit))
+    if width < 64:
+        field = field & np.uint64((1 << width) - 1)
+    if signed and width < 64:
+        sign = np.uint64(1 << (width - 1))
+        return (field ^ sign).astype(np.int64) - np.int64(1 << (width - 1))
+    return field.view(np.int64) if signed or width < 64 else field.astype(object)
+
+
+def limbs_to_ints(limbs):
+    """The limbs of each row as one Python int: an object array."""
+    limbs = np.asarray(limbs, dtype=np.uint64)
+    words = np.zeros(len(limbs), dtype=object)
+    for k in range(limbs.shape[1]):
+        words = words | (limbs[:, k].astype(object) << (64 * k))
+    return words
+
+
+def ints_to_limbs(words, limbs):
+    """Python ints as ``limbs`` 64-bit limbs per row (the inverse of
+    :func:`limbs_to_ints`)."""
+    words = np.asarray(words, dtype=object).reshape(-1)
+    out = np.zeros((len(words), limbs), dtype=np.uint64)
+    for k in range(limbs):
+        out[:, k] = ((words >> (64 * k)) & 0xFFFFFFFFFFFFFFFF).astype(np.uint64)
+    return out
+
+
 def pack(spec, values):
     """Pack ``values`` (see module docstring) into one int per beat: an object array.
     ``spec`` is a field list or an Amaranth layout."""
-    packed = None
-    for path, offset, width, _ in _fields(spec):
-        field = np.asarray(_select(values, path)).astype(object)
-        bits = (field & ((1 << width) - 1)) << offset
-        packed = bits if packed is None else packed | bits
-    return packed
+    return limbs_to_ints(pack_limbs(spec, values))
 
 
 def unpack(spec, words):
     """Unpack ints into the nested dict/array form of :func:`pack`, with signed fields
-    sign-extended. Returns int64 arrays (widths here never exceed 64 bits)."""
-    words = np.asarray(words, dtype=object)
-    result = {}
-    for path, offset, width, signed in _fields(spec):
-        field = (words >> offset) & ((1 << width) - 1)
-        if signed:
-            field = np.where(field >= 1 << (width - 1), field - (1 << width), field)
-        result[path] = field.astype(np.int64)
-    return _nest(result)
+    sign-extended. Returns int64 arrays (object for unsigned 64-bit fields)."""
+    spec = _fields(spec)
+    return unpack_limbs(spec, ints_to_limbs(words, _limb_count(spec)))
 
 
 def _nest(flat):

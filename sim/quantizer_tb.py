@@ -15,7 +15,11 @@ from .. import golden
 from .bench import run_stream_bench
 from .traffic import Check, Expect, Phase, Traffic
 
-__all__ = ["stimulus", "expected", "QuantizerTraffic", "test_quantizer"]
+__all__ = ["stimulus", "exhaustive_elements", "exhaustive_stimulus", "expected",
+           "QuantizerTraffic", "test_quantizer"]
+
+#: Widest input an exhaustive check takes: every one of its 2**in_width values, per lane.
+EXHAUSTIVE_MAX_IN_WIDTH = 16
 
 
 def _uniform(rng, lo, hi, size):
@@ -93,29 +97,88 @@ def _make_ties(q, rng, x, mult, shift, beats):
     """
     in_lo, in_hi = golden._intarray.int_range(q.in_width, q.in_signed)
     magnitude_bits = q.in_width - 1 if q.in_signed else q.in_width
-    for b in beats:
-        for group in (range(q.lanes) if q.per_lane else [None]):
-            where = (b, group) if q.per_lane else (b,)
-            m, s = int(mult[where]), int(shift[where])
-            if s == 0:
-                continue
-            if q.runtime_scale:
-                k = int(rng.integers(0, min(s, magnitude_bits)))
-                t = s - 1 - k
-                if t >= q.mult_width:
-                    continue
-                mult[where] = m = ((m >> t) | 1) << t
-            elif m == 0:
-                continue
-            k = s - 1 - ((m & -m).bit_length() - 1)
-            if not 0 <= k < magnitude_bits:
-                continue
-            for lane in (range(q.lanes) if group is None else [group]):
-                odd = int(rng.integers(0, 1 << max(0, magnitude_bits - k - 1))) * 2 + 1
-                value = odd << k
-                value = -value if in_lo < 0 and rng.random() < 0.5 else value
-                if in_lo <= value <= in_hi:
-                    x[b, lane] = value
+    lanes = np.arange(q.lanes)
+    # One row per scale: (beat, lane) with per-lane scales, else (beat,).
+    if q.per_lane:
+        where = (np.repeat(beats, q.lanes), np.tile(lanes, len(beats)))
+    else:
+        where = (np.asarray(beats, dtype=np.int64),)
+    m = mult[where].astype(np.int64)
+    s = shift[where].astype(np.int64)
+    ok = s != 0
+    if q.runtime_scale:
+        k = np.floor(rng.random(len(s)) * np.minimum(s, magnitude_bits)).astype(np.int64)
+        t = s - 1 - k
+        ok &= t < q.mult_width
+        t = np.where(ok, t, 0)
+        m = np.where(ok, ((m >> t) | 1) << t, m)
+        mult[where] = np.where(ok, m, mult[where].astype(np.int64)).astype(object)
+    ok &= m != 0
+    low_bit = np.where(ok, m & -m, 1)
+    k = s - 1 - np.round(np.log2(low_bit.astype(np.float64))).astype(np.int64)
+    ok &= (k >= 0) & (k < magnitude_bits)
+    # Every lane of a per-tensor scale gets its own tie.
+    rows = np.flatnonzero(ok)
+    if not q.per_lane:
+        beat, lane = np.repeat(where[0][rows], q.lanes), np.tile(lanes, len(rows))
+        k = np.repeat(k[rows], q.lanes)
+    else:
+        beat, lane, k = where[0][rows], where[1][rows], k[rows]
+    bits = np.minimum(magnitude_bits - k - 1, 62)
+    odd = (rng.integers(0, 1 << 62, size=len(k)) & ((1 << bits) - 1)) * 2 + 1
+    value = odd.astype(object) << k.astype(object)
+    if in_lo < 0:
+        value = np.where(rng.random(len(k)) < 0.5, -value, value)
+    fits = (value >= in_lo) & (value <= in_hi)
+    x[beat[fits], lane[fits]] = value[fits]
+
+
+def _exhaustive_scales(q):
+    """The run-time (M, S, Z) that an exhaustive check sweeps every input through: the
+    widest multiplier, a mid one with a rounding shift, a power of two that makes exact
+    ties, and the identity."""
+    out_lo, out_hi = golden._intarray.int_range(q.out_width, q.out_signed)
+    if q.tflite:
+        return [((1 << 31) - 1, 0, 0), (1 << 30, -3, out_lo), (0x5A827999, -9, out_hi),
+                (1 << 30, 1, 0)]
+    m_hi, s_hi = (1 << q.mult_width) - 1, (1 << q.shift_width) - 1
+    mid = (m_hi >> 1) | 1
+    target = q.in_width + q.mult_width - q.out_width
+
+    def shift(v):
+        return int(np.clip(v, 0, s_hi))
+    return [(m_hi, shift(target), 0), (mid, shift(target + 1), out_lo),
+            (1 << (q.mult_width - 1), shift(q.mult_width + 1), out_hi), (1, 0, 0)]
+
+
+def exhaustive_elements(q):
+    """Elements an exhaustive check of ``q`` compares: every input value in every lane,
+    once per scale of :func:`_exhaustive_scales` (once when the scale is constant).
+    ``ValueError`` when ``q`` is too wide."""
+    if q.in_width > EXHAUSTIVE_MAX_IN_WIDTH:
+        raise ValueError(f"exhaustive: in_width {q.in_width} has 2**{q.in_width} inputs; "
+                         f"exhaustive checks take in_width <= {EXHAUSTIVE_MAX_IN_WIDTH}")
+    scales = len(_exhaustive_scales(q)) if q.runtime_scale else 1
+    return (1 << q.in_width) * q.lanes * scales
+
+
+def exhaustive_stimulus(q):
+    """Every input value in every lane (lane ``l`` runs through them from its own start),
+    for each exhaustive scale: input fields and scales as :func:`stimulus` returns them."""
+    exhaustive_elements(q)
+    in_lo, _ = golden._intarray.int_range(q.in_width, q.in_signed)
+    n = 1 << q.in_width
+    ramp = np.arange(n, dtype=np.int64)
+    x = np.stack([(ramp + lane * (n // q.lanes)) % n + in_lo for lane in range(q.lanes)],
+                 axis=1)
+    sets = _exhaustive_scales(q) if q.runtime_scale else \
+        [(q.multiplier, q.shift, q.zero_point)]
+    x = np.tile(x, (len(sets), 1))
+    rows = np.array(sets, dtype=np.int64)[np.repeat(np.arange(len(sets)), n)]
+    scale = {name: np.repeat(rows[:, k:k + 1], q.lanes, axis=1) if q.per_lane else rows[:, k]
+             for k, name in enumerate(("multiplier", "shift", "zero_point"))}
+    fields = {"data": x, **scale} if q.runtime_scale else {"data": x}
+    return fields, scale
 
 
 def expected(q, fields, scale, golden_overrides=None):
@@ -150,14 +213,18 @@ class QuantizerTraffic(Traffic):
         self.beats = max(1, -(-bench.config["vectors"] // bench.params.lanes))
 
     def interrupted(self):
-        return self._phase(max(4, self.beats // 4))
+        return self._phase(*stimulus(self.bench.params, max(4, self.beats // 4),
+                                     self.bench.rng))
 
     def checked(self):
-        return self._phase(self.beats)
+        return self._phase(*stimulus(self.bench.params, self.beats, self.bench.rng))
 
-    def _phase(self, beats):
+    def exhaustive(self):
+        return self._phase(*exhaustive_stimulus(self.bench.params))
+
+    def _phase(self, fields, scale):
         q = self.bench.params
-        fields, scale = stimulus(q, beats, self.bench.rng)
+        beats = len(fields["data"])
         want = expected(q, fields, scale, self.bench.config.get("golden"))
         check = Check(np.asarray(want).reshape(beats, q.lanes), {"x": fields["data"], **scale})
         return Phase({"i": fields}, {"o": Expect(beats, [check], per_input=True)},

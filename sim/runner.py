@@ -16,16 +16,21 @@ import tempfile
 from pathlib import Path
 
 import cocotb
-from cocotb_tools.runner import get_results, get_runner
+from cocotb_tools.runner import Verilator, get_results, get_runner
 
 from ..blocks import generate, get_block
+from .harness import bench_top, harness
 from .toolchain import missing_tools, setup_verilator, verilator
 
 __all__ = ["BenchResult", "build", "run_bench"]
 
 TIMESCALE = ("1ns", "1ps")
+#: Beats per stimulus and capture memory of the bench harness (:mod:`qdp.sim.harness`).
+HARNESS_DEPTH = 1 << 14
 # Amaranth's Verilog is correct but not lint-clean (operand widths differ on purpose).
-VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+# The harness's clock is a delay loop, which Verilator runs with --timing (C++20
+# coroutines: GCC needs -fcoroutines spelled out).
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--timing", "-CFLAGS", "-fcoroutines"]
 
 
 @dataclasses.dataclass
@@ -41,6 +46,21 @@ class BenchResult:
     @property
     def mismatches(self):
         return self.summary.get("mismatches", 0)
+
+
+class _Verilator(Verilator):
+    """cocotb's Verilator runner without ``--public-flat-rw``: the bench top marks its
+    own ports public (:mod:`qdp.sim.harness`), and a model whose every signal is public
+    runs at a fraction of the speed."""
+
+    def _build_command(self):
+        commands = super()._build_command()
+        commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+        return commands
+
+
+def _runner(sim):
+    return _Verilator() if sim == "verilator" else get_runner(sim)
 
 
 def _cache_root():
@@ -72,7 +92,8 @@ def _build(block, params, sim, waves, exported=None):
     setup_verilator()
     text, manifest = exported or generate(block, params)
     name = manifest["module"]
-    key = hashlib.sha1("\n".join([text, _tool_version(sim), cocotb.__version__,
+    bench_text = harness(manifest, HARNESS_DEPTH)
+    key = hashlib.sha1("\n".join([text, bench_text, _tool_version(sim), cocotb.__version__,
                                   str(waves)]).encode()).hexdigest()[:12]
     build_dir = _cache_root() / f"{name}-{sim}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -83,10 +104,12 @@ def _build(block, params, sim, waves, exported=None):
         if not manifest_file.exists() or manifest_file.read_text() != manifest_text:
             manifest_file.write_text(manifest_text)
         if not done.exists():
-            source = build_dir / f"{name}.v"
+            source, bench_source = build_dir / f"{name}.v", build_dir / f"{name}_bench.v"
             source.write_text(text)
-            runner = get_runner(sim)
-            runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir,
+            bench_source.write_text(bench_text)
+            runner = _runner(sim)
+            runner.build(sources=[source, bench_source], hdl_toplevel=bench_top(manifest),
+                         build_dir=build_dir,
                          always=True, timescale=TIMESCALE, waves=waves,
                          build_args=VERILATOR_ARGS if sim == "verilator" else [],
                          log_file=build_dir / "build.log")
@@ -130,17 +153,18 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=No
     config_file = workdir / "config.json"
     summary_file = workdir / "summary.json"
     config_file.write_text(json.dumps({"block": block, "params": params, "manifest": manifest,
-                                       **config}))
+                                       **config, "depth": HARNESS_DEPTH}))
     summary_file.unlink(missing_ok=True)
     results_xml = workdir / "results.xml"
     log = workdir / "sim.log"
-    runner = get_runner(sim)
+    runner = _runner(sim)
     # Icarus dumps into the shared build folder unless told otherwise; Verilator writes
     # dump.vcd into the test folder.
     plusargs = [f"+dumpfile_path={workdir / (name + '.fst')}"] if waves and sim == "icarus" \
         else []
     try:
-        runner.test(test_module=bench or get_block(block).bench, hdl_toplevel=name,
+        runner.test(test_module=bench or get_block(block).bench,
+                    hdl_toplevel=bench_top(manifest),
                     hdl_toplevel_lang="verilog",
                     build_dir=build_dir, test_dir=workdir, results_xml=str(results_xml),
                     extra_env={"QDP_BENCH_CONFIG": str(config_file),

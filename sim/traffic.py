@@ -3,7 +3,8 @@ by phase, and what every output stream must carry.
 
 A block's bench is a :class:`Traffic` subclass. The engine asks it for the stream that a
 mid-stream reset cuts (:meth:`Traffic.interrupted`), the checked stream
-(:meth:`Traffic.checked`) and any further checked streams (:meth:`Traffic.more`), each a
+(:meth:`Traffic.checked`, or :meth:`Traffic.exhaustive` for an exhaustive check) and any
+further checked streams (:meth:`Traffic.more`), each a
 :class:`Phase`: the input beats per input stream, as payload fields, and per output stream
 an :class:`Expect` (its beat count and the :class:`Check` of its fields against the golden
 model). Phases are asked for one at a time, right before they run, so a phase may depend
@@ -64,6 +65,9 @@ class Phase:
         beats in the phase; default half the first input stream's beats.
     full_rate : bool
         No valid gaps and no backpressure from this phase on (measuring the steady state).
+    input_stamps : bool
+        Record the cycle of every input beat too (:attr:`PhaseResult.stamps`); output beats
+        always have theirs.
     on_done : callable or None
         ``on_done(result)`` with the :class:`PhaseResult`, after the phase is scored
         (summary entries, checks of the whole phase).
@@ -75,6 +79,7 @@ class Phase:
     label: str = ""
     reset_after: dict = None
     full_rate: bool = False
+    input_stamps: bool = False
     on_done: object = None
 
 
@@ -83,7 +88,8 @@ class PhaseResult:
     """What a phase did: beats ``accepted`` per input stream and ``received`` per output
     stream, the unpacked payloads ``got`` per output stream, ``cycles`` from its first beat
     offered to its last expected beat received (``None`` when a reset cut it), and
-    ``stamps``: per stream the cycle of every beat that moved."""
+    ``stamps``: per stream the cycle of every beat that moved (counted from the phase's
+    start; input streams only when the phase asked for ``input_stamps``)."""
 
     accepted: dict
     received: dict
@@ -122,6 +128,11 @@ class Traffic:
     def checked(self):
         """The checked stream."""
         raise NotImplementedError
+
+    def exhaustive(self):
+        """The checked stream of an exhaustive check (``exhaustive`` in the config): every
+        input the block's bench module counts in its ``exhaustive_elements(params)``."""
+        raise ValueError(f"exhaustive: {self.bench.config['block']} has no exhaustive check")
 
     def more(self):
         """Further checked phases, after :meth:`checked`."""

@@ -71,3 +71,18 @@ def passthrough(port):
         m.d.comb += Value.cast(getattr(outer, port).payload).eq(
             Value.cast(getattr(dut, port).payload))
     return fault
+
+
+def drops_beat(port, beat):
+    """A fault: beat number ``beat`` (from 0) of ``port`` is taken from the block but never
+    offered outside: lost."""
+    def fault(m, dut, outer):
+        inner_port, outer_port = getattr(dut, port), getattr(outer, port)
+        count = Signal(range(beat + 2))
+        lost = inner_port.valid & (count == beat)
+        with m.If(inner_port.valid & (inner_port.ready | lost) & (count <= beat)):
+            m.d.sync += count.eq(count + 1)
+        m.d.comb += [outer_port.valid.eq(inner_port.valid & ~lost),
+                     inner_port.ready.eq(outer_port.ready | lost),
+                     Value.cast(outer_port.payload).eq(Value.cast(inner_port.payload))]
+    return fault

@@ -62,7 +62,11 @@ def test_sweep_writes_json_and_markdown_and_keeps_earlier_figures(tmp_path, monk
     for row in measured:
         assert set(row["synth"]) == {"ecp5", "ice40"}
         speed = row["sim"]["verilator"]
-        assert speed["elements"] >= 400 and speed["beats_per_second"] > 0
+        for driver in ("bulk", "cycle"):
+            assert speed[driver]["elements"] >= 400 and speed[driver]["beats_per_second"] > 0
+        # the same stimulus through both drivers
+        assert speed["bulk"]["elements"] == speed["cycle"]["elements"]
+        assert speed["speedup"] > 0
     assert all(not r["synth"] and not r["sim"] for r in report["rows"] if r not in measured)
     markdown = (tmp_path / "bench.md").read_text()
     assert markdown.count("300 MHz, 10 LUT, 20 FF, 4 DSP") == 4

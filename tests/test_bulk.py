@@ -1,0 +1,99 @@
+"""The bulk driver (a Verilog harness plays and captures the streams) against the per-cycle
+driver, and against blocks broken on purpose: both must catch what the other catches."""
+
+import pytest
+from amaranth.back import verilog
+from hypothesis import given, settings, strategies as st
+
+from qdp.blocks import get_block, manifest
+from qdp.sim.harness import harness
+from qdp.sim.memfile import read_words, write_words
+from qdp.sim.payload import limbs_to_ints, ints_to_limbs
+from qdp.sim.runner import run_bench
+
+from _mutants import Mutant, drops_beat, payload_moves_while_stalled
+
+SMALL = dict(in_width=12, mult_width=10, out_width=6)
+
+
+def _mutant(block, params, fault, name):
+    component = Mutant(get_block(block).build(**params), fault)
+    return verilog.convert(component, name=name, emit_src=False), \
+        manifest(block, component, name)
+
+
+@pytest.mark.parametrize("driver", ["bulk", "cycle"])
+def test_both_drivers_check_every_element_alike(simulator, driver, tmp_path):
+    result = run_bench("quantizer", SMALL, simulator,
+                       {"vectors": 3000, "seed": 3, "driver": driver}, workdir=tmp_path)
+    assert result.passed, result.summary
+    s = result.summary
+    assert s["driver"] == driver
+    # 3000 checked, and the stream that the reset cuts: some of its 750 in, fewer out.
+    assert 3000 < s["beats_in"] < 3750
+    assert 3000 < s["compared"] == s["beats_out"] < s["beats_in"]
+
+
+@pytest.mark.parametrize("driver", ["bulk", "cycle"])
+def test_a_payload_that_moves_while_stalled_is_caught(simulator, driver, tmp_path):
+    exported = _mutant("quantizer", SMALL, payload_moves_while_stalled("o"), "stall_mutant")
+    result = run_bench("quantizer", SMALL, simulator, {"vectors": 500, "driver": driver},
+                       workdir=tmp_path, exported=exported)
+    assert not result.passed
+    assert "payload changed while stalled" in result.summary["error"], result.summary
+
+
+@pytest.mark.parametrize("driver", ["bulk", "cycle"])
+def test_a_dropped_beat_is_caught(simulator, driver, tmp_path):
+    exported = _mutant("quantizer", SMALL, drops_beat("o", 700), "drop_mutant")
+    result = run_bench("quantizer", SMALL, simulator,
+                       {"vectors": 1000, "driver": driver, "reset": False},
+                       workdir=tmp_path, exported=exported)
+    assert not result.passed
+    assert "stream stalled" in result.summary["error"], result.summary
+    assert "(beats so far: i 1000, o 999)" in result.summary["error"]
+    assert (result.summary["beats_in"], result.summary["beats_out"]) == (1000, 999)
+
+
+def test_memory_depth_does_not_cut_the_stream(simulator, tmp_path):
+    """Streams many times the harness memories (refills and dumps in the middle of a
+    block, with backpressure) arrive whole: the absmax unit's blocks straddle them."""
+    result = run_bench("absmax", dict(block_size=24, in_width=8), simulator,
+                       {"vectors": 50_000, "seed": 9}, workdir=tmp_path)
+    assert result.passed, result.summary
+    assert result.summary["compared"] >= 50_000
+
+
+def test_the_harness_refuses_a_depth_that_is_not_a_power_of_two():
+    _, m = _mutant("quantizer", SMALL, drops_beat("o", 1), "depth_check")
+    with pytest.raises(ValueError, match="depth: 1000 is not a power of two"):
+        harness(m, 1000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(width=st.integers(1, 200), data=st.data())
+def test_memory_files_round_trip(tmp_path_factory, width, data):
+    words = data.draw(st.lists(st.integers(0, (1 << width) - 1), min_size=1, max_size=40))
+    limbs = ints_to_limbs(words, -(-width // 64))
+    path = tmp_path_factory.mktemp("mem") / "w.hex"
+    write_words(path, limbs, width)
+    text = path.read_text().split()
+    assert text == [f"{w:0{-(-width // 4)}x}" for w in words]      # what $readmemh reads
+    assert list(limbs_to_ints(read_words(path, width))) == words
+
+
+def test_icarus_address_comments_are_skipped_and_unknown_bits_refused(tmp_path):
+    path = tmp_path / "w.hex"
+    path.write_text("// 0x00000000\n0a\nff\n// 0x00000002\n10\n")
+    assert list(limbs_to_ints(read_words(path, 8))) == [10, 255, 16]
+    path.write_text("0a\nx1\n")
+    with pytest.raises(ValueError, match="word 1 is 'x1'"):
+        read_words(path, 8)
+
+
+def test_exhaustive_quantizer_checks_every_input(simulator, tmp_path):
+    """Every 12-bit input, for each of the four run-time scales."""
+    result = run_bench("quantizer", SMALL, simulator,
+                       {"exhaustive": True, "reset": False}, workdir=tmp_path)
+    assert result.passed, result.summary
+    assert result.summary["compared"] == 4 * 4096
