@@ -296,6 +296,8 @@ def _verify_one(args, params, exported, sim, workdir, kept):
               f"({_where(kept, result.log)})", file=sys.stderr)
         return EXIT_CRASH
     verdict = "bit-exact" if result.passed else "MISMATCH"
+    if "exhaustive" in s:
+        verdict += f"; {s['exhaustive']} of them cover every input"
     print(f"{args.block} on {sim}: {s['compared']} vectors compared, "
           f"{s['mismatches']} mismatches ({verdict}); {s['beats_in']} beats in, "
           f"{s['beats_out']} out, {s['cycles']} cycles, {seconds:.1f} s")

@@ -70,8 +70,8 @@ def _per_axis(name, value, length, what):
 def _exact_matmul(a, b):
     """``a @ b`` exactly: int64 when the sum cannot overflow, Python ints otherwise."""
     k = a.shape[1]
-    amax = max((abs(v) for v in a.flat), default=0)
-    bmax = max((abs(v) for v in b.flat), default=0)
+    amax = int(np.abs(a).max()) if a.size else 0
+    bmax = int(np.abs(b).max()) if b.size else 0
     if amax * bmax * max(k, 1) < 1 << 62:
         return (a.astype(np.int64) @ b.astype(np.int64)).astype(object)
     return a @ b

@@ -33,10 +33,12 @@ from ..golden.absmax import blockwise_absmax, stochastic_random
 from .bench import run_stream_bench
 from .traffic import Check, Expect, Phase, Traffic
 
-__all__ = ["KINDS", "make_block", "make_packets", "input_fields", "expected", "AbsmaxTraffic",
-           "test_absmax"]
+__all__ = ["KINDS", "make_block", "make_packets", "exhaustive_elements", "exhaustive_packets",
+           "input_fields", "expected", "AbsmaxTraffic", "test_absmax"]
 
 KINDS = ("random", "outlier", "zeros", "equal", "most_negative", "ties")
+#: Widest input an exhaustive check takes: every (x, absmax) pair of a 10-bit input.
+EXHAUSTIVE_MAX_IN_WIDTH = 10
 
 
 def make_block(kind, size, in_width, rng):
@@ -79,6 +81,48 @@ def make_packets(unit, blocks, rng, *, short_tails=True, kinds=KINDS):
             tail = int(rng.integers(1, b // lanes)) * lanes
             parts.append(make_block(rng.choice(kinds), tail, unit.in_width, rng))
         packets.append(np.concatenate(parts).astype(np.int64))
+    return packets
+
+
+def _exhaustive_blocks(in_width, block_size):
+    """Per absmax value a (0 .. 2**(in_width-1)): how many blocks hold every x in
+    [-a, a] (one element of each block is the +-a that sets its absmax)."""
+    top = 1 << (in_width - 1)
+    if block_size == 1:                 # a block is its own absmax: every x once
+        return [1 if a in (0, top) else 2 for a in range(top + 1)]
+    return [-(-(2 * min(a, top - 1) + 1 + (a == top)) // (block_size - 1))
+            for a in range(top + 1)]
+
+
+def exhaustive_elements(unit):
+    """Elements of :func:`exhaustive_packets`: ``ValueError`` above
+    :data:`EXHAUSTIVE_MAX_IN_WIDTH` input bits."""
+    if unit.in_width > EXHAUSTIVE_MAX_IN_WIDTH:
+        raise ValueError(f"exhaustive: in_width {unit.in_width} has 2**{2 * unit.in_width - 1} "
+                         f"(x, absmax) pairs; exhaustive checks take in_width <= "
+                         f"{EXHAUSTIVE_MAX_IN_WIDTH}")
+    return sum(_exhaustive_blocks(unit.in_width, unit.block_size)) * unit.block_size
+
+
+def exhaustive_packets(unit, rng):
+    """Every pair (x, absmax) the unit can see: for each absmax a, blocks holding every x
+    with |x| <= a that fits the input (``-2**(in_width-1)`` for the largest a) and, at a
+    random place in each block, an element +-a that makes a the block's absmax. One
+    tensor per a."""
+    exhaustive_elements(unit)
+    lo, hi = -(1 << (unit.in_width - 1)), (1 << (unit.in_width - 1)) - 1
+    b = unit.block_size
+    packets = []
+    for a, count in enumerate(_exhaustive_blocks(unit.in_width, b)):
+        values = np.arange(max(-a, lo), min(a, hi) + 1, dtype=np.int64)
+        rails = np.array(sorted({v for v in (a, -a) if lo <= v <= hi}), dtype=np.int64)
+        if b == 1:
+            packets.append(rails)
+            continue
+        fill = np.resize(values, (count, b - 1))
+        peak = rng.choice(rails, size=(count, 1))
+        blocks = rng.permuted(np.concatenate([peak, fill], axis=1), axis=1)
+        packets.append(blocks.reshape(-1))
     return packets
 
 
@@ -173,6 +217,11 @@ class AbsmaxTraffic(Traffic):
 
     def checked(self):
         return self._phase(self._packets(self.bench.config["vectors"]))[0]
+
+    def exhaustive(self):
+        phase = self._phase(exhaustive_packets(self.bench.params, self.bench.rng))[0]
+        phase.label = "exhaustive: "
+        return phase
 
     def more(self):
         p, count = self.bench.params, self.bench.config["steady_blocks"]

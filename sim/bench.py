@@ -133,8 +133,12 @@ class StreamBench:
             phase = traffic.interrupted()
             if phase is not None:
                 await self._interrupted(phase)
-        await self._checked(traffic.exhaustive() if self.config["exhaustive"]
-                            else traffic.checked())
+        if self.config["exhaustive"]:
+            before = self.boards["compared"].compared
+            await self._checked(traffic.exhaustive())
+            self.summary["exhaustive"] = self.boards["compared"].compared - before
+        else:
+            await self._checked(traffic.checked())
         for phase in traffic.more():
             await self._checked(phase)
 

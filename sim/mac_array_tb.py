@@ -29,13 +29,16 @@ from ..golden.mac_array import matmul_int
 from .bench import run_stream_bench
 from .traffic import Check, Expect, Phase, Traffic
 
-__all__ = ["KINDS", "make_tiles", "input_fields", "input_beats", "expected_rows",
+__all__ = ["KINDS", "make_tiles", "exhaustive_elements", "exhaustive_tiles", "input_fields",
+           "input_beats", "expected_rows",
            "gemm_operands", "tile_gemm", "untile_gemm", "tile_phase", "TileTraffic",
            "test_mac_array"]
 
 #: Stimulus kinds: uniform random, every operand at its minimum, every operand at its
 #: maximum, minimum times maximum (mixed signs), and random with large zero points.
 KINDS = ("random", "min", "max", "mixed", "zeros")
+#: Most operand pairs (a, b) an exhaustive check takes: every pair of two 9-bit operands.
+EXHAUSTIVE_MAX_PAIRS = 1 << 18
 
 
 def _range(width, is_signed):
@@ -72,6 +75,45 @@ def make_tiles(mac, ks, rng, kinds=KINDS):
             a_zero = np.broadcast_to(np.asarray(mac.a_zero), (mac.rows,)).copy()
             b_zero = np.broadcast_to(np.asarray(mac.b_zero), (mac.cols,)).copy()
         tiles.append({"a": a, "b": b, "a_zero": a_zero, "b_zero": b_zero, "kind": kind})
+    return tiles
+
+
+def exhaustive_elements(mac):
+    """Output elements of :func:`exhaustive_tiles` for ``mac``; ``ValueError`` when its
+    operands have more than :data:`EXHAUSTIVE_MAX_PAIRS` pairs."""
+    pairs = 1 << (mac.a_width + mac.b_width)
+    if pairs > EXHAUSTIVE_MAX_PAIRS:
+        raise ValueError(f"exhaustive: {mac.a_width}-bit x {mac.b_width}-bit operands have "
+                         f"2**{mac.a_width + mac.b_width} pairs; exhaustive checks take "
+                         f"a_width + b_width <= {EXHAUSTIVE_MAX_PAIRS.bit_length() - 1}")
+    return _blocks(1 << mac.a_width, mac.rows) * _blocks(1 << mac.b_width, mac.cols) * \
+        mac.rows * mac.cols
+
+
+def _blocks(values, size):
+    return -(-values // size)
+
+
+def exhaustive_tiles(mac):
+    """Tiles of K = 1 whose products cover every pair (a, b) of operand values: tile
+    (i, j) takes the i-th ``rows`` values of A and the j-th ``cols`` values of B (the last
+    block wraps round to the first values), so each output element is one product
+    ``(a - a_zero) * (b - b_zero)`` (run-time zero points 0)."""
+    exhaustive_elements(mac)
+    a_lo, _ = _range(mac.a_width, mac.a_signed)
+    b_lo, _ = _range(mac.b_width, mac.b_signed)
+    a_values, b_values = 1 << mac.a_width, 1 << mac.b_width
+    a_zero = np.zeros(mac.rows, dtype=np.int64) if mac.runtime_zero else \
+        np.broadcast_to(np.asarray(mac.a_zero), (mac.rows,)).copy()
+    b_zero = np.zeros(mac.cols, dtype=np.int64) if mac.runtime_zero else \
+        np.broadcast_to(np.asarray(mac.b_zero), (mac.cols,)).copy()
+    tiles = []
+    for i in range(_blocks(a_values, mac.rows)):
+        a = (np.arange(i * mac.rows, (i + 1) * mac.rows) % a_values + a_lo).reshape(-1, 1)
+        for j in range(_blocks(b_values, mac.cols)):
+            b = (np.arange(j * mac.cols, (j + 1) * mac.cols) % b_values + b_lo).reshape(1, -1)
+            tiles.append({"a": a, "b": b, "a_zero": a_zero, "b_zero": b_zero,
+                          "kind": "exhaustive"})
     return tiles
 
 
@@ -189,7 +231,8 @@ def _shown(tiles, mac):
         "K": np.repeat([t["a"].shape[1] for t in tiles], rows),
         "a_zero": np.concatenate([t["a_zero"] for t in tiles]),
         "b_zero": np.concatenate([np.tile(t["b_zero"], (rows, 1)) for t in tiles]),
-        "kind_index": np.repeat([KINDS.index(t["kind"]) for t in tiles], rows),
+        "kind_index": np.repeat([(*KINDS, "exhaustive").index(t["kind"]) for t in tiles],
+                                rows),
     }
 
 
@@ -248,6 +291,13 @@ class TileTraffic(Traffic):
             tiles = make_tiles(self.bench.params, self.ks, self.bench.rng, self._kinds())
         phase = self._phase(tiles)
         phase.label = "gemm: " if self.gemm is not None else ""
+        phase.on_done = lambda result: self._done(tiles, result)
+        return phase
+
+    def exhaustive(self):
+        tiles = exhaustive_tiles(self.bench.params)
+        phase = self._phase(tiles)
+        phase.label = "exhaustive: "
         phase.on_done = lambda result: self._done(tiles, result)
         return phase
 

@@ -7,9 +7,10 @@ import numpy as np
 
 from ..golden.qlinear import qlinear
 from .bench import run_stream_bench
-from .mac_array_tb import TileTraffic
+from .mac_array_tb import TileTraffic, exhaustive_elements
 
-__all__ = ["expected_qlinear_rows", "QLinearTraffic", "test_qlinear"]
+# The exhaustive check is the MAC array's: every operand pair, here requantized.
+__all__ = ["expected_qlinear_rows", "exhaustive_elements", "QLinearTraffic", "test_qlinear"]
 
 
 def expected_qlinear_rows(q, tiles, golden_overrides=None):

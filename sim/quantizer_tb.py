@@ -23,8 +23,10 @@ EXHAUSTIVE_MAX_IN_WIDTH = 16
 
 
 def _uniform(rng, lo, hi, size):
-    """Uniform integers in [lo, hi] for ranges wider than int64."""
+    """Uniform integers in [lo, hi], also for ranges wider than int64 (then Python ints)."""
     span = hi - lo + 1
+    if span <= 1 << 62 and -(1 << 62) <= lo and hi < 1 << 62:
+        return rng.integers(0, span, size=size, dtype=np.int64) + lo
     if span <= 1 << 62:
         return (rng.integers(0, span, size=size, dtype=np.int64).astype(object) + lo)
     words = (span.bit_length() + 63) // 64 + 1
@@ -58,18 +60,18 @@ def stimulus(q, beats, rng):
             shift[left] = rng.integers(1, 31, size=int(left.sum()))
         else:
             mult = _uniform(rng, 0, m_hi, shape)
-            shift = rng.integers(0, 1 << q.shift_width, size=shape).astype(object)
+            shift = rng.integers(0, 1 << q.shift_width, size=shape)
             # Shifts that bring |x * M| near the output range, where rounding matters.
             useful = rng.random(shape) < 0.6
-            target = q.in_width + np.array([int(m).bit_length() for m in mult.flat],
-                                           dtype=object).reshape(shape) - q.out_width
+            # bit_length of M (< 2**32): the exponent frexp finds, exact below 2**53.
+            target = q.in_width + np.frexp(mult.astype(np.float64))[1] - q.out_width
             nudged = np.clip(target + rng.integers(-3, 4, size=shape), 0,
                              (1 << q.shift_width) - 1)
             shift = np.where(useful, nudged, shift)
         corner = rng.random(shape) < 0.05
-        mult = np.where(corner, rng.choice(np.array([0, 1, m_hi], dtype=object), size=shape),
+        mult = np.where(corner, rng.choice(np.array([0, 1, m_hi], dtype=mult.dtype), size=shape),
                         mult)
-        zero = rng.integers(out_lo, out_hi + 1, size=shape).astype(object)
+        zero = rng.integers(out_lo, out_hi + 1, size=shape)
     else:
         def const(v):
             return np.broadcast_to(np.array(v, dtype=object), shape).copy()
@@ -77,7 +79,7 @@ def stimulus(q, beats, rng):
 
     x = _uniform(rng, in_lo, in_hi, (beats, lanes))
     kind = rng.random((beats, lanes))
-    corners = np.array(sorted({in_lo, in_hi, 0, min(1, in_hi), max(-1, in_lo)}), dtype=object)
+    corners = np.array(sorted({in_lo, in_hi, 0, min(1, in_hi), max(-1, in_lo)}), dtype=x.dtype)
     x = np.where(kind < 0.1, rng.choice(corners, size=(beats, lanes)), x)
     if not q.tflite:
         _make_ties(q, rng, x, mult, shift, np.nonzero(rng.random(beats) < 0.25)[0])

@@ -1,8 +1,57 @@
+import json
 import os
+from pathlib import Path
 
 import pytest
 
+import qdp.sim.runner
 from qdp.sim.toolchain import SIMULATORS, missing_tools
+
+# Every bench run of the session is counted: the elements it compared, per simulator and
+# driver. Workers append to one file each; the controller adds them up at the end.
+_run_bench = qdp.sim.runner.run_bench
+
+
+def _tally_file(config):
+    root = Path(config.cache.makedir("qdp-benches"))
+    return root / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.jsonl"
+
+
+def _counted_run_bench(block, params, sim, config, **kwargs):
+    result = _run_bench(block, params, sim, config, **kwargs)
+    if _CONFIG is not None:
+        compared = sum(v for k, v in result.summary.items()
+                       if k.startswith("compared") and isinstance(v, int))
+        with open(_tally_file(_CONFIG), "a") as f:
+            f.write(json.dumps({"sim": sim, "driver": config.get("driver", "bulk"),
+                                "compared": compared}) + "\n")
+    return result
+
+
+qdp.sim.runner.run_bench = _counted_run_bench
+_CONFIG = None
+
+
+def pytest_configure(config):
+    global _CONFIG
+    _CONFIG = config
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        for old in Path(config.cache.makedir("qdp-benches")).glob("*.jsonl"):
+            old.unlink()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    totals = {}
+    for path in Path(config.cache.makedir("qdp-benches")).glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            key = (row["sim"], row["driver"])
+            runs, compared = totals.get(key, (0, 0))
+            totals[key] = (runs + 1, compared + row["compared"])
+    if totals:
+        terminalreporter.write_line("cocotb benches: " + "; ".join(
+            f"{sim} {driver}: {runs} runs, {compared:,} elements compared"
+            for (sim, driver), (runs, compared) in sorted(totals.items())))
 
 
 def require(what, missing, hint=""):

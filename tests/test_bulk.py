@@ -34,6 +34,35 @@ def test_both_drivers_check_every_element_alike(simulator, driver, tmp_path):
     assert 3000 < s["compared"] == s["beats_out"] < s["beats_in"]
 
 
+# One configuration per block, as its own cocotb tests build it (the builds are shared).
+PARITY = [
+    ("absmax", dict(block_size=24, in_width=8), {"vectors": 3000}),
+    ("mac-array", dict(rows=3, cols=5, acc_width=16, saturate=True),
+     {"ks": [1, 2, 3, 100], "tiles": 3}),
+    ("qlinear", dict(rows=1, cols=8, acc_width=16, saturate=True, bias=-20000, multiplier=255,
+                     shift=16, zero_point=0, mult_width=8, rounding="floor",
+                     saturation="sat_sym", quant_latency=2), {"ks": [1, 2, 1, 100], "tiles": 2}),
+]
+
+
+@pytest.mark.parametrize("block, params, config", PARITY, ids=[p[0] for p in PARITY])
+def test_every_block_checks_the_same_beats_on_both_drivers(simulator, block, params, config,
+                                                          tmp_path):
+    """Same stimulus, no reset: every count but the cycles (each driver has its own gaps)
+    is the same."""
+    summaries = {}
+    for driver in ("bulk", "cycle"):
+        result = run_bench(block, params, simulator,
+                           {**config, "seed": 4, "driver": driver, "reset": False},
+                           workdir=tmp_path / driver)
+        assert result.passed, (driver, result.summary)
+        summaries[driver] = result.summary
+    counts = [k for k in summaries["cycle"]
+              if k.startswith(("compared", "beats_", "blocks_")) or k in ("macs", "tiles")]
+    assert "compared" in counts and "beats_in" in counts
+    assert {k: summaries["bulk"][k] for k in counts} == {k: summaries["cycle"][k] for k in counts}
+
+
 @pytest.mark.parametrize("driver", ["bulk", "cycle"])
 def test_a_payload_that_moves_while_stalled_is_caught(simulator, driver, tmp_path):
     exported = _mutant("quantizer", SMALL, payload_moves_while_stalled("o"), "stall_mutant")
@@ -97,3 +126,19 @@ def test_exhaustive_quantizer_checks_every_input(simulator, tmp_path):
                        {"exhaustive": True, "reset": False}, workdir=tmp_path)
     assert result.passed, result.summary
     assert result.summary["compared"] == 4 * 4096
+
+
+def test_exhaustive_absmax_checks_every_pair(simulator, tmp_path):
+    """Every (x, absmax) pair of an 8-bit input, blocks of 24."""
+    result = run_bench("absmax", dict(block_size=24, in_width=8), simulator,
+                       {"exhaustive": True, "reset": False}, workdir=tmp_path)
+    assert result.passed, result.summary
+    assert result.summary["exhaustive"] == 18_864
+
+
+def test_exhaustive_mac_array_checks_every_operand_pair(simulator, tmp_path):
+    """Every (a, b) pair of int8 operands, one product per output element of a 2x2 array."""
+    result = run_bench("mac-array", dict(rows=2, cols=2), simulator,
+                       {"exhaustive": True, "reset": False}, workdir=tmp_path)
+    assert result.passed, result.summary
+    assert result.summary["exhaustive"] == result.summary["compared"] == 65_536

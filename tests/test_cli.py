@@ -123,6 +123,11 @@ def test_generate_respects_module_name(tmp_path):
     (["generate", "quantizer", "--lanes", "x"], "expected an integer"),
     (["generate", "blender"], "invalid choice: 'blender'"),
     (["verify", "quantizer", "--vectors", "0"], "vectors: must be >= 1"),
+    (["verify", "quantizer", "--driver", "fast"], "argument --driver: invalid choice: 'fast'"),
+    (["verify", "quantizer", "--exhaustive"],
+     "exhaustive: in_width 32 has 2**32 inputs; exhaustive checks take in_width <= 16"),
+    (["verify", "absmax", "--exhaustive"],
+     "exhaustive: in_width 16 has 2**31 (x, absmax) pairs; exhaustive checks take in_width <= 10"),
     (["verify", "quantizer", "--lanes", "0"], "lanes: 0 is out of range"),
     (["verify", "quantizer", "--seed", "-1"], "seed: -1 is out of range (allowed 0..2**32-1)"),
     (["verify", "quantizer", "--seed", str(1 << 32)], "seed: 4294967296 is out of range"),
@@ -151,6 +156,24 @@ def test_verify_default_quantizer_100k_bit_exact(simulator, tmp_path, capsys):
     assert status == 0, out
     compared = int(out.split(f"quantizer on {simulator}: ")[1].split(" vectors")[0])
     assert compared >= 100_000 and "0 mismatches (bit-exact)" in out, out
+
+
+@pytest.mark.parametrize("driver", ["bulk", "cycle"])
+def test_verify_drives_with_either_driver(simulator, driver, tmp_path, capsys):
+    status = main(["verify", "quantizer", "--in-width", "10", "--sim", simulator,
+                   "--vectors", "2000", "--driver", driver, "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0 and "0 mismatches (bit-exact)" in out, out
+    summary = json.loads((tmp_path / simulator / "summary.json").read_text())
+    assert summary["driver"] == driver
+
+
+def test_verify_exhaustive_says_so(capsys):
+    status = main(["verify", "quantizer", "--in-width", "8", "--exhaustive", "--no-reset"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "1024 vectors compared, 0 mismatches (bit-exact; 1024 of them cover every input)" \
+        in out
 
 
 def test_verify_waves_in_a_relative_workdir(simulator, tmp_path, monkeypatch, capsys):
