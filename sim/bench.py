@@ -2,8 +2,9 @@
 
 A block's bench configures it with a :class:`qdp.sim.traffic.Traffic`: the input beats of
 each phase and what each output stream must carry. The engine does the rest, alike for
-every block: it starts the clock and the stream endpoints (random valid gaps on the
-inputs, random backpressure on every output, protocol checks in the sinks), runs the
+every block: it starts a driver (the bulk driver, :class:`qdp.sim.bulk.BulkDriver`, or the
+per-cycle one, :class:`qdp.sim.stream.CycleDriver`: random valid gaps on the inputs,
+random backpressure on every output, the stream rules checked on every output), runs the
 phases -- when ``reset`` is set, a first stream cut by a synchronous reset in the middle
 (what came out before it must be an exact prefix), then the checked stream to completion
 -- drains every output for a while so that a duplicated beat would show, counts the beats

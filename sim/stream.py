@@ -1,4 +1,5 @@
-"""cocotb stream endpoints with random valid gaps and random backpressure.
+"""The per-cycle driver: cocotb stream endpoints with random valid gaps and random
+backpressure, Python at every clock edge (:class:`CycleDriver`, ``--driver cycle``).
 
 One :class:`ClockedBench` loop serves every endpoint, so each clock cycle costs two
 simulator callbacks however many streams the DUT has. Handshakes are judged from values
