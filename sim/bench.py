@@ -17,8 +17,8 @@ Config (JSON, from :func:`qdp.sim.runner.run_bench`): ``block``, ``params``,
 ``golden`` (overrides for the golden call: used to prove that a wrong golden fails),
 ``driver`` (``"bulk"``, the default: the harness plays and captures the streams, see
 :mod:`qdp.sim.bulk`; ``"cycle"``: Python drives every cycle, see
-:class:`qdp.sim.stream.CycleDriver`), ``depth`` (the harness's memory depth, set by the
-runner), ``exhaustive`` (bool: the checked stream is the block's exhaustive one), and
+:class:`qdp.sim.stream.CycleDriver`), ``depth`` (the harness's memory depth, which the
+runner built), ``exhaustive`` (bool: the checked stream is the block's exhaustive one), and
 whatever keys the block's bench reads.
 """
 
@@ -33,6 +33,7 @@ from .module import Module
 from .payload import pack_limbs, unpack_limbs
 from .scoreboard import Scoreboard
 from .bulk import BulkDriver
+from .harness import DEPTH
 from .stream import CycleDriver
 from .traffic import PhaseResult
 
@@ -40,7 +41,7 @@ __all__ = ["bench_config", "write_summary", "exhaustive_elements", "StreamBench"
            "run_stream_bench", "DRIVERS"]
 
 DEFAULTS = {"vectors": 1000, "seed": 1, "in_pause": 0.3, "out_pause": 0.3, "reset": True,
-            "driver": "bulk", "depth": None, "exhaustive": False}
+            "driver": "bulk", "depth": DEPTH, "exhaustive": False}
 DRIVERS = ("bulk", "cycle")
 
 

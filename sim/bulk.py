@@ -61,7 +61,7 @@ class BulkDriver:
     def __init__(self, dut, module, *, seed, sources, sinks, depth, workdir="."):
         self.dut, self.module, self.depth = dut, module, depth
         self.sources, self.sinks = dict(sources), dict(sinks)
-        self.streams = [*module.inputs, *module.outputs]
+        self.streams = module.streams           # the harness's bit order
         self.widths = module.widths
         self.seed, self.workdir = seed, Path(workdir)
         self.cycles = 0                 # cycles since begin()
@@ -86,6 +86,7 @@ class BulkDriver:
         for stream in self.module.inputs:
             self._port(f"bulk_count_{stream}").value = 0
             self._port(f"bulk_more_{stream}").value = 0
+            self._port(f"bulk_reload_{stream}").value = 1
         self.dut.bulk_goal_en.value = 0
         self.dut.bulk_deadline.value = 0xFFFFFFFF
         self.dut.bulk_cmd.value = 0
@@ -119,6 +120,7 @@ class BulkDriver:
         self._captures = {s: _Capture(-(-self.widths[s] // 64)) for s in self.streams}
         self._moved = {s: 0 for s in self.streams}
         self._started = False
+        self.cycles = 0
         self.dut.bulk_stamp_inputs.value = int(input_stamps)
 
     def moved(self, stream):
@@ -208,8 +210,10 @@ class BulkDriver:
                                      f"{violations} cycles in all)")
 
     def _refill(self, streams):
-        """Write the next memory-full of each of these inputs' queues (before a ``load``
-        command; inputs not named keep their memory)."""
+        """Write the next memory-full of each of these inputs' queues and mark them for the
+        next ``load`` command (inputs not named keep their memory and their place)."""
+        for stream in self.module.inputs:
+            self._port(f"bulk_reload_{stream}").value = int(stream in streams)
         for stream in streams:
             queue = self._queue[stream]
             chunk, self._queue[stream] = queue[:self.depth], queue[self.depth:]

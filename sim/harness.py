@@ -8,7 +8,8 @@ cocotb driver (:mod:`qdp.sim.stream`) runs on the same build. With ``bulk_mode``
 harness drives every stream:
 
 - per input stream, a player offers the beats of a stimulus memory (``$readmemh`` of
-  ``bulk_<stream>.hex``) in order, with valid gaps drawn from its own LFSR; once
+  ``bulk_<stream>.hex`` at a ``load`` command, for the inputs whose ``bulk_reload_<stream>``
+  is high) in order, with valid gaps drawn from its own LFSR; once
   ``valid`` is high it stays high until the beat moves, as the stream rules require;
 - per output stream, a capture applies backpressure from its own LFSR and writes every
   beat that moves, with the cycle it moved in, to a capture memory
@@ -30,7 +31,10 @@ Pause probabilities are 16-bit thresholds: a stream pauses in a cycle when the t
 bits of its LFSR (xorshift32, stepped every cycle) are below the threshold.
 """
 
-__all__ = ["Stream", "harness", "bench_top", "COMMANDS", "lfsr_seeds"]
+__all__ = ["Stream", "streams", "harness", "bench_top", "COMMANDS", "DEPTH", "lfsr_seeds"]
+
+#: Beats per stimulus and capture memory.
+DEPTH = 1 << 14
 
 # bulk_cmd bits, acted on at the next rising edge of bulk_clk; any command, even a bare ``ack``,
 # holds bulk_attention low in the cycle after it.
@@ -79,7 +83,8 @@ def _ports(stream_list):
             lines += [f"input wire {s.name}__valid", f"output wire {s.name}__ready",
                       f"input wire {w}{s.name}__payload",
                       f"input wire [31:0] bulk_count_{s.name}",
-                      f"input wire bulk_more_{s.name}"]
+                      f"input wire bulk_more_{s.name}",
+                      f"input wire bulk_reload_{s.name}"]
         else:
             lines += [f"output wire {s.name}__valid", f"input wire {s.name}__ready",
                       f"output wire {w}{s.name}__payload",
@@ -129,7 +134,7 @@ def _player(s, depth):
     assign dut_{n}__payload = bulk_mode ? mem_{n}[ptr_{n}[{_bits(depth)}:0]] : {n}__payload;
     assign {n}__ready = dut_{n}__ready;
     always @(posedge clock) begin
-        if (cmd_load) begin
+        if (cmd_load & bulk_reload_{n}) begin
             if (bulk_count_{n} != 0) $readmemh("bulk_{n}.hex", mem_{n}, 0, bulk_count_{n} - 1);
             ptr_{n} <= 0;
             drive_{n} <= 0;
@@ -143,6 +148,8 @@ def _player(s, depth):
         end
         if (cmd_dump & (bulk_captured_{n} != 0))
             $writememh("bulk_{n}.out.hex", stamp_{n}, 0, bulk_captured_{n} - 1);
+        // At most bulk_count beats move between two loads, and every load comes with a
+        // dump: the stamp memory cannot overflow.
         if (fire_{n} & bulk_stamp_inputs) stamp_{n}[slot_{n}] <= bulk_cycle;
         bulk_captured_{n} <= (cmd_dump ? 0 : bulk_captured_{n}) + (fire_{n} & bulk_stamp_inputs);
         if (cmd_start) bulk_moved_{n} <= 0;
@@ -157,9 +164,10 @@ def _capture(s, depth):
     // output {n}: take beats with backpressure, capture {{cycle, payload}}, check stalls
     reg [{w + 31}:0] mem_{n} [0:{depth - 1}];
     wire full_{n} = bulk_captured_{n} >= {depth};
-    wire [{_bits(depth)}:0] slot_{n} = cmd_dump ? 0 : bulk_captured_{n}[{_bits(depth)}:0];
     wire need_{n} = 1'b0;
-    wire ready_{n} = live & ~pause_{n} & ~full_{n};
+    // No output beat moves at a dump or start edge: each beat belongs to one capture
+    // and one phase.
+    wire ready_{n} = live & ~pause_{n} & ~full_{n} & ~cmd_dump & ~cmd_start;
     wire fire_{n} = dut_{n}__valid & ready_{n};
     reg stalled_{n};
     reg [{w - 1}:0] held_{n};
@@ -169,8 +177,8 @@ def _capture(s, depth):
     always @(posedge clock) begin
         if (cmd_dump & (bulk_captured_{n} != 0))
             $writememh("bulk_{n}.out.hex", mem_{n}, 0, bulk_captured_{n} - 1);
-        if (fire_{n}) mem_{n}[slot_{n}] <= {{bulk_cycle, dut_{n}__payload}};
-        bulk_captured_{n} <= (cmd_dump ? 0 : bulk_captured_{n}) + fire_{n};
+        if (fire_{n}) mem_{n}[bulk_captured_{n}[{_bits(depth)}:0]] <= {{bulk_cycle, dut_{n}__payload}};
+        bulk_captured_{n} <= cmd_dump ? 0 : bulk_captured_{n} + fire_{n};
         if (cmd_start) bulk_moved_{n} <= 0;
         else if (fire_{n}) bulk_moved_{n} <= bulk_moved_{n} + 1;
         if (cmd_seed) begin
@@ -194,7 +202,7 @@ def _bits(depth):
     return max(1, (depth - 1).bit_length()) - 1
 
 
-def harness(manifest, depth=1 << 15):
+def harness(manifest, depth=DEPTH):
     """The harness Verilog for the module of ``manifest``, memories ``depth`` beats deep;
     its module is :func:`bench_top`."""
     if depth < 2 or depth & (depth - 1):

@@ -30,6 +30,8 @@ class Module:
         :func:`qdp.sim.payload.pack` and :func:`~qdp.sim.payload.unpack`.
     widths : dict
         Per stream, the width of its payload port.
+    streams : list of str
+        Every stream, in manifest order (the bench harness's order).
     inputs, outputs : list of str
         Stream names by direction, in manifest order.
     params : types.SimpleNamespace
@@ -45,6 +47,7 @@ class Module:
         self.fields = {port["stream"]: manifest_fields(port["fields"]) for port in payloads}
         self.widths = {port["stream"]: port["width"] for port in payloads}
         streams = manifest["streams"]
+        self.streams = list(streams)
         self.inputs = [s for s, row in streams.items() if row["direction"] == "input"]
         self.outputs = [s for s, row in streams.items() if row["direction"] == "output"]
         self.lanes = sum(1 for path, *_ in self.fields.get("o", ()) if path[0] == "data") or 1

@@ -77,7 +77,10 @@ def pack_limbs(spec, values):
 def unpack_limbs(spec, limbs):
     """Unpack the limbs of :func:`pack_limbs` into the nested dict/array form, signed
     fields sign-extended, as int64 arrays."""
-    limbs = np.asarray(limbs, dtype=np.uint64).reshape(len(limbs), -1)
+    limbs = np.asarray(limbs, dtype=np.uint64)
+    if limbs.ndim != 2:
+        limbs = limbs.reshape(len(limbs), -1) if len(limbs) else \
+            np.zeros((0, _limb_count(_fields(spec))), dtype=np.uint64)
     result = {}
     for path, offset, width, signed in _fields(spec):
         result[path] = bit_field(limbs, offset, width, signed)

@@ -126,7 +126,7 @@ def _make_ties(q, rng, x, mult, shift, beats):
         k = np.repeat(k[rows], q.lanes)
     else:
         beat, lane, k = where[0][rows], where[1][rows], k[rows]
-    bits = np.minimum(magnitude_bits - k - 1, 62)
+    bits = np.minimum(magnitude_bits - k - 1, 62)      # the odd factor's random bits
     odd = (rng.integers(0, 1 << 62, size=len(k)) & ((1 << bits) - 1)) * 2 + 1
     value = odd.astype(object) << k.astype(object)
     if in_lo < 0:
@@ -173,14 +173,18 @@ def exhaustive_stimulus(q):
     ramp = np.arange(n, dtype=np.int64)
     x = np.stack([(ramp + lane * (n // q.lanes)) % n + in_lo for lane in range(q.lanes)],
                  axis=1)
-    sets = _exhaustive_scales(q) if q.runtime_scale else \
-        [(q.multiplier, q.shift, q.zero_point)]
+    names = ("multiplier", "shift", "zero_point")
+    if not q.runtime_scale:             # the constants, per tensor or per lane
+        shape = _scale_shape(q, n)
+        scale = {name: np.broadcast_to(np.asarray(getattr(q, name), dtype=object),
+                                       shape).copy() for name in names}
+        return {"data": x}, scale
+    sets = _exhaustive_scales(q)
     x = np.tile(x, (len(sets), 1))
     rows = np.array(sets, dtype=np.int64)[np.repeat(np.arange(len(sets)), n)]
     scale = {name: np.repeat(rows[:, k:k + 1], q.lanes, axis=1) if q.per_lane else rows[:, k]
-             for k, name in enumerate(("multiplier", "shift", "zero_point"))}
-    fields = {"data": x, **scale} if q.runtime_scale else {"data": x}
-    return fields, scale
+             for k, name in enumerate(names)}
+    return {"data": x, **scale}, scale
 
 
 def expected(q, fields, scale, golden_overrides=None):

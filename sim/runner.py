@@ -19,14 +19,12 @@ import cocotb
 from cocotb_tools.runner import Verilator, get_results, get_runner
 
 from ..blocks import generate, get_block
-from .harness import bench_top, harness
+from .harness import DEPTH, bench_top, harness
 from .toolchain import missing_tools, setup_verilator, verilator
 
 __all__ = ["BenchResult", "build", "run_bench"]
 
 TIMESCALE = ("1ns", "1ps")
-#: Beats per stimulus and capture memory of the bench harness (:mod:`qdp.sim.harness`).
-HARNESS_DEPTH = 1 << 14
 # Amaranth's Verilog is correct but not lint-clean (operand widths differ on purpose).
 # The harness's clock is a delay loop, which Verilator runs with --timing (C++20
 # coroutines: GCC needs -fcoroutines spelled out).
@@ -92,7 +90,7 @@ def _build(block, params, sim, waves, exported=None):
     setup_verilator()
     text, manifest = exported or generate(block, params)
     name = manifest["module"]
-    bench_text = harness(manifest, HARNESS_DEPTH)
+    bench_text = harness(manifest, DEPTH)
     key = hashlib.sha1("\n".join([text, bench_text, _tool_version(sim), cocotb.__version__,
                                   str(waves)]).encode()).hexdigest()[:12]
     build_dir = _cache_root() / f"{name}-{sim}-{key}"
@@ -153,7 +151,7 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=No
     config_file = workdir / "config.json"
     summary_file = workdir / "summary.json"
     config_file.write_text(json.dumps({"block": block, "params": params, "manifest": manifest,
-                                       **config, "depth": HARNESS_DEPTH}))
+                                       **config, "depth": DEPTH}))
     summary_file.unlink(missing_ok=True)
     results_xml = workdir / "results.xml"
     log = workdir / "sim.log"

@@ -6,7 +6,9 @@ from amaranth.back import verilog
 from hypothesis import given, settings, strategies as st
 
 from qdp.blocks import get_block, manifest
+from qdp.hdl import Quantizer
 from qdp.sim.harness import harness
+from qdp.sim.quantizer_tb import exhaustive_elements, exhaustive_stimulus, expected
 from qdp.sim.memfile import read_words, write_words
 from qdp.sim.payload import limbs_to_ints, ints_to_limbs
 from qdp.sim.runner import run_bench
@@ -142,3 +144,31 @@ def test_exhaustive_mac_array_checks_every_operand_pair(simulator, tmp_path):
                        {"exhaustive": True, "reset": False}, workdir=tmp_path)
     assert result.passed, result.summary
     assert result.summary["exhaustive"] == result.summary["compared"] == 65_536
+
+
+@pytest.mark.parametrize("driver", ["bulk", "cycle"])
+def test_a_reset_before_any_output_leaves_nothing_to_score(simulator, driver, tmp_path):
+    """Ten vectors: the reset cuts the first stream before its first output (latency 10)."""
+    result = run_bench("quantizer", {"latency": 10}, simulator,
+                       {"vectors": 10, "driver": driver}, workdir=tmp_path)
+    assert result.passed, result.summary
+    assert result.summary["compared"] >= 10
+
+
+@pytest.mark.parametrize("params", [
+    dict(in_width=8, lanes=3, per_lane=True, runtime_scale=False, multiplier=[3, 5, 7],
+         shift=[2, 3, 4], zero_point=[0, 1, -1]),
+    dict(in_width=8, lanes=3, runtime_scale=False, multiplier=3, shift=2),
+    dict(in_width=6, lanes=2, per_lane=True),
+    dict(in_width=10, tflite="double"),
+])
+def test_exhaustive_quantizer_stimulus_covers_every_input_per_lane(params):
+    q = Quantizer(**params)
+    q._MustUse__silence = True
+    fields, scale = exhaustive_stimulus(q)
+    want = expected(q, fields, scale)
+    assert want.size == exhaustive_elements(q)
+    sets = len(fields["data"]) >> q.in_width
+    for lane in range(q.lanes):
+        column = fields["data"][:, lane].reshape(sets, -1)
+        assert all(len(set(row.tolist())) == 1 << q.in_width for row in column)
