@@ -67,12 +67,15 @@ def _per_axis(name, value, length, what):
     return array
 
 
+def _abs_max(a):
+    """``max |a|`` of an exact integer array as a Python int (0 when empty)."""
+    return int(np.abs(a).max()) if a.size else 0
+
+
 def _exact_matmul(a, b):
     """``a @ b`` exactly: int64 when the sum cannot overflow, Python ints otherwise."""
     k = a.shape[1]
-    amax = int(np.abs(a).max()) if a.size else 0
-    bmax = int(np.abs(b).max()) if b.size else 0
-    if amax * bmax * max(k, 1) < 1 << 62:
+    if _abs_max(a) * _abs_max(b) * max(k, 1) < 1 << 62:
         return (a.astype(np.int64) @ b.astype(np.int64)).astype(object)
     return a @ b
 
@@ -132,7 +135,7 @@ def matmul_int(a, b, *, a_zero=0, b_zero=0, bias=None, acc_width=32, saturate=Fa
 
     # Per-step saturation: walk k in order. int64 suffices whenever one product plus a
     # clipped partial sum fits in 63 bits; otherwise fall back to Python ints.
-    pmax = max((abs(v) for v in da.flat), default=0) * max((abs(v) for v in db.flat), default=0)
+    pmax = _abs_max(da) * _abs_max(db)
     exact = acc_width > 61 or pmax >= 1 << 61
     dtype = object if exact else np.int64
     da, db = da.astype(dtype), db.astype(dtype)

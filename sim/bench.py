@@ -246,8 +246,7 @@ class StreamBench:
         if self.driver is not None:
             self._close_phase()             # a phase that failed counts too
         tally = {"cycles": self._cycles, **self._beats}
-        if hasattr(self.driver, "simulating"):
-            tally.update(seconds_simulating=round(self.driver.simulating, 3),
-                         seconds_loading=round(self.driver.loading, 3))
+        if self.driver is not None:
+            tally.update({f"seconds_{k}": round(v, 3) for k, v in self.driver.seconds.items()})
         return tally
 

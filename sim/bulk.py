@@ -65,8 +65,8 @@ class BulkDriver:
         self.widths = module.widths
         self.seed, self.workdir = seed, Path(workdir)
         self.cycles = 0                 # cycles since begin()
-        self.simulating = 0.0           # seconds the simulator ran the streams alone
-        self.loading = 0.0              # seconds it spent loading and dumping memories
+        # Seconds the simulator ran the streams alone, and spent loading and dumping memories.
+        self.seconds = {"simulating": 0.0, "loading": 0.0}
         self._queue, self._captures = {}, {}
 
     def _port(self, name):
@@ -181,7 +181,7 @@ class BulkDriver:
             await self._command(command)
             started = time.perf_counter()
             await RisingEdge(dut.bulk_attention)
-            self.simulating += time.perf_counter() - started
+            self.seconds["simulating"] += time.perf_counter() - started
             await ReadOnly()
             self._read_counts()
             status = int(dut.bulk_status.value)
@@ -230,7 +230,7 @@ class BulkDriver:
         await RisingEdge(self.dut.bulk_clk)
         self.dut.bulk_cmd.value = 0
         await ReadOnly()
-        self.loading += time.perf_counter() - started
+        self.seconds["loading"] += time.perf_counter() - started
         if command & COMMANDS["dump"]:
             self._collect()
         self._read_counts()

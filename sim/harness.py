@@ -31,7 +31,9 @@ Pause probabilities are 16-bit thresholds: a stream pauses in a cycle when the t
 bits of its LFSR (xorshift32, stepped every cycle) are below the threshold.
 """
 
-__all__ = ["Stream", "streams", "harness", "bench_top", "COMMANDS", "DEPTH", "lfsr_seeds"]
+from .module import Module
+
+__all__ = ["harness", "bench_top", "COMMANDS", "DEPTH", "lfsr_seeds"]
 
 #: Beats per stimulus and capture memory.
 DEPTH = 1 << 14
@@ -39,25 +41,6 @@ DEPTH = 1 << 14
 # bulk_cmd bits, acted on at the next rising edge of bulk_clk; any command, even a bare ``ack``,
 # holds bulk_attention low in the cycle after it.
 COMMANDS = {"seed": 1, "load": 2, "dump": 4, "start": 8, "ack": 16}
-
-
-class Stream:
-    """A stream of the DUT as the harness sees it: ``name``, ``direction``
-    (``"input"``/``"output"``) and payload ``width``."""
-
-    def __init__(self, name, direction, width):
-        self.name, self.direction, self.width = name, direction, width
-
-    @property
-    def is_input(self):
-        return self.direction == "input"
-
-
-def streams(manifest):
-    """The DUT's streams in manifest order, with their payload widths."""
-    widths = {p["stream"]: p["width"] for p in manifest["ports"] if p.get("role") == "payload"}
-    return [Stream(name, row["direction"], widths[name])
-            for name, row in manifest["streams"].items()]
 
 
 def bench_top(manifest):
@@ -75,50 +58,49 @@ def lfsr_seeds(seed, count):
     return seeds
 
 
-def _ports(stream_list):
+def _ports(module):
     lines = ["input wire clk", "input wire rst"]
-    for s in stream_list:
-        w = f"[{s.width - 1}:0] "
-        if s.is_input:
-            lines += [f"input wire {s.name}__valid", f"output wire {s.name}__ready",
-                      f"input wire {w}{s.name}__payload",
-                      f"input wire [31:0] bulk_count_{s.name}",
-                      f"input wire bulk_more_{s.name}",
-                      f"input wire bulk_reload_{s.name}"]
+    for n in module.streams:
+        w = f"[{module.widths[n] - 1}:0] "
+        if n in module.inputs:
+            lines += [f"input wire {n}__valid", f"output wire {n}__ready",
+                      f"input wire {w}{n}__payload",
+                      f"input wire [31:0] bulk_count_{n}",
+                      f"input wire bulk_more_{n}",
+                      f"input wire bulk_reload_{n}"]
         else:
-            lines += [f"output wire {s.name}__valid", f"input wire {s.name}__ready",
-                      f"output wire {w}{s.name}__payload",
-                      f"output reg [31:0] bulk_violations_{s.name}",
-                      f"output reg [31:0] bulk_first_violation_{s.name}",
-                      f"output reg bulk_violation_kind_{s.name}"]
-        lines += [f"input wire [15:0] bulk_pause_{s.name}",
-                  f"input wire [31:0] bulk_goal_{s.name}",
-                  f"input wire [31:0] bulk_seed_{s.name}",
-                  f"output reg [31:0] bulk_moved_{s.name}",
-                  f"output reg [31:0] bulk_captured_{s.name}"]
-    n = len(stream_list)
+            lines += [f"output wire {n}__valid", f"input wire {n}__ready",
+                      f"output wire {w}{n}__payload",
+                      f"output reg [31:0] bulk_violations_{n}",
+                      f"output reg [31:0] bulk_first_violation_{n}",
+                      f"output reg bulk_violation_kind_{n}"]
+        lines += [f"input wire [15:0] bulk_pause_{n}",
+                  f"input wire [31:0] bulk_goal_{n}",
+                  f"input wire [31:0] bulk_seed_{n}",
+                  f"output reg [31:0] bulk_moved_{n}",
+                  f"output reg [31:0] bulk_captured_{n}"]
+    count = len(module.streams)
     lines += ["input wire bulk_mode", "input wire [4:0] bulk_cmd", "input wire bulk_stamp_inputs",
-              f"input wire [{n - 1}:0] bulk_goal_en", "input wire [31:0] bulk_deadline",
+              f"input wire [{count - 1}:0] bulk_goal_en", "input wire [31:0] bulk_deadline",
               "output reg [31:0] bulk_cycle", "output reg bulk_attention",
               "output reg bulk_clk",
-              f"output wire [{n - 1}:0] bulk_status"]
+              f"output wire [{count - 1}:0] bulk_status"]
     return lines
 
 
-def _lfsr(s):
+def _lfsr(n):
     return f"""
-    reg [31:0] lfsr_{s.name};
-    wire [31:0] lfsr_{s.name}_a = lfsr_{s.name} ^ (lfsr_{s.name} << 13);
-    wire [31:0] lfsr_{s.name}_b = lfsr_{s.name}_a ^ (lfsr_{s.name}_a >> 17);
-    wire pause_{s.name} = lfsr_{s.name}[31:16] < bulk_pause_{s.name};
+    reg [31:0] lfsr_{n};
+    wire [31:0] lfsr_{n}_a = lfsr_{n} ^ (lfsr_{n} << 13);
+    wire [31:0] lfsr_{n}_b = lfsr_{n}_a ^ (lfsr_{n}_a >> 17);
+    wire pause_{n} = lfsr_{n}[31:16] < bulk_pause_{n};
     always @(posedge clock)
-        if (cmd_seed) lfsr_{s.name} <= bulk_seed_{s.name};
-        else lfsr_{s.name} <= lfsr_{s.name}_b ^ (lfsr_{s.name}_b << 5);
+        if (cmd_seed) lfsr_{n} <= bulk_seed_{n};
+        else lfsr_{n} <= lfsr_{n}_b ^ (lfsr_{n}_b << 5);
 """
 
 
-def _player(s, depth):
-    n, w = s.name, s.width
+def _player(n, w, depth):
     return f"""
     // input {n}: play mem_{n}[0 .. bulk_count_{n}-1], capture the cycle of each beat taken
     reg [{w - 1}:0] mem_{n} [0:{depth - 1}];
@@ -158,8 +140,7 @@ def _player(s, depth):
 """
 
 
-def _capture(s, depth):
-    n, w = s.name, s.width
+def _capture(n, w, depth):
     return f"""
     // output {n}: take beats with backpressure, capture {{cycle, payload}}, check stalls
     reg [{w + 31}:0] mem_{n} [0:{depth - 1}];
@@ -207,19 +188,19 @@ def harness(manifest, depth=DEPTH):
     its module is :func:`bench_top`."""
     if depth < 2 or depth & (depth - 1):
         raise ValueError(f"depth: {depth} is not a power of two >= 2")
-    stream_list = streams(manifest)
-    names = [s.name for s in stream_list]
+    module = Module(manifest)
+    names, widths = module.streams, module.widths
     # Only the ports are public: the DUT's internals stay free for Verilator to optimize.
-    ports = ",\n    ".join(f"{p} /*verilator public_flat_rw*/" for p in _ports(stream_list))
-    wires = "".join(f"    wire dut_{s.name}__valid, dut_{s.name}__ready;\n"
-                    f"    wire [{s.width - 1}:0] dut_{s.name}__payload;\n" for s in stream_list)
+    ports = ",\n    ".join(f"{p} /*verilator public_flat_rw*/" for p in _ports(module))
+    wires = "".join(f"    wire dut_{n}__valid, dut_{n}__ready;\n"
+                    f"    wire [{widths[n] - 1}:0] dut_{n}__payload;\n" for n in names)
     connect = ",\n        ".join(
-        [".clk(clock)", ".rst(rst)"] + [f".{s.name}__{r}(dut_{s.name}__{r})"
-                                      for s in stream_list for r in ("valid", "ready", "payload")])
+        [".clk(clock)", ".rst(rst)"] + [f".{n}__{r}(dut_{n}__{r})"
+                                      for n in names for r in ("valid", "ready", "payload")])
     goals = " & ".join(f"(~bulk_goal_en[{k}] | (bulk_moved_{n} >= bulk_goal_{n}))"
                        for k, n in enumerate(names))
-    body = "".join(_lfsr(s) + (_player(s, depth) if s.is_input else _capture(s, depth))
-                   for s in stream_list)
+    body = "".join(_lfsr(n) + (_player if n in module.inputs else _capture)(n, widths[n], depth)
+                   for n in names)
     status = ", ".join(f"need_{n} | full_{n}" for n in reversed(names))
     return f"""// qdp bench harness around {manifest["module"]}: see qdp.sim.harness
 module {bench_top(manifest)} (

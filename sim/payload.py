@@ -9,16 +9,16 @@ Values are given per field: a NumPy array whose first axis counts beats, with a 
 axis for each array level (lane 0 at the least significant bits), or a dict of such arrays
 for a struct. The manifest names a bare lane array ``data`` (as the ``data`` field of a
 struct payload) and a bare scalar ``value``, so with a field list such payloads are
-``{"data": array}`` and ``{"value": array}``. Packed payloads are Python ints
-(:func:`pack`, what cocotb writes) or rows of 64-bit limbs (:func:`pack_limbs`, what the
-bulk driver's memory files hold), vectorized over beats.
+``{"data": array}`` and ``{"value": array}``. Packed payloads are rows of 64-bit limbs
+(:func:`pack_limbs`, what the bulk driver's memory files hold); :func:`limbs_to_ints` and
+:func:`ints_to_limbs` turn them into and from the Python ints cocotb writes and reads.
 """
 
 import numpy as np
 
 from ..blocks.layout import leaves
 
-__all__ = ["manifest_fields", "pack", "unpack", "pack_limbs", "unpack_limbs", "bit_field",
+__all__ = ["manifest_fields", "unpack", "pack_limbs", "unpack_limbs", "bit_field",
            "limbs_to_ints", "ints_to_limbs"]
 
 
@@ -122,14 +122,8 @@ def ints_to_limbs(words, limbs):
     return out
 
 
-def pack(spec, values):
-    """Pack ``values`` (see module docstring) into one int per beat: an object array.
-    ``spec`` is a field list or an Amaranth layout."""
-    return limbs_to_ints(pack_limbs(spec, values))
-
-
 def unpack(spec, words):
-    """Unpack ints into the nested dict/array form of :func:`pack`, with signed fields
+    """Unpack ints (one per beat) into the nested dict/array form, with signed fields
     sign-extended. Returns int64 arrays (object for unsigned 64-bit fields)."""
     spec = _fields(spec)
     return unpack_limbs(spec, ints_to_limbs(words, _limb_count(spec)))

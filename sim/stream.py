@@ -197,6 +197,7 @@ class CycleDriver:
         self.dut, self.module, self.seed = dut, module, seed
         self.sources, self.sinks = dict(sources), dict(sinks)
         self.clock, self.endpoints = None, {}
+        self.seconds = {}               # nothing to split: Python runs every cycle
         self._start, self._stamps = {}, {}
 
     async def start(self):
