@@ -153,7 +153,7 @@ class StreamBench:
         sent = self._begin(phase)
         first_input = next(iter(phase.inputs))
         after = phase.reset_after or {first_input: sent[first_input] // 2}
-        await self.driver.run_until(after, self._timeout(phase.timeout_beats))
+        await self._run_until(after, self._timeout(phase.timeout_beats))
         await self.driver.reset()
         result = self._result(phase, None)
         accepted = result.accepted[first_input]
@@ -170,8 +170,8 @@ class StreamBench:
         if phase.full_rate:
             self.driver.full_rate()
         sent = self._begin(phase)
-        await self.driver.run_until({s: e.beats for s, e in phase.outputs.items()},
-                                    self._timeout(phase.timeout_beats))
+        await self._run_until({s: e.beats for s, e in phase.outputs.items()},
+                              self._timeout(phase.timeout_beats))
         # Keep taking beats for a while: a duplicated beat would show up here.
         await self.driver.drain(self.drain)
         result = self._result(phase, phase.outputs)
@@ -191,6 +191,15 @@ class StreamBench:
         self.driver.begin(words, input_stamps=phase.input_stamps)
         self._phase_open = True
         return {s: len(w) for s, w in words.items()}
+
+    async def _run_until(self, goals, limit):
+        """Run until each stream of ``goals`` has moved that many beats in the phase;
+        ``TimeoutError`` when ``limit`` cycles pass first."""
+        await self.driver.run_until(goals, limit)
+        if not all(self.driver.moved(s) >= n for s, n in goals.items()):
+            moved = ", ".join(f"{s} {self.driver.moved(s)}" for s in self.module.streams)
+            raise TimeoutError(f"stream stalled: no completion after {limit} cycles "
+                               f"(beats so far: {moved})")
 
     def _timeout(self, beats):
         stretch = 1 / max(1e-3, 1 - self.config["in_pause"]) / max(
