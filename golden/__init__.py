@@ -14,6 +14,9 @@ from .quantizer import (quantize, requantize_tflite, multiplier_from_scale,
 from .absmax import blockwise_absmax, dequantize_blockwise, stochastic_random
 from .mac_array import matmul_int
 from .qlinear import qlinear
+from .floats import FloatFormat, FP32, BF16, FP16, float_format
+from .quantize_linear import quantize_linear
+from .dequantize_linear import dequantize_linear
 from .schemes import (absmax_quantize, absmax_dequantize, zeropoint_params,
                       zeropoint_quantize, zeropoint_dequantize, fixed_point_frac_bits,
                       fixed_point_quantize, calibrate_minmax)
@@ -26,4 +29,6 @@ __all__ = [
     "zeropoint_dequantize", "fixed_point_frac_bits", "fixed_point_quantize", "calibrate_minmax",
     "blockwise_absmax", "dequantize_blockwise", "stochastic_random",
     "matmul_int", "qlinear",
+    "FloatFormat", "FP32", "BF16", "FP16", "float_format", "quantize_linear",
+    "dequantize_linear",
 ]

@@ -28,7 +28,8 @@ import numpy as np
 
 from ._intarray import as_exact
 
-__all__ = ["ROUNDING_MODES", "NEAREST_MODES", "DETERMINISTIC_MODES", "STOCHASTIC_BITS",
+__all__ = ["ROUNDING_MODES", "NEAREST_MODES", "DETERMINISTIC_MODES", "ROUNDING_MODELS",
+           "STOCHASTIC_BITS",
            "check_rounding", "round_div", "round_shift"]
 
 #: Every rounding mode, in the order of the table above (the CLI lists them so).
@@ -38,6 +39,11 @@ ROUNDING_MODES = ("half_even", "half_away", "half_up", "half_down", "half_zero",
 NEAREST_MODES = ROUNDING_MODES[:5]
 #: Every mode but ``stochastic`` (which needs a random number per element).
 DETERMINISTIC_MODES = tuple(m for m in ROUNDING_MODES if m != "stochastic")
+
+#: How a float-to-integer block rounds x / scale: ``onnx`` rounds the quotient to the
+#: float format first (ONNX QuantizeLinear's sequence), then half to even; ``exact``
+#: rounds the exact rational once, in any mode.
+ROUNDING_MODELS = ("onnx", "exact")
 
 #: Width of the random numbers ``r`` used by ``stochastic`` rounding.
 STOCHASTIC_BITS = 32
