@@ -11,9 +11,10 @@ layer imports neither: :mod:`qdp.sim.runner` hands the bench module to cocotb an
 import dataclasses
 
 from .. import golden
-from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODES
+from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODELS, ROUNDING_MODES
 from ..golden.saturation import SATURATION_MODES
-from ..hdl import BlockwiseAbsmax, MacArray, QLinear, Quantizer
+from ..hdl import (BlockwiseAbsmax, DequantizeLinear, MacArray, QLinear, QuantizeLinear,
+                   Quantizer)
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
 
@@ -25,7 +26,8 @@ class Param:
     Members
     -------
     kind : str
-        ``"int"``, ``"bool"``, ``"choice"`` or ``"ints"`` (an int or a comma list).
+        ``"int"``, ``"bool"``, ``"choice"``, ``"ints"`` (an int or a comma list) or
+        ``"floats"`` (a number or a comma list).
     allowed : str
         The range in words, as ``qdp list`` prints it; the component checks the value.
     help : str
@@ -216,6 +218,57 @@ BLOCKS = {
             "lfsr_seed": _int(BlockwiseAbsmax, "lfsr_seed", "stochastic rounding LFSR seed"),
             "pipeline": _int(BlockwiseAbsmax, "pipeline", "extra read/divider pipeline "
                              "registers, +1 cycle of latency each (3: block RAM output)"),
+        },
+    ),
+    "quantize-linear": Block(
+        name="quantize-linear",
+        component=QuantizeLinear,
+        golden=golden.quantize_linear,
+        bench="qdp.sim.quantize_linear_tb",
+        proofs="qdp.formal.quantize_linear",
+        summary="ONNX QuantizeLinear: y = saturate(round(x / scale) + zero_point), "
+                "FP32/BF16/FP16 in, 2..16-bit integers out",
+        params={
+            "lanes": _int(QuantizeLinear, "lanes", "elements per beat"),
+            "in_format": Param("choice", "fp32|bf16|fp16|eXmY",
+                               "input and scale format (eXmY: custom, 3+ exponent bits)",
+                               ("fp32", "bf16", "fp16")),
+            "out_width": _int(QuantizeLinear, "out_width", "output element width"),
+            "out_signed": Param("bool", "true/false", "signed output"),
+            "rounding_model": _choice(ROUNDING_MODELS,
+                                      "onnx: x / scale rounded to the format, then half to "
+                                      "even; exact: the exact quotient rounded once"),
+            "rounding": _choice(DETERMINISTIC_MODES, "rounding mode (exact model)"),
+            "runtime_scale": Param("bool", "true/false",
+                                   "scale and zero point arrive with every beat"),
+            "per_lane": Param("bool", "true/false", "one scale and zero point per lane"),
+            "scale": Param("floats", "positive finite, or one per lane",
+                           "constant scale (rounded half to even to in_format)"),
+            "zero_point": Param("ints", "int, or one per lane", "constant zero point"),
+        },
+    ),
+    "dequantize-linear": Block(
+        name="dequantize-linear",
+        component=DequantizeLinear,
+        golden=golden.dequantize_linear,
+        bench="qdp.sim.dequantize_linear_tb",
+        proofs="qdp.formal.dequantize_linear",
+        summary="ONNX DequantizeLinear: y = (q - zero_point) * scale, 2..32-bit integers "
+                "in, FP32/BF16/FP16 out, in the ONNX reference's rounding sequence",
+        params={
+            "lanes": _int(DequantizeLinear, "lanes", "elements per beat"),
+            "in_width": _int(DequantizeLinear, "in_width", "input element width"),
+            "in_signed": Param("bool", "true/false", "signed input"),
+            "out_format": Param("choice", "fp32|bf16|fp16|eXmY",
+                                "output and scale format (eXmY: custom)",
+                                ("fp32", "bf16", "fp16")),
+            "runtime_scale": Param("bool", "true/false",
+                                   "scale and zero point arrive with every beat"),
+            "per_lane": Param("bool", "true/false", "one scale and zero point per lane"),
+            "scale": Param("floats", "positive finite, or one per lane",
+                           "constant scale (rounded half to even to out_format)"),
+            "zero_point": Param("ints", "int, or one per lane; none: absent",
+                                "constant zero point (absent and 0 differ above 16 bits)"),
         },
     ),
 }

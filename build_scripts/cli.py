@@ -47,6 +47,8 @@ def _option(name):
 
 
 def _parse_ints(text):
+    if text.strip().lower() == "none":
+        return None
     parts = [p.strip() for p in text.split(",")]
     try:
         values = [int(p, 0) for p in parts]
@@ -60,6 +62,15 @@ def _choice_parser(param):
     def parse(text):
         return None if text.lower() == "none" and "none" in param.choices else text
     return parse
+
+
+def _parse_floats(text):
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or a comma list, got {text!r}")
+    return values[0] if len(values) == 1 else values
 
 
 def _int(text):
@@ -80,6 +91,9 @@ def _add_block_params(parser, block):
             group.add_argument(_option(name), type=_int, metavar="N", **kwargs)
         elif param.kind == "ints":
             group.add_argument(_option(name), type=_parse_ints, metavar="N[,N...]", **kwargs)
+        elif param.kind == "floats":
+            group.add_argument(_option(name), type=_parse_floats, metavar="X[,X...]",
+                               **kwargs)
         else:
             group.add_argument(_option(name), type=_choice_parser(param), metavar="NAME",
                                **kwargs)

@@ -7,6 +7,8 @@ from .quantizer import Quantizer
 from .absmax import BlockwiseAbsmax
 from .mac_array import MacArray
 from .qlinear import QLinear
+from .quantize_linear import QuantizeLinear
+from .dequantize_linear import DequantizeLinear
 
-__all__ = ["Quantizer", "BlockwiseAbsmax", "MacArray", "QLinear", "DSPMultiplier",
+__all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax", "MacArray", "QLinear", "DSPMultiplier",
            "TiledMultiplier", "Target"]

@@ -1,7 +1,7 @@
 """Parameter checks shared by the components: every message names the parameter, the value
 and what is allowed."""
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_ints"]
+__all__ = ["check_bool", "check_choice", "check_int", "check_ints", "check_numbers"]
 
 
 def check_int(name, value, lo, hi=None):
@@ -41,4 +41,17 @@ def check_ints(name, value, count, what):
     for v in values:
         if not isinstance(v, int) or isinstance(v, bool):
             raise TypeError(f"{name}: expected integers, got {v!r}")
+    return values
+
+
+def check_numbers(name, value, count, types=(int, float)):
+    """One number or a sequence of ``count`` (one per lane); as a list."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(values) != count:
+        raise ValueError(f"{name}: expected {count} value(s)"
+                         f"{' (one per lane)' if count > 1 else ' (a list needs per_lane)'}"
+                         f", got {value!r}")
+    for v in values:
+        if not isinstance(v, types) or isinstance(v, bool):
+            raise TypeError(f"{name}: expected a number, got {v!r}")
     return values

@@ -10,6 +10,7 @@ from ..golden.saturation import SATURATION_MODES
 from ._checks import check_bool, check_choice, check_int
 from .lfsr import lfsr_register
 from .multiplier import TiledMultiplier, adder_levels, limbs
+from .pipeline import BEAT_LATENCY, STALL_TOGETHER_READY, Pipeline
 from .rounding import (
     add_carry,
     beyond,
@@ -251,17 +252,10 @@ class Quantizer(wiring.Component):
 
     # What `latency` counts, as tests/test_quantizer_amaranth.py and tests/test_manifest.py
     # measure it.
-    latency_definition = {
-        "from_stream": "i",
-        "from": "the cycle in which a beat is accepted on i (i.valid & i.ready)",
-        "to_stream": "o",
-        "to": "the cycle in which that beat's result is valid on o (one result beat per "
-              "input beat, in order)",
-        "when": "o.ready held high",
-    }
+    latency_definition = BEAT_LATENCY
 
     # i.ready = ~o.valid | o.ready: the pipeline has no skid buffer.
-    ready_dependencies = {"i": ("o",)}
+    ready_dependencies = STALL_TOGETHER_READY
 
     @property
     def dsp_tiles(self):
@@ -277,7 +271,7 @@ class Quantizer(wiring.Component):
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance),
         ]
-        pipe = _Pipeline(m, advance, self.i.valid)
+        pipe = Pipeline(m, advance, self.i.valid)
         lanes = self._lane_inputs(m)
         if self.latency <= SHALLOW_LATENCY:
             results = self._shallow(pipe, lanes)
@@ -484,39 +478,3 @@ class Quantizer(wiring.Component):
         max_shift = shift if isinstance(shift, int) else (1 << self.shift_width) - 1
         return round_parts(product, shift, max_shift=max_shift, rounding=self.rounding,
                            random=random)
-
-
-class _Pipeline:
-    """The Quantizer's pipeline registers: ``valid`` and, per lane, a dict of named values,
-    all moving on ``advance``. Stage n's registers are ``valid_<n>`` and ``stage<n>_<k>``,
-    k counting the values of all lanes in order (a constant takes a number but no
-    register)."""
-
-    def __init__(self, m, advance, valid):
-        self.m, self.advance, self.valid = m, advance, valid
-        self.depth = 0
-
-    def register(self, present, lanes, inits=None):
-        """``lanes`` behind a register stage if ``present``, with reset values by name
-        from ``inits`` (one dict per lane; others reset to 0); ``valid`` moves along."""
-        if not present:
-            return lanes
-        m, n = self.m, self.depth
-        registered, k = [], 0
-        for lane, values in enumerate(lanes):
-            registered.append({})
-            for name, value in values.items():
-                if isinstance(value, int):
-                    registered[lane][name] = value
-                else:
-                    init = inits[lane].get(name, 0) if inits else 0
-                    reg = Signal(value.shape(), name=f"stage{n}_{k}", init=init)
-                    with m.If(self.advance):
-                        m.d.sync += reg.eq(value)
-                    registered[lane][name] = reg
-                k += 1
-        valid = Signal(name=f"valid_{n}")
-        with m.If(self.advance):
-            m.d.sync += valid.eq(self.valid)
-        self.valid, self.depth = valid, n + 1
-        return registered

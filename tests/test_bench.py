@@ -16,6 +16,7 @@ def test_reference_sweep_has_the_reference_configurations():
     for n in (4, 8, 16):
         assert ("mac-array", (("cols", n), ("rows", n))) in got
     assert ("qlinear", (("cols", 8), ("rows", 8))) in got
+    assert {"quantize-linear", "dequantize-linear"} <= {r.block for r in bench.REFERENCE}
 
 
 def test_a_configuration_that_does_not_fit_is_a_row_with_its_reason(monkeypatch, tmp_path):

@@ -16,10 +16,11 @@ from conftest import require
 from qdp.formal import absmax as fa
 from qdp.formal import mac_array as fm
 from qdp.formal import qlinear as fl
+from qdp.formal import quantize_linear as fq
 from qdp.formal.runner import missing_tools, prove
-from qdp.formal.stream import Harness
+from qdp.formal.stream import Harness, StreamHarness
 from qdp.golden.absmax import blockwise_absmax
-from qdp.hdl import BlockwiseAbsmax, MacArray, QLinear
+from qdp.hdl import BlockwiseAbsmax, MacArray, QLinear, QuantizeLinear
 
 
 @pytest.fixture(autouse=True)
@@ -144,3 +145,17 @@ def test_qlinear(tmp_path):
     (proof,) = fl.proofs(lambda: QLinear(**fm.REFERENCE, out_width=4))
     result = run(proof, tmp_path)
     assert result.passed, result.workdir
+
+
+def test_quantize_linear(tmp_path):
+    (proof,) = fq.proofs(lambda: QuantizeLinear(**fq.REFERENCE))
+    result = run(proof, tmp_path)
+    assert result.passed, result.workdir
+
+
+def test_quantize_linear_mutant_fails(tmp_path):
+    (proof,) = fq.proofs(lambda: QuantizeLinear(**fq.REFERENCE))
+    harness = StreamHarness(Mutant(QuantizeLinear(**fq.REFERENCE),
+                                   payload_moves_while_stalled("o")))
+    result = run(proof, tmp_path, harness)
+    assert result.status == "FAIL"

@@ -39,8 +39,15 @@ CONFIGS = {
     "qlinear": [{"rows": 2, "cols": 2},
                 {"rows": 2, "cols": 2, "pipelined": False, "quant_latency": 1},
                 {"rows": 2, "cols": 1, "dataflow": "broadcast", "pipelined": False}],
+    "quantize-linear": [{}, {"in_format": "bf16", "runtime_scale": True, "lanes": 2},
+                        {"in_format": "e3m3", "rounding_model": "exact", "out_width": 4,
+                         "runtime_scale": True}],
+    "dequantize-linear": [{}, {"in_width": 32, "out_format": "bf16", "zero_point": 1},
+                          {"out_format": "fp16", "runtime_scale": True}],
 }
 CASES = [(block, params) for block in BLOCKS for params in CONFIGS[block]]
+# One result beat per input beat, through a pipeline that stalls as one.
+ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear"}
 
 
 def _id(case):
@@ -154,7 +161,7 @@ def test_latency_reference_points_match_the_simulation(block, params):
     width = _width(component.i)
     has_last = _has_field(component.i, "last")
 
-    if block == "quantizer":
+    if block in ELEMENTWISE:
         # Element-wise: every accepted beat -> its result, whatever the gaps between beats.
         assert latency["from"].startswith("the cycle in which a beat is accepted on i")
         beats = [(rng.choice([0, 0, 1, 3]), rng.getrandbits(width), None) for _ in range(16)]
@@ -270,14 +277,15 @@ def test_ready_dependencies_are_what_the_hardware_does(block, params):
 
 
 def test_ready_dependencies_per_block():
-    """What the test above establishes, spelled out: the Quantizer has no skid buffer;
+    """What the test above establishes, spelled out: the element-wise blocks have no skid
+    buffer;
     absmax and the pipelined array reach their outputs' ready only through FIFOs."""
     deps = {(block, tuple(sorted(params.items()))):
             BLOCKS[block].check(**params).ready_dependencies["i"]
             for block, params in CASES}
     for (block, params), dep in deps.items():
         params = dict(params)
-        if block == "quantizer":
+        if block in ELEMENTWISE:
             assert dep == ("o",)
         elif block == "absmax":
             assert dep == ()

@@ -1,0 +1,190 @@
+"""Float fields in gateware: the hardware side of :mod:`qdp.golden.floats`.
+
+A float enters as its bit pattern. :func:`unpack` reads its class (zero, subnormal,
+normal, Inf, NaN) and sign; :func:`normalize` turns its
+significand into one whose top bit is set (subnormals shifted up, their exponent down),
+so that ``|value| = significand * 2**exponent`` with ``2**(p-1) <= significand < 2**p``
+for every nonzero finite value. :func:`constant_parts` does the same for an
+elaboration-time constant. Combinational; the components register around them.
+"""
+
+import dataclasses
+import math
+from fractions import Fraction
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Mux, signed
+
+__all__ = ["FloatFields", "Rounded", "unpack", "normalize", "leading_zeros",
+           "exponent_shape", "round_to_precision", "encode_rounded", "constant_parts",
+           "encode", "decode"]
+
+
+@dataclasses.dataclass
+class FloatFields:
+    """The fields and class of one float.
+
+    Members
+    -------
+    sign : Value
+        The sign bit (set for -0, -Inf and negative NaNs).
+    significand : Value
+        ``p`` bits: the mantissa with the hidden bit (0 for subnormals and zeros).
+    exponent : Value
+        Signed: the exponent of the significand's last place (``max(E, 1) - bias - m``).
+    zero, inf, nan : Value
+        One bit each.
+    """
+
+    sign: object
+    significand: object
+    exponent: object
+    zero: object
+    inf: object
+    nan: object
+
+
+def exponent_shape(fmt, extra=0):
+    """A signed shape for every normalized exponent of ``fmt`` (and ``extra`` more bits
+    of range), differences of two included."""
+    span = fmt.emax - fmt.emin + 3 * fmt.precision
+    return signed(span.bit_length() + 2 + extra)
+
+
+def unpack(bits, fmt):
+    """:class:`FloatFields` of the ``fmt.width``-bit pattern ``bits``."""
+    man = bits[:fmt.man_bits]
+    field = bits[fmt.man_bits:fmt.man_bits + fmt.exp_bits]
+    sign = bits[fmt.width - 1]
+    top = (1 << fmt.exp_bits) - 1
+    normal = field != 0
+    exponent = Mux(normal, field, 1) - (fmt.bias + fmt.man_bits)
+    return FloatFields(sign=sign, significand=Cat(man, normal & (field != top)),
+                       exponent=exponent.as_signed(),
+                       zero=(field == 0) & (man == 0),
+                       inf=(field == top) & (man == 0),
+                       nan=(field == top) & (man != 0))
+
+
+def normalize(significand, exponent, exp_shape):
+    """``(significand << lz, exponent - lz)`` with ``lz`` the leading zeros of the
+    unsigned ``significand`` (a zero stays zero, its exponent is then meaningless)."""
+    width = len(significand)
+    lz = leading_zeros(significand)
+    return ((significand << lz)[:width],
+            (exponent.as_signed() - lz).as_signed()[:exp_shape.width].as_signed())
+
+
+def leading_zeros(value):
+    """The leading zero bits of the unsigned ``value`` (its width for 0), as a tree:
+    the count of the upper half if it holds a one, else its width plus the lower
+    half's count (log2 levels of muxes)."""
+    width = len(value)
+    if width == 1:
+        return ~value[0]
+    low = width // 2
+    high = value[low:]
+    return Mux(high == 0, (width - low) + leading_zeros(value[:low]), leading_zeros(high))
+
+
+@dataclasses.dataclass
+class Rounded:
+    """A value rounded to a precision: ``(-1)**sign * significand * 2**exponent``
+    exactly, or ``inf`` (IEEE overflow).
+
+    Members
+    -------
+    sign, significand, exponent, inf : Value
+        ``significand`` has at most ``precision + 1`` bits (a carry), ``exponent`` is
+        signed; a zero significand is a zero of that sign.
+    """
+
+    sign: object
+    significand: object
+    exponent: object
+    inf: object
+
+
+def round_to_precision(sign, significand, exponent, *, precision, fmt=None,
+                       exp_shape):
+    """Round ``(-1)**sign * significand * 2**exponent`` half to even to ``precision``
+    significant bits; with ``fmt`` also to its exponent range: subnormals below ``emin``
+    (no flush to zero) and overflow past ``emax`` to Inf. Returns :class:`Rounded`.
+
+    The significand is normalized (its leading one at the top), the ``precision + 1``
+    bits below the leading one's place are kept with a sticky OR of the rest, and a
+    subnormal result shifts them right by how far its exponent lies below ``emin``.
+    """
+    if isinstance(exponent, int):
+        exponent = Const(exponent, signed(max(exponent.bit_length() + 1, 2)))
+    width = max(len(significand), precision + 2)
+    sig = Cat(significand, Const(0, width - len(significand))) \
+        if len(significand) < width else significand
+    lz = leading_zeros(sig)
+    top = (sig << lz)[:width]
+    lead = (exponent.as_signed() + (width - 1) - lz).as_signed()     # the leading one's
+    keep = precision + 1                                             # kept + half bit
+    window = top[width - keep:]
+    sticky = top[:width - keep] != 0 if width > keep else Const(0, 1)
+    lsb = lead - (precision - 1)
+    if fmt is not None:
+        # Below emin, the last place stays at the subnormals' one: shift right by extra.
+        floor = fmt.emin - fmt.man_bits
+        extra = (floor - lsb).as_signed()
+        extra = Mux(extra < 0, 0, Mux(extra > keep, keep, extra)) \
+            .as_unsigned()[:keep.bit_length()]
+        dropped = (window & ((Const(1, keep + 1) << extra) - 1)[:keep]) != 0
+        window, sticky = window >> extra, sticky | dropped
+        lsb = Mux(lsb < floor, floor, lsb)
+    kept, half = window[1:], window[0]
+    up = half & (sticky | kept[0])
+    rounded = kept + up
+    inf = Const(0, 1)
+    if fmt is not None:
+        # The largest finite value is (2**p - 1) * 2**(emax - p + 1).
+        top_lsb = fmt.emax - fmt.man_bits
+        inf = ((lsb > top_lsb) | ((lsb == top_lsb) & rounded[precision])) \
+            & (significand != 0)
+    return Rounded(sign=sign, significand=rounded, exponent=lsb[:exp_shape.width].as_signed(),
+                   inf=inf)
+
+
+def encode_rounded(r, fmt):
+    """The ``fmt`` bit pattern of a :class:`Rounded` value of ``fmt``'s precision and
+    range: IEEE's encoding makes a carry into the next binade and the step from the
+    subnormals to the normals come out right from one formula."""
+    floor = fmt.emin - fmt.man_bits
+    field = ((r.exponent - floor).as_unsigned() << fmt.man_bits) + r.significand
+    field = Mux(r.significand == 0, 0, field)[:fmt.width - 1]
+    return Cat(Mux(r.inf, fmt.inf_bits, field)[:fmt.width - 1], r.sign)
+
+
+def constant_parts(bits, fmt):
+    """``(sign, significand, exponent)`` of a constant nonzero finite pattern, normalized
+    as :func:`normalize` does (Python ints)."""
+    sign = bits >> (fmt.width - 1)
+    field = (bits >> fmt.man_bits) & ((1 << fmt.exp_bits) - 1)
+    man = bits & ((1 << fmt.man_bits) - 1)
+    significand = man | ((1 << fmt.man_bits) if field else 0)
+    exponent = max(field, 1) - fmt.bias - fmt.man_bits
+    lz = fmt.precision - significand.bit_length()
+    return sign, significand << lz, exponent - lz
+
+
+def encode(value, fmt, name):
+    """The bit pattern of the number ``value`` in ``fmt``: rounded half to even for a
+    named format (as NumPy casts), exact or refused for a custom one."""
+    if fmt.dtype is not None:
+        return int(fmt.bits(np.asarray(float(value), dtype=np.float64).astype(fmt.dtype)))
+    fraction = Fraction(value)
+    for bits in range(1 << fmt.width):
+        if decode(bits, fmt) == fraction:
+            return bits
+    raise ValueError(f"{name}: {value!r} is not exactly a {fmt.name} number")
+
+
+def decode(bits, fmt):
+    """The value of a finite bit pattern: a Python float (exact up to FP32)."""
+    sign, significand, exponent = constant_parts(bits, fmt) if bits & fmt.max_bits \
+        else (bits >> (fmt.width - 1), 0, 0)
+    return (-1.0) ** sign * math.ldexp(significand, exponent)
