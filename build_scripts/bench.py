@@ -54,6 +54,14 @@ REFERENCE = [
     Reference("mac-array", "8×8 int8", {"rows": 8, "cols": 8}),
     Reference("mac-array", "16×16 int8", {"rows": 16, "cols": 16}),
     Reference("qlinear", "8×8 int8 → int8", {"rows": 8, "cols": 8}),
+    Reference("quantize-linear", "fp32 → int8, constant scale, onnx", {"scale": 0.037,
+                                                                     "zero_point": 3}),
+    Reference("quantize-linear", "bf16 → int8, run-time scale, exact",
+              {"in_format": "bf16", "runtime_scale": True, "rounding_model": "exact"}),
+    Reference("dequantize-linear", "int8 → fp32, constant scale",
+              {"scale": 0.037, "zero_point": 3}),
+    Reference("dequantize-linear", "int32 → bf16, run-time scale",
+              {"in_width": 32, "out_format": "bf16", "runtime_scale": True}),
 ]
 
 
