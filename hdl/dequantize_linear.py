@@ -6,12 +6,15 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.floats import FP32, float_format
 from ._checks import check_bool, check_int, check_numbers
-from .floats import (Rounded, constant_parts, decode, encode, encode_rounded,
-                     exponent_shape, round_to_precision, unpack)
+from .floats import (Rounded, RoundingStages, constant_parts, decode, encode,
+                     encode_rounded, exponent_shape, unpack)
+from .dsp import DSPMultiplier
+from .multiplier import TiledMultiplier, adder_levels, limbs
 from .pipeline import BEAT_LATENCY, STALL_TOGETHER_READY, Pipeline
 
 __all__ = ["DequantizeLinear"]
 
+MULTIPLY = "multiply"        # the stage of the registered multipliers (see _multiply)
 #: Inputs wider than this take ONNX's float64 path (NumPy promotes int32 with float32).
 WIDE = 16
 FLOAT64_PRECISION = 53
@@ -58,8 +61,11 @@ class DequantizeLinear(wiring.Component):
         The output bit patterns, one beat per input beat, in order, ``latency`` cycles
         later with ``o.ready`` high; the pipeline stalls as one.
     latency : int
-        Input and difference (1, 2 for wide inputs), product (2), one stage per rounding
-        (1 or 2), output (1).
+        The input register; for wide inputs the rounding of ``q`` to 24 bits (5 stages);
+        the difference; the product; four stages per rounding to a format (three to
+        float64's precision); the output: 12 cycles for int8 -> FP32, 15 for int8 ->
+        BF16, 20 for int32 -> BF16. The product comes from registered DSP tiles
+        (:class:`~qdp.hdl.multiplier.TiledMultiplier`: 3 cycles plus its adder levels).
     """
 
     RANGES = {"lanes": (1, 64), "in_width": (2, 32)}
@@ -125,28 +131,49 @@ class DequantizeLinear(wiring.Component):
     def _two_roundings(self):
         return self.fmt != FP32 or (self.wide and self.zero_point is not None)
 
-    @property
-    def latency(self):
-        return 2 + self.wide + 2 + (2 if self._two_roundings else 1)
-
     throughput = 1
-    dsp_tiles = 0
     latency_definition = BEAT_LATENCY
     ready_dependencies = STALL_TOGETHER_READY
+
+    def _stages(self):
+        """The pipeline, one register after each stage, the output register after them."""
+        shape = exponent_shape(self.fmt, extra=2)
+        widen = RoundingStages(precision=FP32.precision, exp_shape=signed(8))
+        if self.wide and self.zero_point is not None:
+            first = RoundingStages(precision=FLOAT64_PRECISION, exp_shape=shape)
+        else:
+            first = RoundingStages(precision=FP32.precision, fmt=FP32, exp_shape=shape)
+        second = RoundingStages(precision=self.fmt.precision, fmt=self.fmt, exp_shape=shape)
+        return ([lambda v: v]
+                + ([self._widen] + widen.stages() + [self._widened] if self.wide else [])
+                + [self._difference, self._operands, MULTIPLY] + first.stages()
+                + (second.stages() if self._two_roundings else []))
+
+    @property
+    def latency(self):
+        # The MULTIPLY marker counts for the output register; the multiplier for itself.
+        return len(self._stages()) + DSPMultiplier.latency + adder_levels(*self._operand_shapes)
+
+    @property
+    def _operand_shapes(self):
+        return unsigned(self.in_width + self.wide), unsigned(self.fmt.precision)
+
+    def _multiplier(self):
+        """The exact ``|q - z| * significand``: registered DSP tiles and adder tree."""
+        a, b = self._operand_shapes
+        return TiledMultiplier(a, b, registered_levels=adder_levels(a, b))
 
     def elaborate(self, platform):
         m = Module()
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         pipe = Pipeline(m, advance, self.i.valid)
-        lanes = pipe.register(True, self._lane_inputs())
-        if self.wide:
-            lanes = pipe.register(True, [self._widen(v) for v in lanes])
-        lanes = pipe.register(True, [self._difference(v) for v in lanes])
-        lanes = pipe.register(True, [self._product(v) for v in lanes])
-        lanes = pipe.register(True, [self._first_rounding(v) for v in lanes])
-        if self._two_roundings:
-            lanes = pipe.register(True, [self._second_rounding(v) for v in lanes])
+        lanes = self._lane_inputs()
+        for stage in self._stages():
+            if stage is MULTIPLY:
+                lanes = self._multiply(m, pipe, lanes)
+                continue
+            lanes = pipe.register(True, [stage(v) for v in lanes])
         with m.If(advance):
             m.d.sync += self.o.valid.eq(pipe.valid)
             for lane, v in enumerate(lanes):
@@ -169,50 +196,60 @@ class DequantizeLinear(wiring.Component):
         return lanes
 
     def _widen(self, v):
-        """``q.astype(float32)``: ``q`` rounded half to even to 24 significant bits."""
+        """``q.astype(float32)``, first: ``|q|`` to round to 24 significant bits (half to
+        even; the rounding is symmetric in the sign)."""
         q = v["q"]
-        negative = q < 0 if self.in_signed else 0
+        negative = q < 0 if self.in_signed else Const(0, 1)
         magnitude = Mux(negative, -q, q).as_unsigned()[:self.in_width]
-        r = round_to_precision(negative, magnitude, Const(0, signed(2)),
-                               precision=FP32.precision, exp_shape=signed(8))
-        value = Mux(r.exponent >= 0, r.significand << r.exponent.as_unsigned(),
-                    r.significand >> (-r.exponent).as_unsigned())[:self.in_width + 1]
-        return {**v, "q": Mux(negative, -value, value)}
+        return {"s": v["s"], "z": v["z"], "sign": negative, "significand": magnitude,
+                "exponent": 0}
+
+    def _widened(self, v):
+        """The rounded ``|q|`` back to an integer, with its sign."""
+        e = v["exponent"]
+        value = Mux(e >= 0, v["significand"] << e.as_unsigned(),
+                    v["significand"] >> (-e).as_unsigned())[:self.in_width + 1]
+        return {"s": v["s"], "z": v["z"], "q": Mux(v["sign"], -value, value)}
 
     def _difference(self, v):
         return {"d": v["q"] - v["z"], "s": v["s"]}
 
-    def _product(self, v):
+    @property
+    def dsp_tiles(self):
+        """Registered multiplier tiles, each a MULT18X18D in the ECP5 export."""
+        a, b = self._operand_shapes
+        return self.lanes * len(limbs(a)) * len(limbs(b))
+
+    def _operands(self, v):
+        """The product's operands, ``|q - z|`` and the scale's significand, its sign and
+        exponent, and the special cases a run-time scale brings."""
         d = v["d"]
         sign_d = d < 0
-        magnitude = Mux(sign_d, -d, d).as_unsigned()[:len(d)]
+        magnitude = Mux(sign_d, -d, d).as_unsigned()[:self.in_width + self.wide]
         if isinstance(v["s"], int):
             sign_s, ms, es = constant_parts(v["s"], self.fmt)
+            ms = Const(ms, unsigned(self.fmt.precision))
             special = {"nan": 0, "inf": 0}
         else:
             fs = unpack(v["s"], self.fmt)
             sign_s, ms, es = fs.sign, fs.significand, fs.exponent
             special = {"nan": fs.nan | (fs.inf & (d == 0)), "inf": fs.inf}
-        return {"sign": sign_d ^ sign_s, "product": magnitude * ms, "exponent": es,
+        return {"sign": sign_d ^ sign_s, "a": magnitude, "b": ms, "exponent": es,
                 **special}
 
-    def _first_rounding(self, v):
-        shape = exponent_shape(self.fmt, extra=2)
-        if self.wide and self.zero_point is not None:
-            r = round_to_precision(v["sign"], v["product"], v["exponent"],
-                                   precision=FLOAT64_PRECISION, exp_shape=shape)
-        else:
-            r = round_to_precision(v["sign"], v["product"], v["exponent"],
-                                   precision=FP32.precision, fmt=FP32, exp_shape=shape)
-        return {"nan": v["nan"], "inf": v["inf"] | r.inf, "sign": r.sign,
-                "significand": r.significand, "exponent": r.exponent}
-
-    def _second_rounding(self, v):
-        shape = exponent_shape(self.fmt, extra=2)
-        r = round_to_precision(v["sign"], v["significand"], v["exponent"],
-                               precision=self.fmt.precision, fmt=self.fmt, exp_shape=shape)
-        return {"nan": v["nan"], "inf": v["inf"] | r.inf, "sign": r.sign,
-                "significand": r.significand, "exponent": r.exponent}
+    def _multiply(self, m, pipe, lanes):
+        """Each lane's product from a :class:`TiledMultiplier` moving on the pipeline's
+        ``advance``; the lane's other values wait as many cycles beside it."""
+        products, sides = [], []
+        for lane, v in enumerate(lanes):
+            mul = self._multiplier()
+            m.submodules[f"multiplier{lane}"] = mul
+            m.d.comb += [mul.a.eq(v["a"]), mul.b.eq(v["b"]), mul.en.eq(pipe.advance)]
+            products.append(mul.p)
+            sides.append({k: val for k, val in v.items() if k not in ("a", "b")})
+        for _ in range(mul.latency):
+            sides = pipe.register(True, sides)
+        return [dict(side, significand=p) for side, p in zip(sides, products)]
 
     def _output(self, v):
         bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),

@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 from amaranth.hdl import Cat, Const, Mux, signed
 
-__all__ = ["FloatFields", "Rounded", "unpack", "normalize", "leading_zeros",
+__all__ = ["FloatFields", "Rounded", "RoundingStages", "unpack", "normalize", "leading_zeros",
            "exponent_shape", "round_to_precision", "encode_rounded", "constant_parts",
            "encode", "decode"]
 
@@ -105,48 +105,97 @@ class Rounded:
     inf: object
 
 
-def round_to_precision(sign, significand, exponent, *, precision, fmt=None,
-                       exp_shape):
+class RoundingStages:
     """Round ``(-1)**sign * significand * 2**exponent`` half to even to ``precision``
     significant bits; with ``fmt`` also to its exponent range: subnormals below ``emin``
-    (no flush to zero) and overflow past ``emax`` to Inf. Returns :class:`Rounded`.
+    (no flush to zero) and overflow past ``emax`` to Inf.
 
-    The significand is normalized (its leading one at the top), the ``precision + 1``
-    bits below the leading one's place are kept with a sticky OR of the rest, and a
-    subnormal result shifts them right by how far its exponent lies below ``emin``.
+    Five pipeline stages (three without a format), each a method from one dict of values
+    to the next (keys it does not read pass through): :meth:`count` finds the leading
+    zeros, :meth:`normalize` puts the leading one at the top and keeps the
+    ``precision + 1`` bits below its place with a sticky OR of the rest,
+    :meth:`subnormal_amount` and :meth:`subnormal` shift them right by how far the
+    result's exponent lies below ``emin``, :meth:`carry` adds the rounding increment and
+    reads the overflow. The input dict holds ``sign``, ``significand``, ``exponent``
+    (and ``inf``, ORed into the result's); the last stage's holds those of the rounded
+    value (:class:`Rounded`'s fields).
     """
-    if isinstance(exponent, int):
-        exponent = Const(exponent, signed(max(exponent.bit_length() + 1, 2)))
-    width = max(len(significand), precision + 2)
-    sig = Cat(significand, Const(0, width - len(significand))) \
-        if len(significand) < width else significand
-    lz = leading_zeros(sig)
-    top = (sig << lz)[:width]
-    lead = (exponent.as_signed() + (width - 1) - lz).as_signed()     # the leading one's
-    keep = precision + 1                                             # kept + half bit
-    window = top[width - keep:]
-    sticky = top[:width - keep] != 0 if width > keep else Const(0, 1)
-    lsb = lead - (precision - 1)
-    if fmt is not None:
+
+    def __init__(self, *, precision, fmt=None, exp_shape):
+        self.precision, self.fmt, self.exp_shape = precision, fmt, exp_shape
+
+    def stages(self):
+        """The stage methods in order (no subnormal step without a format)."""
+        return [self.count, self.normalize] \
+            + ([self.subnormal_amount, self.subnormal] if self.fmt else []) + [self.carry]
+
+    def count(self, v):
+        significand, exponent = v["significand"], v["exponent"]
+        if isinstance(exponent, int):
+            exponent = Const(exponent, signed(max(exponent.bit_length() + 1, 2)))
+        width = max(len(significand), self.precision + 2)
+        sig = Cat(significand, Const(0, width - len(significand))) \
+            if len(significand) < width else significand
+        return dict(v, significand=sig, exponent=exponent.as_signed(),
+                    lz=leading_zeros(sig))
+
+    def normalize(self, v):
+        sig, width, keep = v["significand"], len(v["significand"]), self.precision + 1
+        top = (sig << v["lz"])[:width]
+        lead = (v["exponent"] + (width - 1) - v["lz"]).as_signed()    # the leading one's
+        out = {k: val for k, val in v.items() if k not in ("significand", "exponent", "lz")}
+        return dict(out, window=top[width - keep:],
+                    sticky=top[:width - keep] != 0 if width > keep else Const(0, 1),
+                    lsb=(lead - (self.precision - 1))[:self.exp_shape.width].as_signed(),
+                    nonzero=sig != 0)
+
+    def subnormal_amount(self, v):
+        """How far below ``emin`` the result's last place lies (0..precision + 1)."""
+        keep = self.precision + 1
         # Below emin, the last place stays at the subnormals' one: shift right by extra.
-        floor = fmt.emin - fmt.man_bits
+        floor = self.fmt.emin - self.fmt.man_bits
+        lsb = v["lsb"]
         extra = (floor - lsb).as_signed()
         extra = Mux(extra < 0, 0, Mux(extra > keep, keep, extra)) \
             .as_unsigned()[:keep.bit_length()]
-        dropped = (window & ((Const(1, keep + 1) << extra) - 1)[:keep]) != 0
-        window, sticky = window >> extra, sticky | dropped
-        lsb = Mux(lsb < floor, floor, lsb)
-    kept, half = window[1:], window[0]
-    up = half & (sticky | kept[0])
-    rounded = kept + up
-    inf = Const(0, 1)
-    if fmt is not None:
-        # The largest finite value is (2**p - 1) * 2**(emax - p + 1).
-        top_lsb = fmt.emax - fmt.man_bits
-        inf = ((lsb > top_lsb) | ((lsb == top_lsb) & rounded[precision])) \
-            & (significand != 0)
-    return Rounded(sign=sign, significand=rounded, exponent=lsb[:exp_shape.width].as_signed(),
-                   inf=inf)
+        return dict(v, extra=extra,
+                    lsb=Mux(lsb < floor, floor, lsb)[:self.exp_shape.width].as_signed())
+
+    def subnormal(self, v):
+        """The kept bits shifted right by that amount, the bits dropped ORed into the
+        sticky bit (read where a left shift by ``keep - extra`` moves them: muxes, no
+        carry chain)."""
+        keep = self.precision + 1
+        window, extra = v["window"], v["extra"]
+        # Bit i of the window lands at i + keep - extra: the dropped ones (i < extra)
+        # below keep, above the zeros the shift brings in.
+        dropped = (window << (keep - extra).as_unsigned()[:len(extra) + 1])[:keep] != 0
+        out = {k: val for k, val in v.items() if k != "extra"}
+        return dict(out, window=window >> extra, sticky=v["sticky"] | dropped)
+
+    def carry(self, v):
+        window, lsb = v["window"], v["lsb"]
+        kept, half = window[1:], window[0]
+        rounded = kept + (half & (v["sticky"] | kept[0]))
+        inf = v.get("inf", Const(0, 1))
+        if self.fmt is not None:
+            # The largest finite value is (2**p - 1) * 2**(emax - p + 1).
+            top_lsb = self.fmt.emax - self.fmt.man_bits
+            inf = inf | (((lsb > top_lsb) | ((lsb == top_lsb) & rounded[self.precision]))
+                         & v["nonzero"])
+        out = {k: val for k, val in v.items()
+               if k not in ("window", "sticky", "lsb", "nonzero")}
+        return dict(out, significand=rounded, exponent=lsb, inf=inf)
+
+
+def round_to_precision(sign, significand, exponent, *, precision, fmt=None,
+                       exp_shape):
+    """:class:`RoundingStages` in one combinational step; returns :class:`Rounded`."""
+    v = {"sign": sign, "significand": significand, "exponent": exponent}
+    for stage in RoundingStages(precision=precision, fmt=fmt, exp_shape=exp_shape).stages():
+        v = stage(v)
+    return Rounded(sign=v["sign"], significand=v["significand"], exponent=v["exponent"],
+                   inf=v["inf"])
 
 
 def encode_rounded(r, fmt):
