@@ -71,11 +71,11 @@ class QuantizeLinear(wiring.Component):
         One beat per input beat, in order, ``latency`` cycles later with ``o.ready``
         high. The pipeline stalls as one (``i.ready`` is ``~o.valid | o.ready``).
     latency : int
-        ``F + 15`` for ``"onnx"`` (unpack, leading zeros, normalize in two steps, clamp,
-        place, ``F + 1`` divider steps, rounding to the format in two steps, align, the
-        rounding shift in three steps, add the zero point, the saturating output),
-        ``F + 13`` for ``"exact"``: 40 cycles for FP32 -> int8, 23 for BF16 -> int8, one
-        beat per cycle.
+        ``F + 16`` for ``"onnx"`` (unpack, leading zeros, normalize in two steps, clamp,
+        place, ``F + 1`` divider steps, rounding to the format in two steps, align,
+        negate, the rounding shift in three steps, add the zero point, the saturating
+        output), ``F + 14`` for ``"exact"``: 41 cycles for FP32 -> int8, 24 for BF16 ->
+        int8, one beat per cycle.
     scale_bits : int or tuple of int or None
         The constant scale's bit patterns.
     """
@@ -171,7 +171,8 @@ class QuantizeLinear(wiring.Component):
                 + [self._divide_step] * self.quotient_bits
                 + ([self._round_to_format, self._carry_to_format]
                    if self.rounding_model == "onnx" else [])
-                + [self._align, self._groups, self._coarse, self._fine, self._add])
+                + [self._align, self._negate, self._groups, self._coarse, self._fine,
+                   self._add])
 
     throughput = 1
     dsp_tiles = 0
@@ -306,8 +307,8 @@ class QuantizeLinear(wiring.Component):
         return dict(out, value=rounded[:self.fraction_bits + 2], sticky=0)
 
     def _align(self, v):
-        """The quotient as a signed value with the sticky bit below it; in the onnx
-        model, an ``fl(x / s)`` past the format's largest exponent is Inf."""
+        """The quotient's magnitude with the sticky bit below it; in the onnx model, an
+        ``fl(x / s)`` past the format's largest exponent is Inf."""
         value = v["quotient"] if "quotient" in v else v["value"]
         sticky = (v["rem"] != 0) if "rem" in v else v["sticky"]
         inf = v["inf"]
@@ -315,10 +316,14 @@ class QuantizeLinear(wiring.Component):
             f = self.fraction_bits
             lead = v["d"] + Mux(value[f + 1], 1, Mux(value[f], 0, -1))
             inf = inf | (lead > self.fmt.emax)
-        magnitude = Cat(sticky, value << self.align)
-        return {"value": Mux(v["sign"], -magnitude, magnitude).as_signed(),
-                "shift": v["shift"], "sign": v["sign"], "nan": v["nan"], "inf": inf,
-                "z": v["z"]}
+        return {"magnitude": Cat(sticky, value << self.align), "shift": v["shift"],
+                "sign": v["sign"], "nan": v["nan"], "inf": inf, "z": v["z"]}
+
+    def _negate(self, v):
+        """The quotient as a signed value."""
+        magnitude = v["magnitude"]
+        out = {k: val for k, val in v.items() if k != "magnitude"}
+        return dict(out, value=Mux(v["sign"], -magnitude, magnitude).as_signed())
 
     # The rounding shift in two steps, as the Quantizer's deep pipeline does it: the ORs
     # of 8-bit groups, the shift by the multiple of 8 with their sticky OR, the rest.

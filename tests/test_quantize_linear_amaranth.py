@@ -38,10 +38,10 @@ def test_latency_at_full_rate():
     beats = 50
     cycles = _check(q, beats, seed=2, in_pause=0.0, out_pause=0.0)
     assert cycles == beats + q.latency
-    assert q.latency == q.fraction_bits + 15
+    assert q.latency == q.fraction_bits + 16
 
 
-@pytest.mark.parametrize("model, fraction, latency", [("onnx", 25, 40), ("exact", 10, 23)])
+@pytest.mark.parametrize("model, fraction, latency", [("onnx", 25, 41), ("exact", 10, 24)])
 def test_quotient_bits_and_latency(model, fraction, latency):
     q = QuantizeLinear(in_format="fp32", rounding_model=model)
     assert q.fraction_bits == fraction and q.latency == latency
