@@ -11,6 +11,7 @@ from .floats import (Rounded, RoundingStages, constant_parts, decode, encode,
 from .dsp import DSPMultiplier
 from .multiplier import TiledMultiplier, adder_levels, limbs
 from .pipeline import BEAT_LATENCY, STALL_TOGETHER_READY, Pipeline
+from .scale_fields import lane_inputs, scaled_layout
 
 __all__ = ["DequantizeLinear"]
 
@@ -118,14 +119,9 @@ class DequantizeLinear(wiring.Component):
         return values[0], bits[0], None if zeros is None else zeros[0]
 
     def _input_layout(self):
-        in_data = data.ArrayLayout(self.in_shape, self.lanes)
-        if not self.runtime_scale:
-            return in_data
-
-        def per(shape):
-            return data.ArrayLayout(shape, self.lanes) if self.per_lane else shape
-        return data.StructLayout({"data": in_data, "scale": per(unsigned(self.fmt.width)),
-                                  "zero_point": per(self.in_shape)})
+        return scaled_layout(self.in_shape, unsigned(self.fmt.width), self.in_shape,
+                             lanes=self.lanes, runtime=self.runtime_scale,
+                             per_lane=self.per_lane)
 
     @property
     def _two_roundings(self):
@@ -181,19 +177,9 @@ class DequantizeLinear(wiring.Component):
         return m
 
     def _lane_inputs(self):
-        payload = self.i.payload
-        q = payload.data if self.runtime_scale else payload
-        lanes = []
-        for lane in range(self.lanes):
-            if self.runtime_scale:
-                s, z = ((payload.scale[lane], payload.zero_point[lane]) if self.per_lane
-                        else (payload.scale, payload.zero_point))
-            else:
-                z = self.zero_point
-                s, z = ((self.scale_bits[lane], None if z is None else z[lane])
-                        if self.per_lane else (self.scale_bits, z))
-            lanes.append({"q": q[lane], "s": s, "z": 0 if z is None else z})
-        return lanes
+        return [{"q": element, "s": s, "z": z} for element, s, z in lane_inputs(
+            self.i.payload, lanes=self.lanes, runtime=self.runtime_scale,
+            per_lane=self.per_lane, scale=self.scale_bits, zero_point=self.zero_point)]
 
     def _widen(self, v):
         """``q.astype(float32)``, first: ``|q|`` to round to 24 significant bits (half to

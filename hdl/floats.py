@@ -1,12 +1,12 @@
 """Float fields in gateware: the hardware side of :mod:`qdp.golden.floats`.
 
 A float enters as its bit pattern. :func:`unpack` reads its class (zero, subnormal,
-normal, Inf, NaN) and sign; :func:`normalize` turns its
-significand into one whose top bit is set (subnormals shifted up, their exponent down),
-so that ``|value| = significand * 2**exponent`` with ``2**(p-1) <= significand < 2**p``
-for every nonzero finite value. :func:`constant_parts` does the same for an
-elaboration-time constant. Combinational; the components register around them.
-"""
+normal, Inf, NaN), sign, significand and exponent; :func:`leading_zeros` is what
+normalizing a significand (subnormals shifted up, their exponent down) needs;
+:class:`RoundingStages` rounds an exact value to a format in pipeline stages and
+:func:`encode_rounded` packs the result. :func:`constant_parts`, :func:`encode` and
+:func:`decode` do the same for elaboration-time constants. Combinational; the
+components register around them."""
 
 import dataclasses
 import math
@@ -15,8 +15,8 @@ from fractions import Fraction
 import numpy as np
 from amaranth.hdl import Cat, Const, Mux, signed
 
-__all__ = ["FloatFields", "Rounded", "RoundingStages", "unpack", "normalize", "leading_zeros",
-           "exponent_shape", "round_to_precision", "encode_rounded", "constant_parts",
+__all__ = ["FloatFields", "Rounded", "RoundingStages", "unpack", "leading_zeros",
+           "exponent_shape", "encode_rounded", "constant_parts",
            "encode", "decode"]
 
 
@@ -64,15 +64,6 @@ def unpack(bits, fmt):
                        zero=(field == 0) & (man == 0),
                        inf=(field == top) & (man == 0),
                        nan=(field == top) & (man != 0))
-
-
-def normalize(significand, exponent, exp_shape):
-    """``(significand << lz, exponent - lz)`` with ``lz`` the leading zeros of the
-    unsigned ``significand`` (a zero stays zero, its exponent is then meaningless)."""
-    width = len(significand)
-    lz = leading_zeros(significand)
-    return ((significand << lz)[:width],
-            (exponent.as_signed() - lz).as_signed()[:exp_shape.width].as_signed())
 
 
 def leading_zeros(value):
@@ -188,16 +179,6 @@ class RoundingStages:
         return dict(out, significand=rounded, exponent=lsb, inf=inf)
 
 
-def round_to_precision(sign, significand, exponent, *, precision, fmt=None,
-                       exp_shape):
-    """:class:`RoundingStages` in one combinational step; returns :class:`Rounded`."""
-    v = {"sign": sign, "significand": significand, "exponent": exponent}
-    for stage in RoundingStages(precision=precision, fmt=fmt, exp_shape=exp_shape).stages():
-        v = stage(v)
-    return Rounded(sign=v["sign"], significand=v["significand"], exponent=v["exponent"],
-                   inf=v["inf"])
-
-
 def encode_rounded(r, fmt):
     """The ``fmt`` bit pattern of a :class:`Rounded` value of ``fmt``'s precision and
     range: IEEE's encoding makes a carry into the next binade and the step from the
@@ -210,7 +191,7 @@ def encode_rounded(r, fmt):
 
 def constant_parts(bits, fmt):
     """``(sign, significand, exponent)`` of a constant nonzero finite pattern, normalized
-    as :func:`normalize` does (Python ints)."""
+    with the top bit of the significand set (Python ints)."""
     sign = bits >> (fmt.width - 1)
     field = (bits >> fmt.man_bits) & ((1 << fmt.exp_bits) - 1)
     man = bits & ((1 << fmt.man_bits) - 1)

@@ -9,6 +9,7 @@ from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODELS
 from ._checks import check_bool, check_choice, check_int, check_numbers
 from .floats import constant_parts, decode, encode, exponent_shape, leading_zeros, unpack
 from .pipeline import BEAT_LATENCY, STALL_TOGETHER_READY, Pipeline
+from .scale_fields import lane_inputs, scaled_layout
 from .rounding import add_carry, coarse_shift, fine_round, group_ors, saturate
 
 __all__ = ["QuantizeLinear"]
@@ -147,14 +148,9 @@ class QuantizeLinear(wiring.Component):
         return bits
 
     def _input_layout(self):
-        in_data = data.ArrayLayout(unsigned(self.fmt.width), self.lanes)
-        if not self.runtime_scale:
-            return in_data
-
-        def per(shape):
-            return data.ArrayLayout(shape, self.lanes) if self.per_lane else shape
-        return data.StructLayout({"data": in_data, "scale": per(unsigned(self.fmt.width)),
-                                  "zero_point": per(self.out_shape)})
+        return scaled_layout(unsigned(self.fmt.width), unsigned(self.fmt.width), self.out_shape,
+                             lanes=self.lanes, runtime=self.runtime_scale,
+                             per_lane=self.per_lane)
 
     @property
     def quotient_bits(self):
@@ -195,18 +191,9 @@ class QuantizeLinear(wiring.Component):
         return m
 
     def _lane_inputs(self):
-        payload = self.i.payload
-        x = payload.data if self.runtime_scale else payload
-        lanes = []
-        for lane in range(self.lanes):
-            if self.runtime_scale:
-                s, z = ((payload.scale[lane], payload.zero_point[lane]) if self.per_lane
-                        else (payload.scale, payload.zero_point))
-            else:
-                s, z = ((self.scale_bits[lane], self.zero_point[lane]) if self.per_lane
-                        else (self.scale_bits, self.zero_point))
-            lanes.append({"x": x[lane], "s": s, "z": z})
-        return lanes
+        return [{"x": element, "s": s, "z": z} for element, s, z in lane_inputs(
+            self.i.payload, lanes=self.lanes, runtime=self.runtime_scale,
+            per_lane=self.per_lane, scale=self.scale_bits, zero_point=self.zero_point)]
 
     def _classify(self, v):
         """The special cases of x / s (IEEE's) and both operands' fields."""

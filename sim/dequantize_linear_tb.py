@@ -18,7 +18,7 @@ from ..golden.dequantize_linear import dequantize_linear_bits
 from ..hdl.floats import encode
 from .bench import run_stream_bench
 from .float_vectors import scale_patterns
-from .traffic import Check, Expect, Phase, Traffic
+from .traffic import ElementwiseTraffic, lane_ramps, sweep_scales
 
 __all__ = ["stimulus", "expected", "exhaustive_scales", "exhaustive_elements",
            "exhaustive_stimulus", "DequantizeLinearTraffic", "test_dequantize_linear"]
@@ -122,50 +122,22 @@ def exhaustive_stimulus(q):
     """Every input value in every lane (from its own offset), per scale."""
     exhaustive_elements(q)
     lo, _ = int_range(q.in_width, q.in_signed)
-    n = 1 << q.in_width
-    ramp = np.arange(n, dtype=np.int64)
-    values = np.stack([(ramp + lane * (n // q.lanes)) % n + lo for lane in range(q.lanes)],
-                      axis=1)
+    values = lane_ramps(1 << q.in_width, q.lanes, lo)
     if not q.runtime_scale:
-        s, z = _constant_scale(q, n)
+        s, z = _constant_scale(q, len(values))
         return {"data": values}, {"scale": s, "zero_point": z}
-    sets = np.array(exhaustive_scales(q), dtype=np.int64)
-    rows = sets[np.repeat(np.arange(len(sets)), n)]
-    values = np.tile(values, (len(sets), 1))
-
-    def per(column):
-        return np.repeat(column[:, None], q.lanes, axis=1) if q.per_lane else column
-    scale = {"scale": per(rows[:, 0]), "zero_point": per(rows[:, 1])}
-    return {"data": values, **scale}, scale
+    return sweep_scales(values, exhaustive_scales(q), ("scale", "zero_point"), q.lanes,
+                        q.per_lane)
 
 
-class DequantizeLinearTraffic(Traffic):
+class DequantizeLinearTraffic(ElementwiseTraffic):
     """One output beat per input beat, every lane's bit pattern compared."""
 
     name = "dequantize-linear"
-
-    def __init__(self, bench):
-        super().__init__(bench)
-        self.beats = max(1, -(-bench.config["vectors"] // bench.params.lanes))
-
-    def interrupted(self):
-        return self._phase(*stimulus(self.bench.params, max(4, self.beats // 4),
-                                     self.bench.rng))
-
-    def checked(self):
-        return self._phase(*stimulus(self.bench.params, self.beats, self.bench.rng))
-
-    def exhaustive(self):
-        return self._phase(*exhaustive_stimulus(self.bench.params))
-
-    def _phase(self, fields, scale):
-        q = self.bench.params
-        beats = len(fields["data"])
-        want = expected(q, fields, scale, self.bench.config.get("golden"))
-        shown = {"q": fields["data"], "scale": scale["scale"]}
-        check = Check(np.asarray(want).reshape(beats, q.lanes), shown)
-        return Phase({"i": fields}, {"o": Expect(beats, [check], per_input=True)},
-                     timeout_beats=beats)
+    element = "q"
+    stimulus = staticmethod(stimulus)
+    expected = staticmethod(expected)
+    exhaustive_stimulus = staticmethod(exhaustive_stimulus)
 
 
 @cocotb.test()

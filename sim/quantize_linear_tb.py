@@ -20,7 +20,7 @@ from ..golden.quantize_linear import quantize_linear_bits
 from ..hdl.floats import encode
 from .bench import run_stream_bench
 from .float_vectors import hard_floats, scale_patterns
-from .traffic import Check, Expect, Phase, Traffic
+from .traffic import ElementwiseTraffic, lane_ramps, sweep_scales
 
 __all__ = ["stimulus", "expected", "exhaustive_scales", "exhaustive_elements",
            "exhaustive_stimulus", "QuantizeLinearTraffic", "test_quantize_linear"]
@@ -113,48 +113,22 @@ def exhaustive_elements(q):
 def exhaustive_stimulus(q):
     """Every bit pattern in every lane (lane ``l`` starting at its own offset), per scale."""
     exhaustive_elements(q)
-    n = 1 << _format(q).width
-    ramp = np.arange(n, dtype=np.int64)
-    x = np.stack([(ramp + lane * (n // q.lanes)) % n for lane in range(q.lanes)], axis=1)
+    x = lane_ramps(1 << _format(q).width, q.lanes)
     if not q.runtime_scale:
-        s, z = _constant_scale(q, n)
+        s, z = _constant_scale(q, len(x))
         return {"data": x}, {"scale": s, "zero_point": z}
-    sets = np.array(exhaustive_scales(q), dtype=np.int64)
-    rows = sets[np.repeat(np.arange(len(sets)), n)]
-    x = np.tile(x, (len(sets), 1))
-
-    def per(column):
-        return np.repeat(column[:, None], q.lanes, axis=1) if q.per_lane else column
-    scale = {"scale": per(rows[:, 0]), "zero_point": per(rows[:, 1])}
-    return {"data": x, **scale}, scale
+    return sweep_scales(x, exhaustive_scales(q), ("scale", "zero_point"), q.lanes,
+                        q.per_lane)
 
 
-class QuantizeLinearTraffic(Traffic):
+class QuantizeLinearTraffic(ElementwiseTraffic):
     """One output beat per input beat, every lane compared with the golden model."""
 
     name = "quantize-linear"
-
-    def __init__(self, bench):
-        super().__init__(bench)
-        self.beats = max(1, -(-bench.config["vectors"] // bench.params.lanes))
-
-    def interrupted(self):
-        return self._phase(*stimulus(self.bench.params, max(4, self.beats // 4),
-                                     self.bench.rng))
-
-    def checked(self):
-        return self._phase(*stimulus(self.bench.params, self.beats, self.bench.rng))
-
-    def exhaustive(self):
-        return self._phase(*exhaustive_stimulus(self.bench.params))
-
-    def _phase(self, fields, scale):
-        q = self.bench.params
-        beats = len(fields["data"])
-        want = expected(q, fields, scale, self.bench.config.get("golden"))
-        check = Check(np.asarray(want).reshape(beats, q.lanes), {"x": fields["data"], **scale})
-        return Phase({"i": fields}, {"o": Expect(beats, [check], per_input=True)},
-                     timeout_beats=beats)
+    element = "x"
+    stimulus = staticmethod(stimulus)
+    expected = staticmethod(expected)
+    exhaustive_stimulus = staticmethod(exhaustive_stimulus)
 
 
 @cocotb.test()

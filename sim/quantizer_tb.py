@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import golden
 from .bench import run_stream_bench
-from .traffic import Check, Expect, Phase, Traffic
+from .traffic import ElementwiseTraffic, lane_ramps, sweep_scales
 
 __all__ = ["stimulus", "exhaustive_elements", "exhaustive_stimulus", "expected",
            "QuantizerTraffic", "test_quantizer"]
@@ -170,21 +170,14 @@ def exhaustive_stimulus(q):
     exhaustive_elements(q)
     in_lo, _ = golden._intarray.int_range(q.in_width, q.in_signed)
     n = 1 << q.in_width
-    ramp = np.arange(n, dtype=np.int64)
-    x = np.stack([(ramp + lane * (n // q.lanes)) % n + in_lo for lane in range(q.lanes)],
-                 axis=1)
+    x = lane_ramps(n, q.lanes, in_lo)
     names = ("multiplier", "shift", "zero_point")
     if not q.runtime_scale:             # the constants, per tensor or per lane
         shape = _scale_shape(q, n)
         scale = {name: np.broadcast_to(np.asarray(getattr(q, name), dtype=object),
                                        shape).copy() for name in names}
         return {"data": x}, scale
-    sets = _exhaustive_scales(q)
-    x = np.tile(x, (len(sets), 1))
-    rows = np.array(sets, dtype=np.int64)[np.repeat(np.arange(len(sets)), n)]
-    scale = {name: np.repeat(rows[:, k:k + 1], q.lanes, axis=1) if q.per_lane else rows[:, k]
-             for k, name in enumerate(names)}
-    return {"data": x, **scale}, scale
+    return sweep_scales(x, _exhaustive_scales(q), names, q.lanes, q.per_lane)
 
 
 def expected(q, fields, scale, golden_overrides=None):
@@ -209,32 +202,14 @@ def expected(q, fields, scale, golden_overrides=None):
     return golden.quantize(x, m, s, **kwargs)
 
 
-class QuantizerTraffic(Traffic):
+class QuantizerTraffic(ElementwiseTraffic):
     """One output beat per input beat, every lane compared with the golden model."""
 
     name = "quantizer"
-
-    def __init__(self, bench):
-        super().__init__(bench)
-        self.beats = max(1, -(-bench.config["vectors"] // bench.params.lanes))
-
-    def interrupted(self):
-        return self._phase(*stimulus(self.bench.params, max(4, self.beats // 4),
-                                     self.bench.rng))
-
-    def checked(self):
-        return self._phase(*stimulus(self.bench.params, self.beats, self.bench.rng))
-
-    def exhaustive(self):
-        return self._phase(*exhaustive_stimulus(self.bench.params))
-
-    def _phase(self, fields, scale):
-        q = self.bench.params
-        beats = len(fields["data"])
-        want = expected(q, fields, scale, self.bench.config.get("golden"))
-        check = Check(np.asarray(want).reshape(beats, q.lanes), {"x": fields["data"], **scale})
-        return Phase({"i": fields}, {"o": Expect(beats, [check], per_input=True)},
-                     timeout_beats=beats)
+    element = "x"
+    stimulus = staticmethod(stimulus)
+    expected = staticmethod(expected)
+    exhaustive_stimulus = staticmethod(exhaustive_stimulus)
 
 
 @cocotb.test()

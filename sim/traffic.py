@@ -13,7 +13,10 @@ on what ran before (the LFSR position after a reset, :attr:`StreamBench.since_re
 
 import dataclasses
 
-__all__ = ["Check", "Expect", "Phase", "PhaseResult", "Traffic"]
+import numpy as np
+
+__all__ = ["Check", "Expect", "Phase", "PhaseResult", "Traffic", "ElementwiseTraffic",
+           "lane_ramps", "sweep_scales"]
 
 
 @dataclasses.dataclass
@@ -137,3 +140,63 @@ class Traffic:
     def more(self):
         """Further checked phases, after :meth:`checked`."""
         return ()
+
+
+class ElementwiseTraffic(Traffic):
+    """The bench of a block with one output beat per input beat (``i`` to ``o``), every
+    lane compared with the golden model: ``vectors`` elements checked, a quarter as many
+    cut by the reset. A subclass names its bench module's functions:
+
+    - ``stimulus(params, beats, rng)`` and ``exhaustive_stimulus(params)``, each giving
+      ``(fields, scale)``: the input payload fields (``data`` of shape
+      ``(beats, lanes)``) and the scale values of every beat;
+    - ``expected(params, fields, scale, golden_overrides)``: the ``(beats, lanes)``
+      results;
+
+    and ``element``, the name its input elements have in mismatch reports (the scale
+    values not ``None`` are shown beside them).
+    """
+
+    element = "x"
+
+    def __init__(self, bench):
+        super().__init__(bench)
+        self.beats = max(1, -(-bench.config["vectors"] // bench.params.lanes))
+
+    def interrupted(self):
+        return self._phase(*self.stimulus(self.bench.params, max(4, self.beats // 4),
+                                          self.bench.rng))
+
+    def checked(self):
+        return self._phase(*self.stimulus(self.bench.params, self.beats, self.bench.rng))
+
+    def exhaustive(self):
+        return self._phase(*self.exhaustive_stimulus(self.bench.params))
+
+    def _phase(self, fields, scale):
+        q = self.bench.params
+        beats = len(fields["data"])
+        want = self.expected(q, fields, scale, self.bench.config.get("golden"))
+        shown = {self.element: fields["data"],
+                 **{k: v for k, v in scale.items() if v is not None}}
+        check = Check(np.asarray(want).reshape(beats, q.lanes), shown)
+        return Phase({"i": fields}, {"o": Expect(beats, [check], per_input=True)},
+                     timeout_beats=beats)
+
+
+def lane_ramps(count, lanes, lo=0):
+    """Every one of ``count`` input values in every lane, lane ``l`` starting at its own
+    offset ``l * count // lanes``: ``(count, lanes)`` values ``lo .. lo + count - 1``."""
+    ramp = np.arange(count, dtype=np.int64)
+    return np.stack([(ramp + lane * (count // lanes)) % count + lo for lane in range(lanes)],
+                    axis=1)
+
+
+def sweep_scales(data, sets, names, lanes, per_lane):
+    """``data`` once per row of ``sets`` (one value per name in ``names``): the input
+    fields and the scale fields of every beat (per lane: repeated across the lanes)."""
+    sets = np.array(sets, dtype=np.int64)
+    rows = sets[np.repeat(np.arange(len(sets)), len(data))]
+    scale = {name: (np.repeat(rows[:, k:k + 1], lanes, axis=1) if per_lane else rows[:, k])
+             for k, name in enumerate(names)}
+    return {"data": np.tile(data, (len(sets), 1)), **scale}, scale
