@@ -11,7 +11,7 @@ from .saturation import SATURATION_MODES, saturate
 from .lfsr import lfsr_values
 from .quantizer import (quantize, requantize_tflite, multiplier_from_scale,
                         quantize_multiplier_tflite)
-from .absmax import blockwise_absmax, dequantize_blockwise, stochastic_random
+from .absmax import blockwise_absmax, dequantize_blockwise, block_constant, stochastic_random
 from .mac_array import matmul_int
 from .qlinear import qlinear
 from .floats import FloatFormat, FP32, BF16, FP16, float_format
@@ -27,7 +27,7 @@ __all__ = [
     "quantize", "requantize_tflite", "multiplier_from_scale", "quantize_multiplier_tflite",
     "absmax_quantize", "absmax_dequantize", "zeropoint_params", "zeropoint_quantize",
     "zeropoint_dequantize", "fixed_point_frac_bits", "fixed_point_quantize", "calibrate_minmax",
-    "blockwise_absmax", "dequantize_blockwise", "stochastic_random",
+    "blockwise_absmax", "dequantize_blockwise", "block_constant", "stochastic_random",
     "matmul_int", "qlinear",
     "FloatFormat", "FP32", "BF16", "FP16", "float_format", "quantize_linear",
     "dequantize_linear",

@@ -32,15 +32,20 @@ Stochastic rounding
     which is what :func:`stochastic_random` returns.
 
 Dequantization (:func:`dequantize_blockwise`) is float-facing: ``q * absmax / qmax``.
+
+Float tensors (``in_format`` ``"fp32"``, ``"bf16"``, ``"fp16"`` or a small ``"eXmY"``)
+follow :mod:`qdp.golden.absmax_float`: the same exact model, a ``"float32"`` model that
+computes the seeds' formula as FP32 code does, and a dequantizer rounded to a float format.
 """
 
 import numpy as np
 
 from ._intarray import as_exact, as_output, check_fits
+from . import absmax_float
 from .lfsr import DEFAULT_SEED, lfsr_values
 from .rounding import check_rounding, round_div
 
-__all__ = ["blockwise_absmax", "dequantize_blockwise", "stochastic_random"]
+__all__ = ["blockwise_absmax", "dequantize_blockwise", "block_constant", "stochastic_random"]
 
 
 def _check_int(name, value, lo, hi):
@@ -56,14 +61,15 @@ def _block_index(n, block_size):
 
 
 def blockwise_absmax(x, block_size, *, out_width=8, rounding="half_even", in_width=32,
-                     random=None):
+                     random=None, in_format="int", model="exact"):
     """Quantize ``x`` block by block with its absmax, exactly.
 
     Parameters
     ----------
-    x : array_like of int
-        Signed inputs, each fitting ``in_width`` bits. Any shape; blocks run over the C-order
-        flattening.
+    x : array_like
+        Signed integers, each fitting ``in_width`` bits (``in_format="int"``), or floats of
+        ``in_format``: NumPy values of its dtype, or its bit patterns as unsigned integers.
+        Any shape; blocks run over the C-order flattening.
     block_size : int
         Elements per block, ``>= 1``. A trailing partial block is its own block.
     out_width : int
@@ -71,7 +77,12 @@ def blockwise_absmax(x, block_size, *, out_width=8, rounding="half_even", in_wid
     rounding : str
         A mode of :data:`~qdp.golden.rounding.ROUNDING_MODES`.
     in_width : int
-        Signed input width, 2..64.
+        Signed input width, 2..64 (integer input only).
+    in_format : str
+        ``"int"``, or a float format: ``"fp32"``, ``"bf16"``, ``"fp16"``, ``"eXmY"``.
+    model : str
+        Float input only: ``"exact"`` or ``"float32"`` (half to even only), see
+        :mod:`qdp.golden.absmax_float`.
     random : array_like of int, optional
         For ``stochastic`` only: the 32-bit ``r`` of each element, in flattened order (see
         :func:`stochastic_random` for the hardware's values).
@@ -81,12 +92,20 @@ def blockwise_absmax(x, block_size, *, out_width=8, rounding="half_even", in_wid
     q : numpy.ndarray of int64
         The quantized elements, shaped like ``x``.
     absmax : numpy.ndarray
-        One ``max |x|`` per block (``ceil(n / block_size)`` of them), int64 when it fits.
+        One ``max |x|`` per block (``ceil(n / block_size)`` of them), int64 when it fits;
+        for float input, of ``in_format`` (bit patterns when ``x`` was).
     """
-    in_width = _check_int("in_width", in_width, 2, 64)
     out_width = _check_int("out_width", out_width, 2, 32)
     block_size = _check_int("block_size", block_size, 1, float("inf"))
     check_rounding(rounding)
+    if in_format != "int":
+        return absmax_float.float_blockwise_absmax(
+            x, block_size, out_width=out_width, rounding=rounding, random=random,
+            in_format=in_format, model=model)
+    if model != "exact":
+        raise ValueError(f"model: {model!r} needs a float in_format; integer input is "
+                         f"quantized exactly (model='exact')")
+    in_width = _check_int("in_width", in_width, 2, 64)
     x = np.asarray(x)
     # An empty list arrives as float64; it holds no value to refuse.
     x = as_exact(x if x.size else x.astype(np.int64))
@@ -114,10 +133,21 @@ def blockwise_absmax(x, block_size, *, out_width=8, rounding="half_even", in_wid
     return as_output(q, out_width).reshape(shape), as_output(absmax, in_width)
 
 
-def dequantize_blockwise(q, absmax, *, block_size, out_width=8):
-    """``q * absmax / qmax`` per element, as float64 (``q`` shaped, blocks as above)."""
+def dequantize_blockwise(q, absmax, *, block_size, out_width=8, in_format="int",
+                         out_format="fp32", model="exact"):
+    """Eq. 2 per element, ``q`` shaped, blocks as above.
+
+    Integer ``in_format``: ``q * absmax / qmax`` as float64. Float ``in_format``: ``absmax``
+    (``model="exact"``) or the block constants ``c`` (``model="float32"``, FP32, see
+    :func:`block_constant`), and the result in ``out_format`` (values, or bit patterns
+    when ``absmax`` was given as bit patterns), as :mod:`qdp.golden.absmax_float` states.
+    """
     out_width = _check_int("out_width", out_width, 2, 32)
     block_size = _check_int("block_size", block_size, 1, float("inf"))
+    if in_format != "int":
+        return absmax_float.float_dequantize_blockwise(
+            q, absmax, block_size=block_size, out_width=out_width, in_format=in_format,
+            out_format=out_format, model=model)
     q = np.asarray(q)
     absmax = np.asarray(absmax).reshape(-1)
     n = q.size
@@ -127,6 +157,17 @@ def dequantize_blockwise(q, absmax, *, block_size, out_width=8):
     qmax = (1 << (out_width - 1)) - 1
     scale = absmax.astype(np.float64)[_block_index(n, block_size)] / qmax
     return (q.reshape(-1).astype(np.float64) * scale).reshape(q.shape)
+
+
+def block_constant(absmax, *, in_format, out_width=8):
+    """The float32 model's block constants ``c = fl32(qmax / absmax)``, as float32 (bit
+    patterns when ``absmax`` is given as bit patterns)."""
+    out_width = _check_int("out_width", out_width, 2, 32)
+    fmt = absmax_float.float_format(in_format, "in_format")
+    as_patterns = np.asarray(absmax).dtype.kind == "u"
+    c = absmax_float.block_constant(absmax_float.as_bits(absmax, fmt, "absmax"), fmt,
+                                    out_width)
+    return c.astype(np.uint64) if as_patterns else absmax_float.FP32.values(c)
 
 
 def stochastic_random(n, lanes, *, seed=DEFAULT_SEED):

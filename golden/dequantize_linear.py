@@ -63,19 +63,11 @@ def dequantize_linear_bits(q, s_bits, zero_point, fmt, *, in_width=8):
                                 es, fmt)
     else:
         y32 = floats.round_scaled(sign, product, es, FP32)
-        y = y32 if fmt == FP32 else _narrow(y32, fmt)
+        y = y32 if fmt == FP32 else floats.convert(y32, FP32, fmt)
     cls, _ = floats.classify(s_bits, fmt)
     signed_inf = fmt.inf_bits | (sign.astype(np.int64) << (fmt.width - 1))
     nan = (cls == NAN) | ((cls == INF) & (d == 0))
     return np.select([nan, cls == INF], [fmt.nan_bits, signed_inf], y).astype(np.int64)
-
-
-def _narrow(y32, fmt):
-    """FP32 bit patterns rounded to ``fmt`` (the reference's final ``astype``)."""
-    sign, m, e = floats.decompose(y32, FP32)
-    y = floats.round_scaled(sign, m, e, fmt)
-    cls, _ = floats.classify(y32, FP32)
-    return np.where(cls == INF, fmt.inf_bits | (sign.astype(np.int64) << (fmt.width - 1)), y)
 
 
 def dequantize_linear(q, scale, zero_point=0, *, out_format="fp32", axis=None,

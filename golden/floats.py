@@ -32,7 +32,7 @@ import numpy as np
 
 from .rounding import DETERMINISTIC_MODES, NEAREST_MODES
 
-__all__ = ["FloatFormat", "FP32", "BF16", "FP16", "FORMATS", "float_format",
+__all__ = ["FloatFormat", "FP32", "BF16", "FP16", "FORMATS", "float_format", "convert",
            "ZERO", "SUBNORMAL", "NORMAL", "INF", "NAN", "CLASS_NAMES",
            "as_bits", "classify", "decompose", "round_scaled", "round_precision",
            "round_rational", "divide", "to_fraction", "bit_length"]
@@ -364,3 +364,15 @@ def divide(x_bits, y_bits, fmt, rounding="half_even"):
     zero = (yc == INF) & ~nan
     return np.select([nan, inf, zero], [fmt.nan_bits, fmt.inf_bits | signed, signed],
                      quotient).astype(np.int64)
+
+
+def convert(bits, src, dst, rounding="half_even"):
+    """``src`` bit patterns converted to ``dst``: finite values rounded (exact when
+    ``dst`` holds them, as FP32 holds every BF16 and FP16 value), ``±Inf`` kept, NaNs
+    the canonical NaN of ``dst``."""
+    src, dst = float_format(src), float_format(dst)
+    cls, sign = classify(bits, src)
+    s, m, e = decompose(bits, src)
+    signed = sign.astype(np.int64) << (dst.width - 1)
+    return np.select([cls == NAN, cls == INF], [dst.nan_bits, dst.inf_bits | signed],
+                     round_scaled(s, m, e, dst, rounding)).astype(np.int64)
