@@ -218,6 +218,9 @@ BLOCKS = {
             "lfsr_seed": _int(BlockwiseAbsmax, "lfsr_seed", "stochastic rounding LFSR seed"),
             "pipeline": _int(BlockwiseAbsmax, "pipeline", "extra read/divider pipeline "
                              "registers, +1 cycle of latency each (3: block RAM output)"),
+            "in_format": Param("choice", "int|fp32|bf16|fp16|eXmY",
+                               "input elements: signed in_width-bit integers, or floats "
+                               "(exact model; eXmY: custom)", ("int", "fp32", "bf16", "fp16")),
         },
     ),
     "quantize-linear": Block(

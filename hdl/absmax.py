@@ -55,6 +55,23 @@ The rounding decision then needs no approximation:
 seeded with ``lfsr_seed``) that steps once per output beat, in order; beat ``t`` after reset uses
 ``lfsr_values(lfsr_seed, lanes, ...)[t]`` (:func:`qdp.golden.absmax.stochastic_random`).
 
+Float input
+-----------
+With a float ``in_format`` the elements are IEEE patterns. The block's absmax is the
+largest pattern with its sign bit cleared (IEEE magnitudes order so), and ``scale``
+carries it. At read time, one registered stage turns the absmax and each element into
+integers over a common scale, so that the divider above computes the exact model of
+:mod:`qdp.golden.absmax_float` unchanged: with significands ``a``, ``s`` and the exponent
+difference ``d = e_absmax - e_x >= 0`` (``|x| <= absmax``; subnormals share the exponent of
+the smallest normals), ``A = a << D`` and ``x = ±(s << (D - d))`` give ``x / A`` exactly for
+``d <= D``. For ``d > D`` the element becomes ``±1``: with ``D = out_width + F + 2``, both
+the true ``qmax * x / absmax * 2**F`` and ``qmax * (±1) / A * 2**F`` lie strictly between
+-1 and 1 with a nonzero remainder, and ``floor`` of it and that remainder are all any
+rounding mode reads. The divider is ``precision + D + 1`` bits wide. A block whose absmax
+is Inf or NaN gets ``A = 0``, which quantizes every element to 0 as the golden model
+states (``x / Inf`` is 0, ``Inf / Inf`` and NaN give 0); its ``scale`` shows the Inf or
+NaN. The conversion adds four cycles of latency.
+
 Blocks and ``last``
 -------------------
 A block closes after ``block_size / lanes`` beats, or earlier at an input beat with
@@ -68,9 +85,9 @@ end.
 
 Latency and throughput
 ----------------------
-``latency = out_width + F + 5 + pipeline`` cycles: from the cycle in which a block's last
-input beat is accepted to the cycle in which that block's first output beat is valid on
-``o``, when no earlier block is still draining and ``o`` is ready. The remaining beats
+``latency = out_width + F + 5 + pipeline`` cycles (4 more for float input): from the
+cycle in which a block's last input beat is accepted to the cycle in which that block's
+first output beat is valid on ``o``, when no earlier block is still draining and ``o`` is ready. The remaining beats
 follow one per cycle; the block's absmax is valid on ``scale`` ``scale_latency = 3``
 cycles after the same beat. ``throughput`` is 1 beat (``lanes`` elements) per cycle,
 sustained across back-to-back blocks of any size (``block_size / lanes`` cycles per
@@ -105,7 +122,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.lfsr import DEFAULT_SEED
 from ..golden.rounding import NEAREST_MODES, ROUNDING_MODES, STOCHASTIC_BITS
+from ..golden.floats import float_format
 from ._checks import check_choice, check_int
+from .floats import exponent_shape, unpack
 from .lfsr import lfsr_register
 from .rounding import tie_goes_up
 
@@ -146,12 +165,17 @@ class BlockwiseAbsmax(wiring.Component):
     pipeline : int
         Extra pipeline registers in the read and divider path, 0..3, one cycle of latency
         each (see the module documentation).
+    in_format : str
+        ``"int"`` (signed ``in_width``-bit integers), or a float format (``"fp32"``,
+        ``"bf16"``, ``"fp16"``, ``"eXmY"``): elements and ``scale`` are then its bit
+        patterns, ``in_width`` is not used, and the exact model of
+        :mod:`qdp.golden.absmax_float` is computed (see "Float input").
 
     Attributes
     ----------
     latency : int
         Cycles from the acceptance of a block's last input beat to its first output beat:
-        ``out_width + F + 5 + pipeline``.
+        ``out_width + F + 5 + pipeline``, 4 more for float input.
     scale_latency : int
         Cycles from the acceptance of a block's last input beat to its absmax being valid
         on ``scale`` (3: the drain starts, then the scale FIFO's two registered cycles).
@@ -190,11 +214,12 @@ class BlockwiseAbsmax(wiring.Component):
               "block_size": (1, 65536), "lfsr_seed": (0, (1 << 32) - 1), "pipeline": (0, 3)}
 
     def __init__(self, block_size=64, *, lanes=1, in_width=16, out_width=8,
-                 rounding="half_even", lfsr_seed=DEFAULT_SEED, pipeline=2):
+                 rounding="half_even", lfsr_seed=DEFAULT_SEED, pipeline=2, in_format="int"):
         rounding = "half_even" if rounding is None else rounding
         try:
             self._check_parameters(block_size, lanes, in_width, out_width, rounding, lfsr_seed,
                                    pipeline)
+            self._fmt = None if in_format == "int" else float_format(in_format, "in_format")
         except (TypeError, ValueError):
             # A component that failed its checks is not "unused": don't warn about it later.
             self._MustUse__used = True
@@ -210,8 +235,18 @@ class BlockwiseAbsmax(wiring.Component):
 
         self._frac_bits = _fraction_bits(rounding)
         self._quot_bits = out_width + self._frac_bits
-        # issue -> read data -> prepare (+1) -> K divider stages -> (+1) FIFO write
-        self._pipe_latency = self._quot_bits + 2 + pipeline
+        if self._fmt is None:
+            element = signed(in_width)
+            self._div_width = in_width
+        else:
+            element = unsigned(self._fmt.width)
+            # x and absmax as integers over a common scale: see "Float input".
+            self._align_bits = self._quot_bits + 2
+            self._div_width = self._fmt.precision + self._align_bits + 1
+        self._elem_width = element.width
+        # issue -> read data -> [to integers (+4)] -> prepare (+1) -> K divider stages ->
+        # (+1) FIFO write
+        self._pipe_latency = self._quot_bits + 2 + pipeline + 4 * (self._fmt is not None)
         # A beat holds a credit from issue until it leaves o: the pipeline, the FIFO write
         # and the two cycles of SyncFIFOBuffered's registered read; one more keeps the count
         # registered (no o.ready to issue path) without a bubble.
@@ -219,7 +254,7 @@ class BlockwiseAbsmax(wiring.Component):
 
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(signed(in_width), lanes),
+                "data": data.ArrayLayout(element, lanes),
                 "last": 1,
             }))),
             "o": Out(stream.Signature(data.StructLayout({
@@ -227,7 +262,7 @@ class BlockwiseAbsmax(wiring.Component):
                 "first": 1,
                 "last": 1,
             }))),
-            "scale": Out(stream.Signature(unsigned(in_width))),
+            "scale": Out(stream.Signature(unsigned(self._elem_width))),
         })
 
     @staticmethod
@@ -257,6 +292,16 @@ class BlockwiseAbsmax(wiring.Component):
     @property
     def in_width(self):
         return self._in_width
+
+    @property
+    def in_format(self):
+        return "int" if self._fmt is None else self._fmt.name
+
+    @property
+    def element_width(self):
+        """Bits of one element on ``i`` and of ``scale``: ``in_width``, or the float
+        format's width."""
+        return self._elem_width
 
     @property
     def out_width(self):
@@ -316,7 +361,7 @@ class BlockwiseAbsmax(wiring.Component):
 
     @property
     def storage_bits(self):
-        return self._block_size * self._in_width
+        return self._block_size * self._elem_width
 
     def elaborate(self, platform):
         # One stage after another, in this order: the order of the statements, which the
@@ -327,7 +372,7 @@ class BlockwiseAbsmax(wiring.Component):
 
         # Fill and drain control: which beat is accepted, which row is read, which block
         # drains.
-        c = _Control(self.i, self.o, beats=self.beats_per_block, width=self._in_width,
+        c = _Control(self.i, self.o, beats=self.beats_per_block, width=self._elem_width,
                      credits=self._credits)
         self._issue_and_accept(m, c)
         new_max = self._capture_absmax(m, c)
@@ -341,6 +386,10 @@ class BlockwiseAbsmax(wiring.Component):
 
         # Datapath: read a row, divide it by its absmax, round, queue the beat for o.
         valid, absmax, first, last, row = self._read_row(m, c, wr, rd)
+        if self._fmt is not None:
+            absmax, row = self._to_integers(m, absmax, row)
+            for name in ("exp", "shift", "mag", "int"):
+                valid, first, last = self._register(m, name, [valid, first, last])
         stage = self._prepare(m, valid, absmax, first, last, row)
         stage = self._divide(m, stage)
         integers, ups = self._round_decision(m, stage)
@@ -353,7 +402,7 @@ class BlockwiseAbsmax(wiring.Component):
         """One block of storage, ``block_size / lanes`` rows of one beat each: a write port
         and a read port that is not transparent (read-before-write, see the module doc)."""
         m.submodules.storage = storage = Memory(
-            shape=data.ArrayLayout(signed(self._in_width), self._lanes),
+            shape=self.i.p.data.shape(),
             depth=self.beats_per_block, init=[])
         wr = storage.write_port()
         rd = storage.read_port(transparent_for=())
@@ -366,7 +415,7 @@ class BlockwiseAbsmax(wiring.Component):
         m.submodules.out_fifo = out_fifo = SyncFIFOBuffered(
             width=self.o.p.shape().size, depth=self._credits + 1)
         m.submodules.scale_fifo = scale_fifo = SyncFIFOBuffered(
-            width=self._in_width, depth=_SCALE_DEPTH)
+            width=self._elem_width, depth=_SCALE_DEPTH)
         return out_fifo, scale_fifo
 
     # -- fill and drain control -----------------------------------------------------------
@@ -394,12 +443,17 @@ class BlockwiseAbsmax(wiring.Component):
     def _capture_absmax(self, m, c):
         """``max |x|`` over the offered beat's lanes and the block so far: the block's
         absmax once its last beat is accepted."""
-        iw = self._in_width
+        iw = self._elem_width
         magnitudes = []
         for lane in range(self._lanes):
             x = self.i.p.data[lane]
             mag = Signal(iw, name=f"mag{lane}")
-            m.d.comb += mag.eq(Mux(x < 0, -x, x))   # |-2**(iw-1)| = 2**(iw-1) fits iw bits
+            if self._fmt is None:
+                m.d.comb += mag.eq(Mux(x < 0, -x, x))   # |-2**(iw-1)| = 2**(iw-1) fits
+            else:
+                # IEEE magnitudes order as their patterns without the sign bit (a NaN
+                # above Inf above every finite value).
+                m.d.comb += mag.eq(x[:iw - 1])
             magnitudes.append(mag)
         while len(magnitudes) > 1:
             pairs = []
@@ -527,7 +581,7 @@ class BlockwiseAbsmax(wiring.Component):
             held.eq(wr.data),
         ]
         m.d.comb += [rd.addr.eq(c.rptr), rd.en.eq(c.issue)]
-        v0, a0, first0, last0 = Signal(), Signal(self._in_width), Signal(), Signal()
+        v0, a0, first0, last0 = Signal(), Signal(self._elem_width), Signal(), Signal()
         m.d.sync += [
             v0.eq(c.issue), a0.eq(c.drain_max),
             bypass0.eq(c.issue & c.rptr_zero & collide & wr.en),
@@ -542,13 +596,44 @@ class BlockwiseAbsmax(wiring.Component):
         m.d.comb += row.eq(Mux(bypass, copy, read))
         return valid, absmax, first, last, row
 
+    def _to_integers(self, m, absmax, row):
+        """Float input: the block's absmax and each element as integers of one scale,
+        four cycles later (see "Float input"): ``A = significand(absmax) << D``, ``x = ±(
+        significand(x) << (D - d))`` with ``d`` the exponent difference, ``±1`` when
+        ``d > D``. An Inf or NaN absmax gives ``A = 0``: every q 0. The exponent
+        difference (right behind the memory's read data), the shift amount, the shift and
+        the negation take a cycle each."""
+        fmt, D, width = self._fmt, self._align_bits, self._div_width
+        fa = unpack(absmax, fmt)
+        a_int = Signal(width, name="a_int")
+        m.d.sync += a_int.eq(Mux(fa.nan | fa.inf, 0, fa.significand << D))
+        row_int = Signal(data.ArrayLayout(signed(width), self._lanes))
+        for lane in range(self._lanes):
+            fx = unpack(row[lane], fmt)
+            # The difference of the biased exponents is the difference of the exponents.
+            d = Signal(signed(fmt.exp_bits + 1), name=f"d{lane}")
+            sig = [Signal(fmt.precision, name=f"sig{lane}_{k}") for k in range(2)]
+            sign = [Signal(name=f"sign{lane}_{k}") for k in range(3)]
+            m.d.sync += [d.eq(_biased_exponent(absmax, fmt) - _biased_exponent(row[lane], fmt)),
+                         sig[0].eq(fx.significand), sig[1].eq(sig[0]), sign[0].eq(fx.sign),
+                         sign[1].eq(sign[0]), sign[2].eq(sign[1])]
+            left = Signal(range(D + 1), name=f"left{lane}")
+            tiny = Signal(name=f"tiny{lane}")
+            m.d.sync += [left.eq((D - d)[:len(left)]), tiny.eq(d > D)]
+            mag = Signal(width - 1, name=f"mag_int{lane}")
+            m.d.sync += mag.eq(Mux(tiny, sig[1] != 0, sig[1] << left))
+            m.d.sync += row_int[lane].eq(Mux(sign[2], -mag, mag))
+        for name in ("a_shift", "a_mag", "a_int"):    # alongside the elements' stages
+            (a_int,) = self._register(m, name, [a_int])
+        return a_int, row_int
+
     def _prepare(self, m, valid, absmax, first, last, row):
         """Divider stage 0: ``N = qmax * (x + A) >= 0`` split into the first partial
         remainder ``N >> out_width`` and the dividend bits still to bring down.
 
         ``x + A`` and ``qmax * (x + A)`` are two carry chains; ``pipeline >= 2`` puts a
         register between them."""
-        lanes, iw, ow = self._lanes, self._in_width, self._out_width
+        lanes, iw, ow = self._lanes, self._div_width, self._out_width
         shifted, negative = [], []
         for lane in range(lanes):
             x = row[lane]
@@ -605,12 +690,12 @@ class BlockwiseAbsmax(wiring.Component):
         lanes = self._lanes
         return {
             "valid": Signal(name=f"s{k}_valid"),
-            "absmax": Signal(self._in_width, name=f"s{k}_absmax"),
+            "absmax": Signal(self._div_width, name=f"s{k}_absmax"),
             "zero": Signal(name=f"s{k}_zero"),
             "first": Signal(name=f"s{k}_first"),
             "last": Signal(name=f"s{k}_last"),
             "neg": [Signal(name=f"s{k}_neg{l}") for l in range(lanes)],
-            "rem": [Signal(self._in_width - 1, name=f"s{k}_rem{l}") for l in range(lanes)],
+            "rem": [Signal(self._div_width - 1, name=f"s{k}_rem{l}") for l in range(lanes)],
             "bits": [Signal(self._quot_bits, name=f"s{k}_bits{l}") for l in range(lanes)],
         }
 
@@ -681,6 +766,13 @@ class BlockwiseAbsmax(wiring.Component):
         delayed = [Signal.like(value, name=f"{name}_{n}") for n, value in enumerate(values)]
         m.d.sync += [d.eq(v) for d, v in zip(delayed, values)]
         return delayed
+
+
+def _biased_exponent(bits, fmt):
+    """The exponent field, 1 for subnormals and zeros (they share the smallest normals'
+    scale)."""
+    field = bits[fmt.man_bits:fmt.man_bits + fmt.exp_bits]
+    return Mux(field == 0, 1, field)
 
 
 class _Control:

@@ -30,13 +30,18 @@ import cocotb
 import numpy as np
 
 from ..golden.absmax import blockwise_absmax, stochastic_random
+from ..golden.floats import float_format, round_scaled
 from .bench import run_stream_bench
 from .traffic import Check, Expect, Phase, Traffic
 
-__all__ = ["KINDS", "make_block", "make_packets", "exhaustive_elements", "exhaustive_packets",
+__all__ = ["KINDS", "FLOAT_KINDS", "make_block", "make_float_block", "make_packets", "exhaustive_elements", "exhaustive_packets",
            "input_fields", "expected", "AbsmaxTraffic", "test_absmax"]
 
 KINDS = ("random", "outlier", "zeros", "equal", "most_negative", "ties")
+#: Kinds of float blocks (bit patterns): any finite pattern, similar magnitudes, exact
+#: ties (formats of 8+ significand bits), ±0 and subnormals with an Inf or NaN, all
+#: zeros, all equal.
+FLOAT_KINDS = ("random", "narrow", "ties", "specials", "zeros", "equal")
 #: Widest input an exhaustive check takes: every (x, absmax) pair of a 10-bit input.
 EXHAUSTIVE_MAX_IN_WIDTH = 10
 
@@ -67,20 +72,61 @@ def make_block(kind, size, in_width, rng):
     raise ValueError(f"kind: unknown block kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
-def make_packets(unit, blocks, rng, *, short_tails=True, kinds=KINDS):
+def make_float_block(kind, size, fmt, rng):
+    """``size`` uint64 bit patterns of ``fmt`` of one kind (see :data:`FLOAT_KINDS`)."""
+    fmt = float_format(fmt)
+    top, m = (1 << fmt.exp_bits) - 1, fmt.man_bits
+    sign = rng.integers(0, 2, size=size).astype(np.int64) << (fmt.width - 1)
+    mantissa = rng.integers(0, 1 << m, size=size)
+    if kind == "random":
+        field = rng.integers(0, top, size=size)
+    elif kind in ("narrow", "specials"):
+        base = int(rng.integers(0, top))
+        field = rng.integers(max(0, base - 3), base + 1, size=size)
+    elif kind == "ties" and fmt.precision >= 8:
+        # absmax 254 * 2**e, x = k * 2**e: qmax * x / absmax = k / 2 (qmax = 127).
+        e = int(rng.integers(fmt.emin - fmt.man_bits, fmt.emax - 8))
+        k = rng.integers(-254, 255, size=size)
+        k[rng.integers(size)] = 254
+        return round_scaled(k < 0, np.abs(k), np.full(size, e), fmt).astype(np.uint64)
+    elif kind == "zeros":
+        return sign.astype(np.uint64)
+    elif kind in ("equal", "ties"):
+        field, mantissa = np.full(size, rng.integers(0, top)), np.full(size, mantissa[0])
+    else:
+        raise ValueError(f"kind: unknown float block kind {kind!r}; expected one of "
+                         f"{', '.join(FLOAT_KINDS)}")
+    bits = sign | (field.astype(np.int64) << m) | mantissa
+    if kind == "specials":
+        spots = rng.permutation(size)[:4]
+        extra = [sign[0], 1, fmt.inf_bits, fmt.nan_bits | int(rng.integers(0, 2)) << (
+            fmt.width - 1)]
+        keep = min(size, int(rng.integers(2, 5)))  # neither, an Inf block, a NaN block
+        bits[spots[:keep]] = extra[:keep]
+    return bits.astype(np.uint64)
+
+
+def _make(kind, size, unit, rng):
+    if unit.in_format == "int":
+        return make_block(kind, size, unit.in_width, rng).astype(np.int64)
+    return make_float_block(kind, size, unit.in_format, rng)
+
+
+def make_packets(unit, blocks, rng, *, short_tails=True, kinds=None):
     """About ``blocks`` blocks of traffic for ``unit``, as tensors (packets) of 1..3 full
     blocks, half of them (when ``short_tails``) followed by a short block that ``last``
     closes. Returns a list of int64 arrays, each a whole number of beats."""
     b, lanes = unit.block_size, unit.lanes
+    kinds = kinds or (KINDS if unit.in_format == "int" else FLOAT_KINDS)
     packets, remaining = [], blocks
     while remaining > 0:
         full = int(rng.integers(1, 4))
         remaining -= full
-        parts = [make_block(rng.choice(kinds), b, unit.in_width, rng) for _ in range(full)]
+        parts = [_make(rng.choice(kinds), b, unit, rng) for _ in range(full)]
         if short_tails and b > lanes and rng.random() < 0.5:
             tail = int(rng.integers(1, b // lanes)) * lanes
-            parts.append(make_block(rng.choice(kinds), tail, unit.in_width, rng))
-        packets.append(np.concatenate(parts).astype(np.int64))
+            parts.append(_make(rng.choice(kinds), tail, unit, rng))
+        packets.append(np.concatenate(parts))
     return packets
 
 
@@ -96,7 +142,10 @@ def _exhaustive_blocks(in_width, block_size):
 
 def exhaustive_elements(unit):
     """Elements of :func:`exhaustive_packets`: ``ValueError`` above
-    :data:`EXHAUSTIVE_MAX_IN_WIDTH` input bits."""
+    :data:`EXHAUSTIVE_MAX_IN_WIDTH` input bits or for float input."""
+    if unit.in_format != "int":
+        raise ValueError(f"exhaustive: in_format {unit.in_format}: exhaustive checks take "
+                         f"integer input (float pairs are exhaustive in the golden tests)")
     if unit.in_width > EXHAUSTIVE_MAX_IN_WIDTH:
         raise ValueError(f"exhaustive: in_width {unit.in_width} has 2**{2 * unit.in_width - 1} "
                          f"(x, absmax) pairs; exhaustive checks take in_width <= "
@@ -143,7 +192,8 @@ def expected(unit, packets, golden_overrides=None, *, start_beat=0):
     ``r`` (beats, lanes, stochastic only).
     """
     lanes, b = unit.lanes, unit.block_size
-    kwargs = dict(in_width=unit.in_width, out_width=unit.out_width, rounding=unit.rounding)
+    kwargs = dict(in_width=unit.in_width, out_width=unit.out_width, rounding=unit.rounding,
+                  in_format=unit.in_format)
     kwargs.update(golden_overrides or {})
     total = sum(p.size for p in packets)
     r_all = (stochastic_random(start_beat * lanes + total, lanes,
@@ -227,8 +277,9 @@ class AbsmaxTraffic(Traffic):
         p, count = self.bench.params, self.bench.config["steady_blocks"]
         if not count:
             return
-        blocks = [make_block(self.bench.rng.choice(KINDS), p.block_size, p.in_width,
-                             self.bench.rng) for _ in range(count)]
+        kinds = KINDS if p.in_format == "int" else FLOAT_KINDS
+        blocks = [_make(self.bench.rng.choice(kinds), p.block_size, p, self.bench.rng)
+                  for _ in range(count)]
         phase, want = self._phase([np.concatenate(blocks)])
         phase.label, phase.full_rate, phase.input_stamps = "steady state: ", True, True
         phase.on_done = lambda result: self._steady(want, result.stamps)

@@ -12,11 +12,11 @@ from qdp.sim.absmax_tb import KINDS, expected, make_block, make_packets
 # -- bench ---------------------------------------------------------------------------------
 
 def pack_input(dut, lanes_values, last):
-    mask = (1 << dut.in_width) - 1
+    width = dut.element_width
     word = 0
     for lane, v in enumerate(lanes_values):
-        word |= (int(v) & mask) << (lane * dut.in_width)
-    return word | (int(last) << (dut.lanes * dut.in_width))
+        word |= (int(v) & ((1 << width) - 1)) << (lane * width)
+    return word | (int(last) << (dut.lanes * width))
 
 
 def unpack_output(dut, word):
@@ -300,4 +300,23 @@ def test_one_row_blocks(pipeline, gap, o_ready):
     check(dut, packets, rec)
     dut = BlockwiseAbsmax(2, lanes=2, in_width=8, pipeline=pipeline)
     rec = Bench(dut, gap=gap, o_ready=o_ready, seed=5).run([(packets, None)])
+    check(dut, packets, rec)
+
+
+# -- float input ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("in_format, block_size, lanes, out_width, rounding, pipeline", [
+    ("fp32", 8, 2, 8, "half_even", 2),
+    ("bf16", 4, 4, 8, "floor", 0),
+    ("fp16", 6, 2, 5, "stochastic", 1),
+    ("e3m3", 3, 1, 4, "half_away", 3),
+    ("e4m3", 16, 4, 8, "trunc", 2),
+])
+def test_float_input_matches_golden(in_format, block_size, lanes, out_width, rounding,
+                                    pipeline):
+    dut = BlockwiseAbsmax(block_size, lanes=lanes, in_format=in_format, out_width=out_width,
+                          rounding=rounding, lfsr_seed=0xBEEF, pipeline=pipeline)
+    rng = np.random.default_rng(block_size * 7 + lanes)
+    packets = make_packets(dut, max(12, 200 // (block_size // lanes)), rng)
+    rec = Bench(dut, gap=0.3, o_ready=0.6, scale_ready=0.5, seed=lanes).run([(packets, None)])
     check(dut, packets, rec)

@@ -72,6 +72,34 @@ def test_absmax_bit_exact(simulator, params, tmp_path):
     assert steady["latency_cycles"] == steady["latency_stated"], steady
 
 
+# Float input: each named format, a custom one, several modes, lanes and block sizes; the
+# traffic (sim/absmax_tb.py FLOAT_KINDS) holds subnormals, ±0, exact ties and Inf and NaN
+# blocks.
+FLOAT_CONFIGS = [
+    dict(in_format="fp32", block_size=64, lanes=4, rounding="half_even"),
+    dict(in_format="bf16", block_size=32, lanes=2, rounding="stochastic", pipeline=3),
+    dict(in_format="fp16", block_size=16, lanes=16, rounding="floor", pipeline=0),
+    dict(in_format="e4m3", block_size=6, lanes=2, out_width=4, rounding="half_away"),
+]
+FLOAT_ELEMENTS = 16000
+
+
+@pytest.mark.parametrize("params", FLOAT_CONFIGS, ids=_id)
+def test_float_absmax_bit_exact(simulator, params, tmp_path):
+    index = FLOAT_CONFIGS.index(params)
+    in_pause, out_pause, scale_pause = PAUSES[index % len(PAUSES)]
+    config = {"vectors": FLOAT_ELEMENTS, "seed": 71 + index, "in_pause": in_pause,
+              "out_pause": out_pause, "scale_pause": scale_pause, "reset": True,
+              "steady_blocks": 3}
+    result = run_bench("absmax", params, simulator, config, workdir=tmp_path)
+    assert result.passed and result.mismatches == 0, "\n".join(
+        result.summary.get("reports", [])) or result.summary
+    assert result.summary["compared"] >= FLOAT_ELEMENTS, result.summary
+    steady = result.summary["steady"]
+    assert steady["cycles_per_block"] == [params["block_size"] // params["lanes"]], steady
+    assert steady["latency_cycles"] == steady["latency_stated"], steady
+
+
 def test_wrong_golden_is_caught(simulator, tmp_path):
     """A golden that rounds ties toward zero where the hardware rounds them to even must
     fail, with a report naming beat, lane, inputs, expected and got. (half_away would not
