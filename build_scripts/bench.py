@@ -50,6 +50,8 @@ REFERENCE = [
     Reference("quantizer", "in32 × M32 → int8, 8 lanes", {"lanes": 8, "latency": 11}),
     Reference("absmax", "in16 → int8, B = 64", {"block_size": 64, "in_width": 16}),
     Reference("absmax", "in16 → int8, B = 4096", {"block_size": 4096, "in_width": 16}),
+    Reference("absmax", "fp32 → int8, B = 64", {"block_size": 64, "in_format": "fp32",
+                                                 "pipeline": 3}),
     Reference("mac-array", "4×4 int8", {"rows": 4, "cols": 4}),
     Reference("mac-array", "8×8 int8", {"rows": 8, "cols": 8}),
     Reference("mac-array", "16×16 int8", {"rows": 16, "cols": 16}),
