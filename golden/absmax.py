@@ -42,6 +42,7 @@ import numpy as np
 
 from ._intarray import as_exact, as_output, check_fits
 from . import absmax_float
+from .floats import FP32, as_bits, float_format
 from .lfsr import DEFAULT_SEED, lfsr_values
 from .rounding import check_rounding, round_div
 
@@ -163,11 +164,9 @@ def block_constant(absmax, *, in_format, out_width=8):
     """The float32 model's block constants ``c = fl32(qmax / absmax)``, as float32 (bit
     patterns when ``absmax`` is given as bit patterns)."""
     out_width = _check_int("out_width", out_width, 2, 32)
-    fmt = absmax_float.float_format(in_format, "in_format")
-    as_patterns = np.asarray(absmax).dtype.kind == "u"
-    c = absmax_float.block_constant(absmax_float.as_bits(absmax, fmt, "absmax"), fmt,
-                                    out_width)
-    return c.astype(np.uint64) if as_patterns else absmax_float.FP32.values(c)
+    fmt = float_format(in_format, "in_format")
+    c = absmax_float.block_constant(as_bits(absmax, fmt, "absmax"), fmt, out_width)
+    return absmax_float.as_given(c, FP32, np.asarray(absmax).dtype.kind == "u")
 
 
 def stochastic_random(n, lanes, *, seed=DEFAULT_SEED):

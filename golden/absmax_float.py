@@ -54,10 +54,11 @@ quiet NaN (:attr:`~qdp.golden.floats.FloatFormat.nan_bits`), positive.
 import numpy as np
 
 from .floats import (FP32, INF, NAN, ZERO, as_bits, classify, convert, decompose, divide,
-                     float_format, round_rational, round_scaled)
-from .rounding import round_div
+                     float_format, multiply, round_rational, round_scaled)
+from .rounding import round_div, round_shift
 
-__all__ = ["MODELS", "float_blockwise_absmax", "block_constant", "float_dequantize_blockwise"]
+__all__ = ["MODELS", "float_blockwise_absmax", "block_constant", "float_dequantize_blockwise",
+           "as_given"]
 
 #: The rounding models of the float-input absmax unit and its dequantizer.
 MODELS = ("exact", "float32")
@@ -68,6 +69,12 @@ def check_model(model):
         raise ValueError(f"model: unknown rounding model {model!r}; expected one of "
                          f"{', '.join(MODELS)}")
     return model
+
+
+def as_given(bits, fmt, as_patterns):
+    """``fmt`` patterns as the caller gave its input: bit patterns (uint64) when it gave
+    patterns or ``fmt`` has no dtype, else values of ``fmt``'s dtype."""
+    return bits.astype(np.uint64) if as_patterns or fmt.dtype is None else fmt.values(bits)
 
 
 def _magnitude(bits, fmt):
@@ -98,7 +105,6 @@ def block_constant(absmax_bits, fmt, out_width):
 def _exact_q(bits, absmax, fmt, qmax, rounding, random):
     """``round(qmax * x / absmax)`` per element (absmax per element), with the special
     values of the module."""
-    xc, _ = classify(bits, fmt)
     ac, _ = classify(absmax, fmt)
     xs, xm, xe = decompose(bits, fmt)
     _, am, ae = decompose(absmax, fmt)
@@ -113,28 +119,18 @@ def _exact_q(bits, absmax, fmt, qmax, rounding, random):
     return np.where(special, 0, q).astype(np.int64)
 
 
-def _float32_q(bits, absmax, fmt, out_width):
-    """``rint(fl32(c * x))`` per element with the special values of the module."""
-    qmax = (1 << (out_width - 1)) - 1
-    c = block_constant(absmax, fmt, out_width)
-    x32 = convert(bits, fmt, FP32)
-    cc, _ = classify(c, FP32)
-    xc, _ = classify(x32, FP32)
-    cs, cm, ce = decompose(c, FP32)
-    xs, xm, xe = decompose(x32, FP32)
-    sign = cs ^ xs
-    product = round_scaled(sign, cm * xm, ce + xe, FP32)
-    pc, _ = classify(product, FP32)
-    nan = (cc == NAN) | (xc == NAN) | ((cc == INF) & (xc == ZERO)) \
-        | ((cc == ZERO) & (xc == INF))
-    inf = ((cc == INF) | (xc == INF) | (pc == INF)) & ~nan
+def _float32_q(bits, c, fmt, qmax):
+    """``rint(fl32(c * x))`` per element (``c`` per element) with the special values of
+    the module."""
+    product = multiply(c, convert(bits, fmt, FP32), FP32)
+    cls, sign = classify(product, FP32)
     _, pm, pe = decompose(product, FP32)
     # |c * x| stays below 2**24 unless it is infinite, so pe < 0 wherever it matters.
-    den = np.left_shift(np.ones(pe.shape, dtype=object), np.maximum(-pe, 0).astype(object))
-    num = np.where(sign, -pm, pm).astype(object) * np.left_shift(
-        np.ones(pe.shape, dtype=object), np.maximum(pe, 0).astype(object))
-    q = np.clip(round_div(num, den, "half_even").astype(np.int64), -qmax, qmax)
-    return np.select([nan, inf], [0, np.where(sign, -qmax, qmax)], q).astype(np.int64)
+    num = np.where(sign, -pm, pm).astype(object) << np.maximum(pe, 0).astype(object)
+    q = np.clip(round_shift(num, np.maximum(-pe, 0), "half_even").astype(np.int64),
+                -qmax, qmax)
+    return np.select([cls == NAN, cls == INF], [0, np.where(sign, -qmax, qmax)],
+                     q).astype(np.int64)
 
 
 def float_blockwise_absmax(x, block_size, *, out_width, rounding, random, in_format, model):
@@ -158,14 +154,12 @@ def float_blockwise_absmax(x, block_size, *, out_width, rounding, random, in_for
                              f"got {random.size}")
     qmax = (1 << (out_width - 1)) - 1
     absmax = block_absmax(flat, block_size, fmt)
-    per_element = absmax[np.arange(n) // block_size] if n else flat
+    block = np.arange(n) // block_size
     if model == "exact":
-        q = _exact_q(flat, per_element, fmt, qmax, rounding, random)
+        q = _exact_q(flat, absmax[block], fmt, qmax, rounding, random)
     else:
-        q = _float32_q(flat, per_element, fmt, out_width)
-    absmax_out = absmax.astype(np.uint64) if as_patterns or fmt.dtype is None \
-        else fmt.values(absmax)
-    return q.reshape(shape), absmax_out
+        q = _float32_q(flat, block_constant(absmax, fmt, out_width)[block], fmt, qmax)
+    return q.reshape(shape), as_given(absmax, fmt, as_patterns)
 
 
 def float_dequantize_blockwise(q, scale, *, block_size, out_width, in_format, out_format,
@@ -192,10 +186,8 @@ def float_dequantize_blockwise(q, scale, *, block_size, out_width, in_format, ou
     if model == "exact":
         result = _exact_dequantize(flat, s, fmt, out, qmax)
     else:
-        y32 = divide(_int_patterns(flat, FP32), s, FP32)
-        result = y32 if out == FP32 else convert(y32, FP32, out)
-    result = result.reshape(q.shape)
-    return result.astype(np.uint64) if as_patterns or out.dtype is None else out.values(result)
+        result = convert(divide(_int_patterns(flat, FP32), s, FP32), FP32, out)
+    return as_given(result.reshape(q.shape), out, as_patterns)
 
 
 def _exact_dequantize(q, s, fmt, out, qmax):

@@ -32,7 +32,7 @@ import numpy as np
 
 from .rounding import DETERMINISTIC_MODES, NEAREST_MODES
 
-__all__ = ["FloatFormat", "FP32", "BF16", "FP16", "FORMATS", "float_format", "convert",
+__all__ = ["FloatFormat", "FP32", "BF16", "FP16", "FORMATS", "float_format", "convert", "multiply",
            "ZERO", "SUBNORMAL", "NORMAL", "INF", "NAN", "CLASS_NAMES",
            "as_bits", "classify", "decompose", "round_scaled", "round_precision",
            "round_rational", "divide", "to_fraction", "bit_length"]
@@ -342,6 +342,24 @@ def round_rational(sign, num, den, exponent, fmt, rounding="half_even"):
     quotient = scaled // den
     return round_scaled(sign, quotient, exponent - k, fmt, rounding,
                         sticky=(scaled - quotient * den) != 0)
+
+
+def multiply(x_bits, y_bits, fmt, rounding="half_even"):
+    """IEEE product ``x * y`` of two ``fmt`` bit patterns, correctly rounded to ``fmt``:
+    ``0 * Inf`` and NaN operands give the canonical NaN, Inf times nonzero a signed Inf."""
+    fmt = float_format(fmt)
+    xc, xs = classify(x_bits, fmt)
+    yc, ys = classify(y_bits, fmt)
+    sign = xs ^ ys
+    _, xm, xe = decompose(x_bits, fmt)
+    _, ym, ye = decompose(y_bits, fmt)
+    product = round_scaled(sign, xm * ym, xe + ye, fmt, rounding)
+    signed = sign.astype(np.int64) << (fmt.width - 1)
+    nan = (xc == NAN) | (yc == NAN) | ((xc == ZERO) & (yc == INF)) \
+        | ((xc == INF) & (yc == ZERO))
+    inf = ((xc == INF) | (yc == INF)) & ~nan
+    return np.select([nan, inf], [fmt.nan_bits, fmt.inf_bits | signed],
+                     product).astype(np.int64)
 
 
 def divide(x_bits, y_bits, fmt, rounding="half_even"):
