@@ -59,7 +59,7 @@ Float input
 -----------
 With a float ``in_format`` the elements are IEEE patterns. The block's absmax is the
 largest pattern with its sign bit cleared (IEEE magnitudes order so), and ``scale``
-carries it. At read time, one registered stage turns the absmax and each element into
+carries it. At read time, four registered stages turn the absmax and each element into
 integers over a common scale, so that the divider above computes the exact model of
 :mod:`qdp.golden.absmax_float` unchanged: with significands ``a``, ``s`` and the exponent
 difference ``d = e_absmax - e_x >= 0`` (``|x| <= absmax``; subnormals share the exponent of
@@ -87,8 +87,8 @@ Latency and throughput
 ----------------------
 ``latency = out_width + F + 5 + pipeline`` cycles (4 more for float input): from the
 cycle in which a block's last input beat is accepted to the cycle in which that block's
-first output beat is valid on ``o``, when no earlier block is still draining and ``o`` is ready. The remaining beats
-follow one per cycle; the block's absmax is valid on ``scale`` ``scale_latency = 3``
+first output beat is valid on ``o``, when no earlier block is still draining and ``o`` is
+ready. The remaining beats follow one per cycle; the block's absmax is valid on ``scale`` ``scale_latency = 3``
 cycles after the same beat. ``throughput`` is 1 beat (``lanes`` elements) per cycle,
 sustained across back-to-back blocks of any size (``block_size / lanes`` cycles per
 block) as long as ``o`` and ``scale`` are ready.
@@ -124,13 +124,15 @@ from ..golden.lfsr import DEFAULT_SEED
 from ..golden.rounding import NEAREST_MODES, ROUNDING_MODES, STOCHASTIC_BITS
 from ..golden.floats import float_format
 from ._checks import check_choice, check_int
-from .floats import exponent_shape, unpack
+from .floats import unpack
 from .lfsr import lfsr_register
 from .rounding import tie_goes_up
 
 __all__ = ["BlockwiseAbsmax"]
 
 _SCALE_DEPTH = 3
+#: Registered stages that turn float elements into integers (see "Float input").
+_TO_INTEGER_STAGES = 4
 
 
 def _fraction_bits(rounding):
@@ -246,7 +248,7 @@ class BlockwiseAbsmax(wiring.Component):
         self._elem_width = element.width
         # issue -> read data -> [to integers (+4)] -> prepare (+1) -> K divider stages ->
         # (+1) FIFO write
-        self._pipe_latency = self._quot_bits + 2 + pipeline + 4 * (self._fmt is not None)
+        self._pipe_latency = self._quot_bits + 2 + pipeline + _TO_INTEGER_STAGES * (self._fmt is not None)
         # A beat holds a credit from issue until it leaves o: the pipeline, the FIFO write
         # and the two cycles of SyncFIFOBuffered's registered read; one more keeps the count
         # registered (no o.ready to issue path) without a bubble.
@@ -387,9 +389,8 @@ class BlockwiseAbsmax(wiring.Component):
         # Datapath: read a row, divide it by its absmax, round, queue the beat for o.
         valid, absmax, first, last, row = self._read_row(m, c, wr, rd)
         if self._fmt is not None:
-            absmax, row = self._to_integers(m, absmax, row)
-            for name in ("exp", "shift", "mag", "int"):
-                valid, first, last = self._register(m, name, [valid, first, last])
+            valid, absmax, first, last, row = self._to_integers(m, valid, absmax, first, last,
+                                                                row)
         stage = self._prepare(m, valid, absmax, first, last, row)
         stage = self._divide(m, stage)
         integers, ups = self._round_decision(m, stage)
@@ -596,13 +597,13 @@ class BlockwiseAbsmax(wiring.Component):
         m.d.comb += row.eq(Mux(bypass, copy, read))
         return valid, absmax, first, last, row
 
-    def _to_integers(self, m, absmax, row):
+    def _to_integers(self, m, valid, absmax, first, last, row):
         """Float input: the block's absmax and each element as integers of one scale,
-        four cycles later (see "Float input"): ``A = significand(absmax) << D``, ``x = ±(
-        significand(x) << (D - d))`` with ``d`` the exponent difference, ``±1`` when
-        ``d > D``. An Inf or NaN absmax gives ``A = 0``: every q 0. The exponent
-        difference (right behind the memory's read data), the shift amount, the shift and
-        the negation take a cycle each."""
+        ``_TO_INTEGER_STAGES`` cycles later, the flags alongside (see "Float input"): ``A =
+        significand(absmax) << D``, ``x = ±(significand(x) << (D - d))`` with ``d`` the
+        exponent difference, ``±1`` when ``d > D``. An Inf or NaN absmax gives ``A = 0``:
+        every q 0. The exponent difference (right behind the memory's read data), the
+        shift amount, the shift and the negation take a cycle each."""
         fmt, D, width = self._fmt, self._align_bits, self._div_width
         fa = unpack(absmax, fmt)
         a_int = Signal(width, name="a_int")
@@ -610,22 +611,23 @@ class BlockwiseAbsmax(wiring.Component):
         row_int = Signal(data.ArrayLayout(signed(width), self._lanes))
         for lane in range(self._lanes):
             fx = unpack(row[lane], fmt)
-            # The difference of the biased exponents is the difference of the exponents.
             d = Signal(signed(fmt.exp_bits + 1), name=f"d{lane}")
-            sig = [Signal(fmt.precision, name=f"sig{lane}_{k}") for k in range(2)]
-            sign = [Signal(name=f"sign{lane}_{k}") for k in range(3)]
-            m.d.sync += [d.eq(_biased_exponent(absmax, fmt) - _biased_exponent(row[lane], fmt)),
-                         sig[0].eq(fx.significand), sig[1].eq(sig[0]), sign[0].eq(fx.sign),
-                         sign[1].eq(sign[0]), sign[2].eq(sign[1])]
+            m.d.sync += d.eq(fa.biased_exponent - fx.biased_exponent)
+            sig, sign = self._register(m, f"float{lane}", [fx.significand, fx.sign])
             left = Signal(range(D + 1), name=f"left{lane}")
             tiny = Signal(name=f"tiny{lane}")
             m.d.sync += [left.eq((D - d)[:len(left)]), tiny.eq(d > D)]
+            sig, sign = self._register(m, f"shift{lane}", [sig, sign])
             mag = Signal(width - 1, name=f"mag_int{lane}")
-            m.d.sync += mag.eq(Mux(tiny, sig[1] != 0, sig[1] << left))
-            m.d.sync += row_int[lane].eq(Mux(sign[2], -mag, mag))
-        for name in ("a_shift", "a_mag", "a_int"):    # alongside the elements' stages
-            (a_int,) = self._register(m, name, [a_int])
-        return a_int, row_int
+            m.d.sync += mag.eq(Mux(tiny, sig != 0, sig << left))
+            (sign,) = self._register(m, f"mag{lane}", [sign])
+            m.d.sync += row_int[lane].eq(Mux(sign, -mag, mag))
+        # The flags alongside all four stages, the absmax alongside the last three.
+        for k in range(_TO_INTEGER_STAGES):
+            valid, first, last = self._register(m, f"to_int{k}", [valid, first, last])
+            if k:
+                (a_int,) = self._register(m, f"a_int{k}", [a_int])
+        return valid, a_int, first, last, row_int
 
     def _prepare(self, m, valid, absmax, first, last, row):
         """Divider stage 0: ``N = qmax * (x + A) >= 0`` split into the first partial

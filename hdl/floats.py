@@ -32,6 +32,8 @@ class FloatFields:
         ``p`` bits: the mantissa with the hidden bit (0 for subnormals and zeros).
     exponent : Value
         Signed: the exponent of the significand's last place (``max(E, 1) - bias - m``).
+    biased_exponent : Value
+        ``max(E, 1)``, unsigned: differences of two are differences of exponents.
     zero, inf, nan : Value
         One bit each.
     """
@@ -39,6 +41,7 @@ class FloatFields:
     sign: object
     significand: object
     exponent: object
+    biased_exponent: object
     zero: object
     inf: object
     nan: object
@@ -58,9 +61,10 @@ def unpack(bits, fmt):
     sign = bits[fmt.width - 1]
     top = (1 << fmt.exp_bits) - 1
     normal = field != 0
-    exponent = Mux(normal, field, 1) - (fmt.bias + fmt.man_bits)
+    biased = Mux(normal, field, 1)
+    exponent = biased - (fmt.bias + fmt.man_bits)
     return FloatFields(sign=sign, significand=Cat(man, normal & (field != top)),
-                       exponent=exponent.as_signed(),
+                       exponent=exponent.as_signed(), biased_exponent=biased,
                        zero=(field == 0) & (man == 0),
                        inf=(field == top) & (man == 0),
                        nan=(field == top) & (man != 0))
