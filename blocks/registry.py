@@ -11,7 +11,8 @@ layer imports neither: :mod:`qdp.sim.runner` hands the bench module to cocotb an
 import dataclasses
 
 from .. import golden
-from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODELS, ROUNDING_MODES
+from ..golden.rounding import (ABSMAX_MODELS, DETERMINISTIC_MODES, ROUNDING_MODELS,
+                               ROUNDING_MODES)
 from ..golden.saturation import SATURATION_MODES
 from ..hdl import (BlockwiseAbsmax, DequantizeLinear, MacArray, QLinear, QuantizeLinear,
                    Quantizer)
@@ -220,7 +221,10 @@ BLOCKS = {
                              "registers, +1 cycle of latency each (3: block RAM output)"),
             "in_format": Param("choice", "int|fp32|bf16|fp16|eXmY",
                                "input elements: signed in_width-bit integers, or floats "
-                               "(exact model; eXmY: custom)", ("int", "fp32", "bf16", "fp16")),
+                               "(eXmY: custom)", ("int", "fp32", "bf16", "fp16")),
+            "model": _choice(ABSMAX_MODELS, "float input: exact (the rational qmax*x/absmax rounded "
+                             "once) or float32 (c = fl32(qmax/absmax), q = rint(fl32(c*x)); "
+                             "scale carries absmax and c)"),
         },
     ),
     "quantize-linear": Block(

@@ -55,13 +55,13 @@ import numpy as np
 
 from .floats import (FP32, INF, NAN, ZERO, as_bits, classify, convert, decompose, divide,
                      float_format, multiply, round_rational, round_scaled)
-from .rounding import round_div, round_shift
+from .rounding import ABSMAX_MODELS, round_div, round_shift
 
 __all__ = ["MODELS", "float_blockwise_absmax", "block_constant", "float_dequantize_blockwise",
            "as_given"]
 
 #: The rounding models of the float-input absmax unit and its dequantizer.
-MODELS = ("exact", "float32")
+MODELS = ABSMAX_MODELS
 
 
 def check_model(model):

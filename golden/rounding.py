@@ -29,7 +29,7 @@ import numpy as np
 from ._intarray import as_exact
 
 __all__ = ["ROUNDING_MODES", "NEAREST_MODES", "DETERMINISTIC_MODES", "ROUNDING_MODELS",
-           "STOCHASTIC_BITS",
+           "ABSMAX_MODELS", "STOCHASTIC_BITS",
            "check_rounding", "round_div", "round_shift"]
 
 #: Every rounding mode, in the order of the table above (the CLI lists them so).
@@ -44,6 +44,10 @@ DETERMINISTIC_MODES = tuple(m for m in ROUNDING_MODES if m != "stochastic")
 #: float format first (ONNX QuantizeLinear's sequence), then half to even; ``exact``
 #: rounds the exact rational once, in any mode.
 ROUNDING_MODELS = ("onnx", "exact")
+#: How blockwise absmax on floats computes ``qmax * x / absmax`` (and Eq. 2 back):
+#: ``exact`` rounds the rational once, ``float32`` as FP32 code does (see
+#: :mod:`qdp.golden.absmax_float`).
+ABSMAX_MODELS = ("exact", "float32")
 
 #: Width of the random numbers ``r`` used by ``stochastic`` rounding.
 STOCHASTIC_BITS = 32

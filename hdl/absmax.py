@@ -72,6 +72,15 @@ is Inf or NaN gets ``A = 0``, which quantizes every element to 0 as the golden m
 states (``x / Inf`` is 0, ``Inf / Inf`` and NaN give 0); its ``scale`` shows the Inf or
 NaN. The conversion adds four cycles of latency.
 
+``model="float32"`` computes the golden model's other model instead, the seeds' formula
+as FP32 code runs it: ``c = fl32(qmax / absmax)``, ``q = rint(fl32(c * x))``. The read
+row then goes through :class:`~qdp.hdl.absmax_float.Float32Quantize` (a divider for
+``c``, shared by the lanes, FP32 rounding, a DSP product per lane, FP32 rounding again,
+``rint``) in place of the exact divider, and ``scale`` carries the absmax and ``c``
+together, written when the block's first beat leaves that pipeline. Its latency is 50
+cycles for FP32 input (49 for BF16 and FP16; ``pipeline`` 3 adds the read register, the
+other settings change nothing in this model).
+
 Blocks and ``last``
 -------------------
 A block closes after ``block_size / lanes`` beats, or earlier at an input beat with
@@ -114,18 +123,20 @@ one-row read add ``2 * lanes * in_width`` flip-flops. ``stochastic`` costs 32 mo
 divider stages, and a 32-bit LFSR per lane.
 """
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lfsr import DEFAULT_SEED
-from ..golden.rounding import NEAREST_MODES, ROUNDING_MODES, STOCHASTIC_BITS
-from ..golden.floats import float_format
+from ..golden.rounding import ABSMAX_MODELS, NEAREST_MODES, ROUNDING_MODES, STOCHASTIC_BITS
+from ..golden.floats import FP32, float_format
 from ._checks import check_choice, check_int
+from .absmax_float import MULTIPLY, Float32Quantize
 from .floats import unpack
 from .lfsr import lfsr_register
+from .pipeline import Pipeline
 from .rounding import tie_goes_up
 
 __all__ = ["BlockwiseAbsmax"]
@@ -170,8 +181,11 @@ class BlockwiseAbsmax(wiring.Component):
     in_format : str
         ``"int"`` (signed ``in_width``-bit integers), or a float format (``"fp32"``,
         ``"bf16"``, ``"fp16"``, ``"eXmY"``): elements and ``scale`` are then its bit
-        patterns, ``in_width`` is not used, and the exact model of
+        patterns, ``in_width`` is not used, and ``model`` of
         :mod:`qdp.golden.absmax_float` is computed (see "Float input").
+    model : str
+        ``"exact"`` or, for float input, ``"float32"`` (half_even only; see "Float
+        input").
 
     Attributes
     ----------
@@ -180,7 +194,8 @@ class BlockwiseAbsmax(wiring.Component):
         ``out_width + F + 5 + pipeline``, 4 more for float input.
     scale_latency : int
         Cycles from the acceptance of a block's last input beat to its absmax being valid
-        on ``scale`` (3: the drain starts, then the scale FIFO's two registered cycles).
+        on ``scale`` (3: the drain starts, then the scale FIFO's two registered cycles;
+        ``latency`` in the float32 model).
     latency_definition : dict
         What ``latency`` and ``scale_latency`` count (the manifest's ``latency``).
     ready_dependencies : dict
@@ -206,7 +221,9 @@ class BlockwiseAbsmax(wiring.Component):
         block's first and last beat.
     scale : :py:`Out(stream.Signature(unsigned(in_width)))`
         One absmax per block, in block order (``in_width`` unsigned bits hold
-        ``|-2**(in_width-1)|``).
+        ``|-2**(in_width-1)|``; a float format's pattern for float input). In the
+        float32 model a :py:`StructLayout({"absmax": ..., "c": unsigned(32)})`: the
+        absmax and the block constant ``c`` as an FP32 pattern.
     """
 
     #: The range of each integer parameter, ``(lo, hi)`` inclusive: the checks in
@@ -216,12 +233,14 @@ class BlockwiseAbsmax(wiring.Component):
               "block_size": (1, 65536), "lfsr_seed": (0, (1 << 32) - 1), "pipeline": (0, 3)}
 
     def __init__(self, block_size=64, *, lanes=1, in_width=16, out_width=8,
-                 rounding="half_even", lfsr_seed=DEFAULT_SEED, pipeline=2, in_format="int"):
+                 rounding="half_even", lfsr_seed=DEFAULT_SEED, pipeline=2, in_format="int",
+                 model="exact"):
         rounding = "half_even" if rounding is None else rounding
         try:
             self._check_parameters(block_size, lanes, in_width, out_width, rounding, lfsr_seed,
                                    pipeline)
             self._fmt = None if in_format == "int" else float_format(in_format, "in_format")
+            self._model = self._check_model(model, self._fmt, rounding)
         except (TypeError, ValueError):
             # A component that failed its checks is not "unused": don't warn about it later.
             self._MustUse__used = True
@@ -246,13 +265,23 @@ class BlockwiseAbsmax(wiring.Component):
             self._align_bits = self._quot_bits + 2
             self._div_width = self._fmt.precision + self._align_bits + 1
         self._elem_width = element.width
-        # issue -> read data -> [to integers (+4)] -> prepare (+1) -> K divider stages ->
-        # (+1) FIFO write
-        self._pipe_latency = self._quot_bits + 2 + pipeline + _TO_INTEGER_STAGES * (self._fmt is not None)
+        if self._model == "float32":
+            # issue -> read data [-> register] -> the float32 stages -> FIFO write
+            self._pipe_latency = 1 + (pipeline >= 3) + Float32Quantize(
+                self._fmt, out_width).latency
+        else:
+            # issue -> read data -> [to integers (+4)] -> prepare (+1) -> K divider
+            # stages -> (+1) FIFO write
+            self._pipe_latency = self._quot_bits + 2 + pipeline \
+                + _TO_INTEGER_STAGES * (self._fmt is not None)
         # A beat holds a credit from issue until it leaves o: the pipeline, the FIFO write
         # and the two cycles of SyncFIFOBuffered's registered read; one more keeps the count
         # registered (no o.ready to issue path) without a bubble.
         self._credits = self._pipe_latency + 3
+        # The float32 model's scale leaves with its block's first beat: room for every
+        # block a full pipeline can hold.
+        self._scale_depth = _SCALE_DEPTH if self._model == "exact" else \
+            _SCALE_DEPTH + -(-self._credits // self.beats_per_block)
 
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
@@ -264,8 +293,27 @@ class BlockwiseAbsmax(wiring.Component):
                 "first": 1,
                 "last": 1,
             }))),
-            "scale": Out(stream.Signature(unsigned(self._elem_width))),
+            "scale": Out(stream.Signature(self._scale_shape())),
         })
+
+    def _scale_shape(self):
+        if self._model == "exact":
+            return unsigned(self._elem_width)
+        return data.StructLayout({"absmax": unsigned(self._elem_width),
+                                  "c": unsigned(FP32.width)})
+
+    @staticmethod
+    def _check_model(model, fmt, rounding):
+        check_choice("model", model, ABSMAX_MODELS)
+        if model == "exact":
+            return model
+        if fmt is None:
+            raise ValueError("model: 'float32' needs a float in_format; integer input is "
+                             "quantized exactly (model='exact')")
+        if rounding != "half_even":
+            raise ValueError(f"rounding: the float32 model rounds half to even (rint); "
+                             f"got {rounding!r} (use model='exact' for the other modes)")
+        return model
 
     @staticmethod
     def _check_parameters(block_size, lanes, in_width, out_width, rounding, lfsr_seed,
@@ -300,6 +348,10 @@ class BlockwiseAbsmax(wiring.Component):
         return "int" if self._fmt is None else self._fmt.name
 
     @property
+    def model(self):
+        return self._model
+
+    @property
     def element_width(self):
         """Bits of one element on ``i`` and of ``scale``: ``in_width``, or the float
         format's width."""
@@ -332,8 +384,9 @@ class BlockwiseAbsmax(wiring.Component):
     @property
     def scale_latency(self):
         # The closing beat starts the drain a cycle later, whose first issue pushes the
-        # absmax into SyncFIFOBuffered, two cycles from its write to r_rdy.
-        return 3
+        # absmax into SyncFIFOBuffered, two cycles from its write to r_rdy. The float32
+        # model's scale (absmax and c) leaves with the block's first beat.
+        return 3 if self._model == "exact" else self.latency
 
     @property
     def latency_definition(self):
@@ -375,7 +428,7 @@ class BlockwiseAbsmax(wiring.Component):
         # Fill and drain control: which beat is accepted, which row is read, which block
         # drains.
         c = _Control(self.i, self.o, beats=self.beats_per_block, width=self._elem_width,
-                     credits=self._credits)
+                     credits=self._credits, scale_depth=self._scale_depth)
         self._issue_and_accept(m, c)
         new_max = self._capture_absmax(m, c)
         self._write_row(m, c, wr)
@@ -388,6 +441,9 @@ class BlockwiseAbsmax(wiring.Component):
 
         # Datapath: read a row, divide it by its absmax, round, queue the beat for o.
         valid, absmax, first, last, row = self._read_row(m, c, wr, rd)
+        if self._model == "float32":
+            self._quantize_float32(m, valid, absmax, first, last, row, out_fifo, scale_fifo)
+            return m
         if self._fmt is not None:
             valid, absmax, first, last, row = self._to_integers(m, valid, absmax, first, last,
                                                                 row)
@@ -416,7 +472,7 @@ class BlockwiseAbsmax(wiring.Component):
         m.submodules.out_fifo = out_fifo = SyncFIFOBuffered(
             width=self.o.p.shape().size, depth=self._credits + 1)
         m.submodules.scale_fifo = scale_fifo = SyncFIFOBuffered(
-            width=self._elem_width, depth=_SCALE_DEPTH)
+            width=Shape.cast(self.scale.p.shape()).width, depth=self._scale_depth)
         return out_fifo, scale_fifo
 
     # -- fill and drain control -----------------------------------------------------------
@@ -547,18 +603,20 @@ class BlockwiseAbsmax(wiring.Component):
 
     def _scale_stream(self, m, c, scale_fifo):
         """A block's first issue pushes its absmax into the scale FIFO, which ``scale``
-        reads; ``scale_room`` is ``scale_count < _SCALE_DEPTH``, registered."""
+        reads; ``scale_room`` is ``scale_count < scale FIFO depth``, registered. The
+        float32 model counts a block at its first issue as well, and writes its scale
+        when that beat leaves the pipeline (:meth:`_quantize_float32`)."""
         scale_push = c.issue & c.rptr_zero
         scale_pop = self.scale.valid & self.scale.ready
         with m.If(scale_push & ~scale_pop):
             m.d.sync += [c.scale_count.eq(c.scale_count + 1),
-                         c.scale_room.eq(c.scale_count < _SCALE_DEPTH - 1)]
+                         c.scale_room.eq(c.scale_count < self._scale_depth - 1)]
         with m.Elif(scale_pop & ~scale_push):
             m.d.sync += [c.scale_count.eq(c.scale_count - 1), c.scale_room.eq(1)]
 
+        if self._model == "exact":
+            m.d.comb += [scale_fifo.w_en.eq(scale_push), scale_fifo.w_data.eq(c.drain_max)]
         m.d.comb += [
-            scale_fifo.w_en.eq(scale_push),
-            scale_fifo.w_data.eq(c.drain_max),
             self.scale.valid.eq(scale_fifo.r_rdy),
             self.scale.p.eq(scale_fifo.r_data),
             scale_fifo.r_en.eq(self.scale.ready),
@@ -745,14 +803,32 @@ class BlockwiseAbsmax(wiring.Component):
             valid, zero, first, last, *rest = self._register(
                 m, "rounding", [valid, zero, first, last, *integers, *ups])
             integers, ups = rest[:lanes], rest[lanes:]
-        o_layout = self.o.p.shape()
-        result = Signal(o_layout)
-        for lane in range(lanes):
-            q = Signal(signed(ow), name=f"q{lane}")
-            m.d.comb += [
-                q.eq(Mux(zero, 0, integers[lane] + ups[lane] - qmax)),
-                result.data[lane].eq(q),
-            ]
+        qs = [Mux(zero, 0, integers[lane] + ups[lane] - qmax) for lane in range(lanes)]
+        self._push(m, valid, first, last, qs, out_fifo)
+
+    def _quantize_float32(self, m, valid, absmax, first, last, row, out_fifo, scale_fifo):
+        """The float32 model (:class:`~qdp.hdl.absmax_float.Float32Quantize`): a pipeline
+        that never stalls (a beat is issued only with room for it in the output FIFO);
+        the block's first beat writes its absmax and ``c`` into the scale FIFO."""
+        model = Float32Quantize(self._fmt, self._out_width)
+        pipe = Pipeline(m, C(1, 1), valid)
+        values = [{"absmax": absmax, "first": first, "last": last}] \
+            + [{"x": row[lane]} for lane in range(self._lanes)]
+        for stage in model.stages():
+            values = model.multiply(m, pipe, values) if stage is MULTIPLY \
+                else pipe.register(True, stage(values))
+        block, qs = model.outputs(values)
+        self._push(m, pipe.valid, block["first"], block["last"], qs, out_fifo)
+        scale = Signal(self.scale.p.shape())
+        m.d.comb += [scale.absmax.eq(block["absmax"]), scale.c.eq(block["c"]),
+                     scale_fifo.w_en.eq(pipe.valid & block["first"]),
+                     scale_fifo.w_data.eq(scale)]
+
+    def _push(self, m, valid, first, last, qs, out_fifo):
+        """A finished beat into the output FIFO, which ``o`` reads."""
+        result = Signal(self.o.p.shape())
+        for lane, q in enumerate(qs):
+            m.d.comb += result.data[lane].eq(q)
         m.d.comb += [result.first.eq(first), result.last.eq(last)]
         m.d.comb += [
             out_fifo.w_en.eq(valid),
@@ -770,13 +846,6 @@ class BlockwiseAbsmax(wiring.Component):
         return delayed
 
 
-def _biased_exponent(bits, fmt):
-    """The exponent field, 1 for subnormals and zeros (they share the smallest normals'
-    scale)."""
-    field = bits[fmt.man_bits:fmt.man_bits + fmt.exp_bits]
-    return Mux(field == 0, 1, field)
-
-
 class _Control:
     """The state of the fill/drain control, and the decisions of a cycle.
 
@@ -784,7 +853,7 @@ class _Control:
     other when fill and drain run in lockstep, so everything they need is kept as
     registered flags, updated from comparisons made a cycle ahead."""
 
-    def __init__(self, i, o, *, beats, width, credits):
+    def __init__(self, i, o, *, beats, width, credits, scale_depth):
         self.i = i
         # -- fill side: the block being written -----------------------------------------
         self.wptr = Signal(range(beats))
@@ -813,8 +882,8 @@ class _Control:
         self.lead_minus_one = (1 << len(self.lead)) - 1
         self.occupancy = Signal(range(credits + 1))
         self.credit = Signal(init=1)                    # occupancy < credits
-        self.scale_count = Signal(range(_SCALE_DEPTH + 1))
-        self.scale_room = Signal(init=1)                # scale_count < _SCALE_DEPTH
+        self.scale_count = Signal(range(scale_depth + 1))
+        self.scale_room = Signal(init=1)                # scale_count < scale_depth
 
         # -- the decisions of this cycle --------------------------------------------------
         self.may_issue = Signal()       # issue, were a block draining

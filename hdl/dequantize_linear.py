@@ -9,13 +9,13 @@ from ._checks import check_bool, check_int, check_numbers
 from .floats import (Rounded, RoundingStages, constant_parts, decode, encode,
                      encode_rounded, exponent_shape, unpack)
 from .dsp import DSPMultiplier
-from .multiplier import TiledMultiplier, adder_levels, limbs
+from .multiplier import TiledMultiplier, adder_levels, limbs, pipeline_products
 from .pipeline import BEAT_LATENCY, STALL_TOGETHER_READY, Pipeline
 from .scale_fields import lane_inputs, scaled_layout
 
 __all__ = ["DequantizeLinear"]
 
-MULTIPLY = "multiply"        # the stage of the registered multipliers (see _multiply)
+MULTIPLY = "multiply"        # the stage of the registered multipliers
 #: Inputs wider than this take ONNX's float64 path (NumPy promotes int32 with float32).
 WIDE = 16
 FLOAT64_PRECISION = 53
@@ -167,7 +167,7 @@ class DequantizeLinear(wiring.Component):
         lanes = self._lane_inputs()
         for stage in self._stages():
             if stage is MULTIPLY:
-                lanes = self._multiply(m, pipe, lanes)
+                lanes = pipeline_products(m, pipe, lanes, self._multiplier)
                 continue
             lanes = pipe.register(True, [stage(v) for v in lanes])
         with m.If(advance):
@@ -222,20 +222,6 @@ class DequantizeLinear(wiring.Component):
             special = {"nan": fs.nan | (fs.inf & (d == 0)), "inf": fs.inf}
         return {"sign": sign_d ^ sign_s, "a": magnitude, "b": ms, "exponent": es,
                 **special}
-
-    def _multiply(self, m, pipe, lanes):
-        """Each lane's product from a :class:`TiledMultiplier` moving on the pipeline's
-        ``advance``; the lane's other values wait as many cycles beside it."""
-        products, sides = [], []
-        for lane, v in enumerate(lanes):
-            mul = self._multiplier()
-            m.submodules[f"multiplier{lane}"] = mul
-            m.d.comb += [mul.a.eq(v["a"]), mul.b.eq(v["b"]), mul.en.eq(pipe.advance)]
-            products.append(mul.p)
-            sides.append({k: val for k, val in v.items() if k not in ("a", "b")})
-        for _ in range(mul.latency):
-            sides = pipe.register(True, sides)
-        return [dict(side, significand=p) for side, p in zip(sides, products)]
 
     def _output(self, v):
         bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),

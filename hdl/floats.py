@@ -3,6 +3,7 @@
 A float enters as its bit pattern. :func:`unpack` reads its class (zero, subnormal,
 normal, Inf, NaN), sign, significand and exponent; :func:`leading_zeros` is what
 normalizing a significand (subnormals shifted up, their exponent down) needs;
+:func:`divide_step` forms a quotient of two normalized significands bit by bit;
 :class:`RoundingStages` rounds an exact value to a format in pipeline stages and
 :func:`encode_rounded` packs the result. :func:`constant_parts`, :func:`encode` and
 :func:`decode` do the same for elaboration-time constants. Combinational; the
@@ -16,6 +17,7 @@ import numpy as np
 from amaranth.hdl import Cat, Const, Mux, signed
 
 __all__ = ["FloatFields", "Rounded", "RoundingStages", "unpack", "leading_zeros",
+           "divide_step",
            "exponent_shape", "encode_rounded", "constant_parts",
            "encode", "decode"]
 
@@ -80,6 +82,19 @@ def leading_zeros(value):
     low = width // 2
     high = value[low:]
     return Mux(high == 0, (width - low) + leading_zeros(value[:low]), leading_zeros(high))
+
+
+def divide_step(rem, divisor, width):
+    """One step of restoring division: ``(bit, rem')`` with ``bit = rem >= divisor`` (read
+    from the sign of ``rem - divisor``: one carry chain) and ``rem' = 2 * (rem - bit *
+    divisor)``, for a ``width``-bit divisor (a ``Value`` or an int) with its top bit set.
+    With ``rem < 2 * divisor`` on entry, so is ``rem'``: it is kept ``width + 1`` bits
+    wide."""
+    width += 1
+    difference = rem - divisor
+    bit = ~difference[-1]
+    rest = Mux(bit, difference[:width], rem)
+    return bit, (rest << 1)[:width]
 
 
 @dataclasses.dataclass

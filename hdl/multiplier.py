@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ._checks import check_bool, check_int
 from .dsp import DSPMultiplier
 
-__all__ = ["TiledMultiplier", "adder_levels", "limbs"]
+__all__ = ["TiledMultiplier", "adder_levels", "limbs", "pipeline_products"]
 
 # A MULT18X18D multiplies 18-bit operands, each signed or not as a whole: a low limb of
 # a signed operand is unsigned, so low limbs are 17 bits and only the top limb takes 18.
@@ -141,3 +141,26 @@ def _add(low, high):
     upper = v_low[d:].as_signed() if is_signed else v_low[d:]
     value = Cat(v_low[:d], upper + v_high)
     return w_low, value.as_signed() if is_signed or v_high.shape().signed else value
+
+
+def pipeline_products(m, pipe, lanes, make, *, name="multiplier"):
+    """Each lane's exact product ``a * b`` from a :class:`TiledMultiplier` that ``make()``
+    builds, moving on the :class:`~qdp.hdl.pipeline.Pipeline` ``pipe``'s ``advance``; the
+    lane's other values (and lanes without ``a``) wait as many cycles beside it. Returns
+    the lanes with the product as ``significand`` in place of ``a`` and ``b``."""
+    products, sides, latency = [], [], 0
+    for lane, v in enumerate(lanes):
+        if "a" not in v:
+            products.append(None)
+            sides.append(v)
+            continue
+        mul = make()
+        m.submodules[f"{name}{lane}"] = mul
+        m.d.comb += [mul.a.eq(v["a"]), mul.b.eq(v["b"]), mul.en.eq(pipe.advance)]
+        products.append(mul.p)
+        sides.append({k: val for k, val in v.items() if k not in ("a", "b")})
+        latency = mul.latency
+    for _ in range(latency):
+        sides = pipe.register(True, sides)
+    return [side if p is None else dict(side, significand=p)
+            for side, p in zip(sides, products)]

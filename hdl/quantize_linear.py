@@ -7,7 +7,8 @@ from amaranth.lib.wiring import In, Out
 from ..golden.floats import float_format
 from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODELS
 from ._checks import check_bool, check_choice, check_int, check_numbers
-from .floats import constant_parts, decode, encode, exponent_shape, leading_zeros, unpack
+from .floats import (constant_parts, decode, divide_step, encode, exponent_shape,
+                     leading_zeros, unpack)
 from .pipeline import BEAT_LATENCY, STALL_TOGETHER_READY, Pipeline
 from .scale_fields import lane_inputs, scaled_layout
 from .rounding import add_carry, coarse_shift, fine_round, group_ors, saturate
@@ -263,14 +264,10 @@ class QuantizeLinear(wiring.Component):
                 "shift": (top - clamped).as_unsigned()[:(top + 2).bit_length()]}
 
     def _divide_step(self, v):
-        """One quotient bit: ``rem >= divisor``, read from the sign of ``rem - divisor``
-        (one carry chain); the remainder stays below twice the divisor."""
-        rem, divisor = v["rem"], v["divisor"]
-        p = self.fmt.precision
-        difference = rem - divisor
-        ge = ~difference[-1]
-        rest = Mux(ge, difference[:p + 1], rem)
-        out = dict(v, rem=(rest << 1)[:p + 1])
+        """One quotient bit (:func:`~qdp.hdl.floats.divide_step`); the remainder stays
+        below twice the divisor."""
+        ge, rem = divide_step(v["rem"], v["divisor"], self.fmt.precision)
+        out = dict(v, rem=rem)
         out["quotient"] = ge if isinstance(v["quotient"], int) else Cat(ge, v["quotient"])
         return out
 

@@ -29,7 +29,7 @@ simulator tests: they take a BlockwiseAbsmax or the parameters of the module's m
 import cocotb
 import numpy as np
 
-from ..golden.absmax import blockwise_absmax, stochastic_random
+from ..golden.absmax import block_constant, blockwise_absmax, stochastic_random
 from ..golden.floats import float_format, round_scaled
 from .bench import run_stream_bench
 from .traffic import Check, Expect, Phase, Traffic
@@ -188,12 +188,13 @@ def expected(unit, packets, golden_overrides=None, *, start_beat=0):
     (which places them in the LFSR sequence of ``stochastic`` rounding).
 
     Returns a dict: ``data`` (beats, lanes), ``first`` and ``last`` (beats,), ``scale``
-    (blocks,), and for reports ``x`` (beats, lanes), ``absmax`` and ``block`` (beats,),
+    (blocks,: the absmax; float32 model ``(blocks, 2)``: absmax and ``c``), and for reports ``x`` (beats, lanes), ``absmax`` and ``block`` (beats,),
     ``r`` (beats, lanes, stochastic only).
     """
     lanes, b = unit.lanes, unit.block_size
+    model = getattr(unit, "model", "exact")
     kwargs = dict(in_width=unit.in_width, out_width=unit.out_width, rounding=unit.rounding,
-                  in_format=unit.in_format)
+                  in_format=unit.in_format, model=model)
     kwargs.update(golden_overrides or {})
     total = sum(p.size for p in packets)
     r_all = (stochastic_random(start_beat * lanes + total, lanes,
@@ -226,6 +227,11 @@ def expected(unit, packets, golden_overrides=None, *, start_beat=0):
     }
     if r_all is not None:
         out["r"] = r_all.reshape(-1, lanes)
+    if kwargs["model"] == "float32":
+        absmax = out["scale"].astype(np.uint64)
+        c = block_constant(absmax, in_format=kwargs["in_format"],
+                           out_width=kwargs["out_width"]).astype(np.int64)
+        out["scale"] = np.stack([out["scale"], c], axis=1).reshape(-1, 2)
     return out
 
 
@@ -294,7 +300,8 @@ class AbsmaxTraffic(Traffic):
         shown = {k: want[k] for k in ("x", "absmax", "block", "r") if k in want}
         flags = Check(np.stack([want["first"], want["last"]], axis=1), {"block": want["block"]},
                       fields=("first", "last"), key="compared_flags", note="(first, last) ")
-        scale = Check(want["scale"], {"block": np.arange(blocks)}, fields=("value",),
+        scale = Check(want["scale"], {"block": np.arange(blocks)},
+                      fields=("absmax", "c") if want["scale"].ndim == 2 else ("value",),
                       key="compared_scales")
         outputs = {"o": Expect(n, [Check(want["data"], shown), flags], per_input=True),
                    "scale": Expect(blocks, [scale])}

@@ -80,6 +80,8 @@ FLOAT_CONFIGS = [
     dict(in_format="bf16", block_size=32, lanes=2, rounding="stochastic", pipeline=3),
     dict(in_format="fp16", block_size=16, lanes=16, rounding="floor", pipeline=0),
     dict(in_format="e4m3", block_size=6, lanes=2, out_width=4, rounding="half_away"),
+    dict(in_format="fp32", block_size=64, lanes=2, model="float32", pipeline=3),
+    dict(in_format="bf16", block_size=2, lanes=2, out_width=6, model="float32"),
 ]
 FLOAT_ELEMENTS = 16000
 

@@ -1,0 +1,198 @@
+"""The float32 model of float-input absmax quantization in pipeline stages.
+
+:mod:`qdp.golden.absmax_float` states the model: ``c = fl32(qmax / absmax)`` per block,
+``q = rint(fl32(c * x))`` per element, IEEE special values first, then NaN -> 0 and
+±Inf -> ±qmax. :class:`Float32Quantize` computes it for one beat -- the block's absmax
+and ``lanes`` elements -- as a pipeline that never stalls (the absmax unit issues a beat
+only with room for it in its output FIFO):
+
+1. unpack: the absmax's and the elements' fields (:func:`~qdp.hdl.floats.unpack`) and
+   the absmax significand's leading zeros;
+2. normalize: ``qmax`` and that significand both ``W`` bits wide with their top bit set,
+   so that their ratio lies in (1/2, 2);
+3. ``QUOTIENT_BITS`` restoring division steps (:func:`~qdp.hdl.floats.divide_step`),
+   one per stage: 26 bits hold the 24 of FP32 and the round bit even when the ratio is
+   below 1, and the last remainder is the sticky bit;
+4. rounding to FP32 (:class:`~qdp.hdl.floats.RoundingStages`: subnormal ``c`` exact,
+   overflow to Inf) and its bit pattern, ``c`` for the ``scale`` stream;
+5. per lane, the exact product of ``c``'s and ``x``'s significands on registered DSP
+   tiles (:func:`~qdp.hdl.multiplier.pipeline_products`), then rounded to FP32 again;
+6. ``rint``: the FP32 product, ``±sig * 2**e``, shifted right by ``-e`` (at most 26:
+   below that every nonzero product rounds to 0) and rounded half to even
+   (:func:`~qdp.hdl.rounding.round_parts`); then the increment and the specials.
+
+Why no more bits are needed: a finite product is at most ``c * absmax``, within an FP32
+step of ``qmax < 2**8``, so its last place lies at ``2**-16`` or below wherever it is
+nonzero, and the shift is a right shift; the clip to ``±qmax`` is the golden model's.
+
+Every qdp float format widens to FP32 exactly (at most 8 exponent and 23 mantissa bits),
+as the golden model's absmax does.
+"""
+
+from amaranth.hdl import Cat, Const, Mux, unsigned
+
+from ..golden.floats import FP32
+from .floats import (Rounded, RoundingStages, divide_step, encode_rounded, exponent_shape,
+                     leading_zeros, unpack)
+from .dsp import DSPMultiplier
+from .multiplier import TiledMultiplier, adder_levels, pipeline_products
+from .rounding import round_parts
+
+__all__ = ["Float32Quantize", "QUOTIENT_BITS", "MAX_SHIFT"]
+
+#: Quotient bits of ``qmax / absmax``: FP32's 24, a round bit, and one for a ratio < 1.
+QUOTIENT_BITS = FP32.precision + 2
+#: Right shifts of the rounded product beyond this leave nothing at or above 1/2.
+MAX_SHIFT = FP32.precision + 2
+#: Marks the stage of the registered multipliers in :meth:`Float32Quantize.stages`.
+MULTIPLY = "multiply"
+
+
+class Float32Quantize:
+    """``c`` and the beat's ``q`` in the float32 model, in pipeline stages.
+
+    The pipeline's values are a list of dicts: the first holds the block's values (the
+    absmax pattern ``absmax``, then ``c``, and whatever flags ride along: keys a stage does not
+    know pass through), the others one element each (its pattern ``x``, then ``q``).
+    :meth:`stages` lists the stage functions from one such list to the next, with
+    :data:`MULTIPLY` where :meth:`multiply` runs; :meth:`outputs` reads the last list.
+
+    Parameters
+    ----------
+    fmt : FloatFormat
+        The elements' and the absmax's format.
+    out_width : int
+        Width of the signed ``q``: ``qmax = 2**(out_width-1) - 1``.
+    """
+
+    def __init__(self, fmt, out_width):
+        self.fmt, self.out_width = fmt, out_width
+        self.qmax = (1 << (out_width - 1)) - 1
+        # qmax and the absmax significand, normalized to one width.
+        self.width = max(fmt.precision, out_width - 1)
+        self.exp_shape = exponent_shape(FP32, extra=3)
+        self.rounding = RoundingStages(precision=FP32.precision, fmt=FP32,
+                                       exp_shape=self.exp_shape)
+
+    def stages(self):
+        """Stage functions on the list of dicts, :data:`MULTIPLY` for the multipliers."""
+        return ([self._unpack, self._normalize] + [self._divide] * QUOTIENT_BITS
+                + [self._block(s) for s in [self._round_input] + self.rounding.stages()]
+                + [self._constant, MULTIPLY]
+                + [self._lanes(s) for s in self.rounding.stages() + [self._rint]])
+
+    @property
+    def latency(self):
+        """Registered stages: one per stage function, the multiplier's for
+        :data:`MULTIPLY`."""
+        return len(self.stages()) - 1 + DSPMultiplier.latency + adder_levels(*self._operands)
+
+    @property
+    def _operands(self):
+        return unsigned(FP32.precision + 1), unsigned(self.fmt.precision)
+
+    def _multiplier(self):
+        return TiledMultiplier(*self._operands, registered_levels=adder_levels(*self._operands))
+
+    @staticmethod
+    def _block(stage):
+        return lambda values: [stage(values[0])] + values[1:]
+
+    @staticmethod
+    def _lanes(stage):
+        return lambda values: values[:1] + [stage(v) for v in values[1:]]
+
+    # -- the block constant ------------------------------------------------------------
+
+    def _unpack(self, values):
+        block = values[0]
+        fa = unpack(block["absmax"], self.fmt)
+        block = dict(block, sig=fa.significand, exp=fa.exponent,
+                     lz=leading_zeros(fa.significand), nan=fa.nan, vanish=fa.inf,
+                     inf=fa.zero)
+        lanes = []
+        for v in values[1:]:
+            fx = unpack(v["x"], self.fmt)
+            lanes.append({"sign": fx.sign, "b": fx.significand, "exponent": fx.exponent,
+                          "x_nan": fx.nan, "x_inf": fx.inf, "x_zero": fx.zero})
+        return [block] + lanes
+
+    def _normalize(self, values):
+        """``qmax / absmax = (num / divisor) * 2**exponent`` with both ``W`` bits wide and
+        their top bit set; the divider's first remainder is ``num``."""
+        block = values[0]
+        p, w, top = self.fmt.precision, self.width, self.out_width - 1
+        divisor = ((block["sig"] << block["lz"])[:p] << (w - p))[:w]
+        exponent = -(w - top) - (block["exp"] - block["lz"] - (w - p))
+        out = {k: v for k, v in block.items() if k not in ("sig", "exp", "lz")}
+        return [dict(out, rem=Const(self.qmax << (w - top), w + 1), divisor=divisor,
+                     exponent=exponent.as_signed()[:self.exp_shape.width].as_signed())] \
+            + values[1:]
+
+    def _divide(self, values):
+        """One quotient bit, the newest at the bottom."""
+        block = values[0]
+        bit, rem = divide_step(block["rem"], block["divisor"], self.width)
+        quotient = bit if "quotient" not in block else Cat(bit, block["quotient"])
+        return [dict(block, rem=rem, quotient=quotient)] + values[1:]
+
+    def _round_input(self, block):
+        """The quotient ``Q`` with the sticky bit below it, as the value the rounding
+        stages take: ``(2 Q + sticky) * 2**(exponent - QUOTIENT_BITS)``."""
+        out = {k: v for k, v in block.items() if k not in ("rem", "divisor", "quotient")}
+        exponent = (block["exponent"] - QUOTIENT_BITS).as_signed()
+        return dict(out, sign=Const(0, 1),
+                    significand=Cat(block["rem"] != 0, block["quotient"]),
+                    exponent=exponent[:self.exp_shape.width].as_signed())
+
+    def _constant(self, values):
+        """The rounded ``c``: its FP32 pattern for ``scale``, its parts for the product
+        (a zero ``c_sig`` for an Inf absmax, whose quotient is meaningless)."""
+        block = values[0]
+        vanish, nan = block["vanish"], block["nan"]
+        r = Rounded(0, block["significand"], block["exponent"], block["inf"])
+        bits = Mux(nan, FP32.nan_bits, Mux(vanish, 0, encode_rounded(r, FP32)))
+        out = {k: v for k, v in block.items()
+               if k not in ("significand", "exponent", "sign", "inf")}
+        return [dict(out, c=bits, c_sig=Mux(vanish, 0, r.significand), c_exp=r.exponent,
+                     inf=r.inf & ~vanish & ~nan)] + values[1:]
+
+    # -- the elements ------------------------------------------------------------------
+
+    def multiply(self, m, pipe, values):
+        """``c * x`` per lane: the significands' product on registered DSP tiles, its
+        exponent and IEEE special cases beside it; the block keeps only what the outputs
+        read (the flags riding along, ``absmax`` and ``c``)."""
+        block = values[0]
+        lanes = []
+        for v in values[1:]:
+            nan = block["nan"] | v["x_nan"] | (block["inf"] & v["x_zero"]) \
+                | (block["vanish"] & v["x_inf"])
+            lanes.append({"sign": v["sign"], "a": block["c_sig"], "b": v["b"],
+                          "exponent": (block["c_exp"] + v["exponent"]).as_signed(),
+                          "nan": nan, "inf": (block["inf"] | v["x_inf"]) & ~nan})
+        rest = {k: v for k, v in block.items()
+                if k not in ("c_sig", "c_exp", "nan", "inf", "vanish")}
+        return pipeline_products(m, pipe, [rest] + lanes, self._multiplier)
+
+    def _rint(self, v):
+        """``rint`` of the rounded product ``±sig * 2**e``: floor and increment."""
+        e, sig = v["exponent"], v["significand"]
+        shift = Mux(e < -MAX_SHIFT, MAX_SHIFT, Mux(e >= 0, 0, -e)).as_unsigned()
+        value = Mux(v["sign"], -sig, sig).as_signed()
+        integer, up = round_parts(value, shift[:MAX_SHIFT.bit_length()],
+                                  max_shift=MAX_SHIFT, rounding="half_even")
+        return {"sign": v["sign"], "nan": v["nan"], "inf": v["inf"],
+                "integer": integer, "up": up}
+
+    def outputs(self, values):
+        """``(block values, q per lane)`` of the last stage: ``q`` clipped to
+        ``±qmax``, NaN 0, Inf ±qmax."""
+        qmax, w = self.qmax, self.out_width
+        qs = []
+        for v in values[1:]:
+            q = (v["integer"] + v["up"]).as_signed()
+            q = Mux(q > qmax, qmax, Mux(q < -qmax, -qmax, q))
+            q = Mux(v["nan"], 0, Mux(v["inf"], Mux(v["sign"], -qmax, qmax), q))
+            qs.append(q.as_signed()[:w].as_signed())
+        return values[0], qs
