@@ -14,8 +14,8 @@ from .. import golden
 from ..golden.rounding import (ABSMAX_MODELS, DETERMINISTIC_MODES, ROUNDING_MODELS,
                                ROUNDING_MODES)
 from ..golden.saturation import SATURATION_MODES
-from ..hdl import (BlockwiseAbsmax, DequantizeLinear, MacArray, QLinear, QuantizeLinear,
-                   Quantizer)
+from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray, QLinear,
+                   QuantizeLinear, Quantizer)
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
 
@@ -225,6 +225,27 @@ BLOCKS = {
             "model": _choice(ABSMAX_MODELS, "float input: exact (the rational qmax*x/absmax rounded "
                              "once) or float32 (c = fl32(qmax/absmax), q = rint(fl32(c*x)); "
                              "scale carries absmax and c)"),
+        },
+    ),
+    "absmax-dequantize": Block(
+        name="absmax-dequantize",
+        component=AbsmaxDequantize,
+        golden=golden.dequantize_blockwise,
+        bench="qdp.sim.absmax_dequantize_tb",
+        proofs="qdp.formal.absmax_dequantize",
+        summary="Eq. 2 per block: y = q * absmax / qmax (exact) or fl(q / c) (float32), "
+                "absmax's o and scale in, FP32/BF16/FP16 out",
+        params={
+            "lanes": _int(AbsmaxDequantize, "lanes", "elements per beat"),
+            "in_format": Param("choice", "fp32|bf16|fp16|eXmY",
+                               "the absmax's format (the absmax unit's input format)",
+                               ("fp32", "bf16", "fp16")),
+            "out_width": _int(AbsmaxDequantize, "out_width", "signed q width (qmax = "
+                              "2**(out_width-1) - 1)"),
+            "out_format": Param("choice", "fp32|bf16|fp16|eXmY", "output format",
+                                ("fp32", "bf16", "fp16")),
+            "model": _choice(ABSMAX_MODELS, "exact: q * absmax / qmax rounded once; "
+                             "float32: fl_out(fl32(q / c)), c from the scale stream"),
         },
     ),
     "quantize-linear": Block(

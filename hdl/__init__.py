@@ -9,6 +9,8 @@ from .mac_array import MacArray
 from .qlinear import QLinear
 from .quantize_linear import QuantizeLinear
 from .dequantize_linear import DequantizeLinear
+from .absmax_dequantize import AbsmaxDequantize
 
-__all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax", "MacArray", "QLinear", "DSPMultiplier",
-           "TiledMultiplier", "Target"]
+__all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax",
+           "AbsmaxDequantize", "MacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
+           "Target"]

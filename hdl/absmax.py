@@ -131,9 +131,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.lfsr import DEFAULT_SEED
 from ..golden.rounding import ABSMAX_MODELS, NEAREST_MODES, ROUNDING_MODES, STOCHASTIC_BITS
-from ..golden.floats import FP32, float_format
+from ..golden.floats import float_format
 from ._checks import check_choice, check_int
-from .absmax_float import MULTIPLY, Float32Quantize
+from .absmax_float import MULTIPLY, Float32Quantize, scale_layout
 from .floats import unpack
 from .lfsr import lfsr_register
 from .pipeline import Pipeline
@@ -297,10 +297,9 @@ class BlockwiseAbsmax(wiring.Component):
         })
 
     def _scale_shape(self):
-        if self._model == "exact":
+        if self._fmt is None:
             return unsigned(self._elem_width)
-        return data.StructLayout({"absmax": unsigned(self._elem_width),
-                                  "c": unsigned(FP32.width)})
+        return scale_layout(self._fmt, self._model)
 
     @staticmethod
     def _check_model(model, fmt, rounding):

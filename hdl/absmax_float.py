@@ -30,6 +30,7 @@ as the golden model's absmax does.
 """
 
 from amaranth.hdl import Cat, Const, Mux, unsigned
+from amaranth.lib import data
 
 from ..golden.floats import FP32
 from .floats import (Rounded, RoundingStages, divide_step, encode_rounded, exponent_shape,
@@ -38,7 +39,7 @@ from .dsp import DSPMultiplier
 from .multiplier import TiledMultiplier, adder_levels, pipeline_products
 from .rounding import round_parts
 
-__all__ = ["Float32Quantize", "QUOTIENT_BITS", "MAX_SHIFT"]
+__all__ = ["Float32Quantize", "QUOTIENT_BITS", "MAX_SHIFT", "MULTIPLY", "scale_layout"]
 
 #: Quotient bits of ``qmax / absmax``: FP32's 24, a round bit, and one for a ratio < 1.
 QUOTIENT_BITS = FP32.precision + 2
@@ -46,6 +47,15 @@ QUOTIENT_BITS = FP32.precision + 2
 MAX_SHIFT = FP32.precision + 2
 #: Marks the stage of the registered multipliers in :meth:`Float32Quantize.stages`.
 MULTIPLY = "multiply"
+
+
+def scale_layout(fmt, model):
+    """The ``scale`` stream's payload of the absmax unit (and its dequantizer) for a float
+    ``fmt``: the absmax pattern, and in the float32 model the block constant ``c`` (FP32)
+    beside it."""
+    if model == "exact":
+        return unsigned(fmt.width)
+    return data.StructLayout({"absmax": unsigned(fmt.width), "c": unsigned(FP32.width)})
 
 
 class Float32Quantize:

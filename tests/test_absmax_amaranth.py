@@ -328,3 +328,19 @@ def test_float_input_matches_golden(in_format, block_size, lanes, out_width, rou
     packets = make_packets(dut, max(12, 200 // (block_size // lanes)), rng)
     rec = Bench(dut, gap=0.3, o_ready=0.6, scale_ready=0.5, seed=lanes).run([(packets, None)])
     check(dut, packets, rec)
+
+
+@pytest.mark.parametrize("model, rounding", [("exact", "half_even"), ("exact", "floor"),
+                                             ("float32", "half_even")])
+def test_float_input_every_pair_of_a_small_format(model, rounding):
+    """Every (x, absmax) pair of e3m3 into 4-bit integers, Inf and NaN included: blocks of
+    two, the absmax pattern and an element of at most its magnitude, either sign."""
+    dut = BlockwiseAbsmax(2, lanes=2, in_format="e3m3", out_width=4, rounding=rounding,
+                          model=model, pipeline=0)
+    sign = 1 << 6
+    pairs = [(a | sa, x | sx) for a in range(sign) for x in range(a + 1)
+             for sa in (0, sign) for sx in (0, sign)]
+    packets = [np.array(pairs, dtype=np.uint64).reshape(-1)]
+    rec = Bench(dut, gap=0.1, o_ready=0.9, seed=2).run([(packets, None)])
+    check(dut, packets, rec)
+    assert len(rec["o"]) == len(pairs) == 4 * 64 * 65 // 2

@@ -14,13 +14,16 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 from conftest import require
 from qdp.formal import absmax as fa
+from qdp.formal import absmax_dequantize as fad
+from qdp.formal import dequantize_linear as fdq
 from qdp.formal import mac_array as fm
 from qdp.formal import qlinear as fl
 from qdp.formal import quantize_linear as fq
 from qdp.formal.runner import missing_tools, prove
 from qdp.formal.stream import Harness, StreamHarness
 from qdp.golden.absmax import blockwise_absmax
-from qdp.hdl import BlockwiseAbsmax, MacArray, QLinear, QuantizeLinear
+from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray, QLinear,
+                     QuantizeLinear)
 
 
 @pytest.fixture(autouse=True)
@@ -159,3 +162,16 @@ def test_quantize_linear_mutant_fails(tmp_path):
                                    payload_moves_while_stalled("o")))
     result = run(proof, tmp_path, harness)
     assert result.status == "FAIL"
+
+
+@pytest.mark.parametrize("component, proofs, params", [
+    (BlockwiseAbsmax, fa, fa.FLOAT_REFERENCE),
+    (DequantizeLinear, fdq, fdq.REFERENCE),
+    (AbsmaxDequantize, fad, fad.REFERENCE),
+], ids=["absmax-float", "dequantize-linear", "absmax-dequantize"])
+def test_float_blocks_keep_the_stream_rules(component, proofs, params, tmp_path):
+    (proof,) = proofs.proofs(lambda: component(**params))
+    result = run(proof, tmp_path)
+    assert result.passed, result.workdir
+    mutant = StreamHarness(Mutant(component(**params), payload_moves_while_stalled("o")))
+    assert run(proof, tmp_path / "mutant", mutant).status == "FAIL"

@@ -45,10 +45,12 @@ CONFIGS = {
                          "runtime_scale": True}],
     "dequantize-linear": [{}, {"in_width": 32, "out_format": "bf16", "zero_point": 1},
                           {"out_format": "fp16", "runtime_scale": True}],
+    "absmax-dequantize": [{}, {"in_format": "bf16", "model": "float32", "lanes": 2,
+                               "out_format": "bf16"}],
 }
 CASES = [(block, params) for block in BLOCKS for params in CONFIGS[block]]
 # One result beat per input beat, through a pipeline that stalls as one.
-ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear"}
+ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear", "absmax-dequantize"}
 
 
 def _id(case):
@@ -84,7 +86,7 @@ def test_manifest_states_latency_and_ready_paths(block, params):
     assert set(streams) == port_streams
     inputs = [s for s, row in streams.items() if row["direction"] == "input"]
     outputs = [s for s, row in streams.items() if row["direction"] == "output"]
-    assert inputs == ["i"] and "o" in outputs
+    assert inputs[0] == "i" and "o" in outputs
     for s in inputs:
         assert set(streams[s]["ready_depends_on_output_ready"]) <= set(outputs)
     for s in outputs:
@@ -104,14 +106,17 @@ def test_manifest_states_latency_and_ready_paths(block, params):
 
 def _trace(component, beats, cycles):
     """Offer ``beats`` (``(idle cycles before, payload int, last or None)``) on ``i`` with
-    every output ready; return the cycles in which each input beat was accepted and,
-    per output stream, ``(cycle, first flag or None)`` of every beat taken."""
+    every output ready and every other input valid (a block's scale always there);
+    return the cycles in which each input beat was accepted and, per output stream,
+    ``(cycle, first flag or None)`` of every beat taken."""
     outputs = _streams(component, wiring.Out)
     accepted, taken = [], {name: [] for name in outputs}
 
     async def bench(ctx):
         for name in outputs:
             ctx.set(getattr(component, name).ready, 1)
+        for name in _streams(component, wiring.In)[1:]:
+            ctx.set(getattr(component, name).valid, 1)
         queue, idle, offered = list(beats), 0, False
         if queue:
             idle = queue[0][0]
