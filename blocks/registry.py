@@ -270,6 +270,9 @@ BLOCKS = {
             "runtime_scale": Param("bool", "true/false",
                                    "scale and zero point arrive with every beat"),
             "per_lane": Param("bool", "true/false", "one scale and zero point per lane"),
+            "block_scale": Param("bool", "true/false",
+                                 "run-time scale and zero point once per block, on their "
+                                 "own stream (scales); i and o carry first/last"),
             "scale": Param("floats", "positive finite, or one per lane",
                            "constant scale (rounded half to even to in_format)"),
             "zero_point": Param("ints", "int, or one per lane", "constant zero point"),
@@ -293,6 +296,9 @@ BLOCKS = {
             "runtime_scale": Param("bool", "true/false",
                                    "scale and zero point arrive with every beat"),
             "per_lane": Param("bool", "true/false", "one scale and zero point per lane"),
+            "block_scale": Param("bool", "true/false",
+                                 "run-time scale and zero point once per block, on their "
+                                 "own stream (scales); i and o carry first/last"),
             "scale": Param("floats", "positive finite, or one per lane",
                            "constant scale (rounded half to even to out_format)"),
             "zero_point": Param("ints", "int, or one per lane; none: absent",

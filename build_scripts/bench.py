@@ -9,7 +9,7 @@ run. A configuration that does not fit a device is a row that says why. Writes
 
     python -m qdp.build_scripts.bench -o build/bench
 
-``--only``, ``--targets`` and ``--sims`` measure part of the sweep; the figures of an
+``--only``, ``--label``, ``--targets`` and ``--sims`` measure part of the sweep; the figures of an
 earlier ``bench.json`` in the output folder that this run does not measure are kept
 (``--fresh`` drops them), so a sweep can be completed or refreshed piece by piece.
 
@@ -52,6 +52,10 @@ REFERENCE = [
     Reference("absmax", "in16 → int8, B = 4096", {"block_size": 4096, "in_width": 16}),
     Reference("absmax", "fp32 → int8, B = 64", {"block_size": 64, "in_format": "fp32",
                                                  "pipeline": 3}),
+    Reference("absmax", "fp32 → int8, B = 64, float32 model",
+              {"block_size": 64, "in_format": "fp32", "pipeline": 3, "model": "float32"}),
+    Reference("absmax-dequantize", "int8, fp32 absmax → fp32, exact", {}),
+    Reference("absmax-dequantize", "int8, c → fp32, float32 model", {"model": "float32"}),
     Reference("mac-array", "4×4 int8", {"rows": 4, "cols": 4}),
     Reference("mac-array", "8×8 int8", {"rows": 8, "cols": 8}),
     Reference("mac-array", "16×16 int8", {"rows": 16, "cols": 16}),
@@ -123,13 +127,16 @@ def main(argv=None):
                         help="elements per timed simulation (default 20000)")
     parser.add_argument("--only", nargs="*", metavar="BLOCK",
                         help="only these blocks (default: every reference configuration)")
+    parser.add_argument("--label", metavar="TEXT",
+                        help="only the configurations whose label contains TEXT")
     parser.add_argument("--seed", type=int, default=1, help="placement and stimulus seed")
     parser.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
     parser.add_argument("--fresh", action="store_true",
                         help="forget the figures of an earlier bench.json in the output "
                              "folder (default: keep those this run does not measure)")
     args = parser.parse_args(argv)
-    refs = [r for r in REFERENCE if not args.only or r.block in args.only]
+    refs = [r for r in REFERENCE if (not args.only or r.block in args.only)
+            and (args.label is None or args.label in r.label)]
     sims = [sim for sim in args.sims if not missing_tools(sim)]
     rows = _rows(None if args.fresh else args.output / "bench.json")
     steps = [(ref, kind, name) for ref in refs

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import floats
 from ._intarray import as_exact, check_fits
-from .floats import FP32, INF, NAN, ZERO
+from .floats import FP32, INF, NAN
 from .linear_params import expand
 from .quantize_linear import check_scale
 

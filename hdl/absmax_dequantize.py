@@ -1,7 +1,7 @@
 """Blockwise dequantization, the seeds' Eq. 2: ``q`` and its block's absmax (or ``c``) in,
 floats out, exactly as :func:`qdp.golden.dequantize_blockwise` states it."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,6 +13,7 @@ from .floats import (Rounded, RoundingStages, divide_step, encode_rounded, expon
                      leading_zeros, unpack)
 from .multiplier import TiledMultiplier, adder_levels, limbs, pipeline_products
 from .pipeline import BEAT_LATENCY, Pipeline
+from .scale_fields import join_block_scale
 
 __all__ = ["AbsmaxDequantize"]
 
@@ -151,32 +152,20 @@ class AbsmaxDequantize(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        advance, take = Signal(), Signal()
-        first = self.i.p.first
-        m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            # A block's first beat waits for its scale; the others use the one held.
-            take.eq(~first | self.scale.valid),
-            self.i.ready.eq(advance & take),
-            self.scale.ready.eq(advance & self.i.valid & first),
-        ]
-        held = Signal(Value.cast(self.scale.p).shape())
-        with m.If(self.scale.valid & self.scale.ready):
-            m.d.sync += held.eq(self.scale.p)
-        scale = Mux(first, Value.cast(self.scale.p), held)[self._scale_bits]
-        pipe = Pipeline(m, advance, self.i.valid & take)
+        advance = Signal()
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        valid, scale = join_block_scale(m, self.i, self.scale, advance)
+        scale = Value.cast(scale)[self._scale_bits]
+        pipe = Pipeline(m, advance, valid)
         lanes = [{"q": self.i.p.data[lane], "s": scale} for lane in range(self.lanes)]
-        lanes[0].update(first=first, last=self.i.p.last)
-        for stage in self._stages():
-            if stage is MULTIPLY:
-                lanes = pipeline_products(m, pipe, lanes, self._multiplier)
-                continue
-            lanes = pipe.register(True, [stage(v) for v in lanes])
+        products = {MULTIPLY: lambda v: pipeline_products(m, pipe, v, self._multiplier)}
+        lanes, marks = pipe.run(self._stages(), lanes, special=products,
+                                riders={"first": self.i.p.first, "last": self.i.p.last})
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(pipe.valid), self.o.p.first.eq(lanes[0]["first"]),
-                         self.o.p.last.eq(lanes[0]["last"])]
-            for lane, v in enumerate(lanes):
-                m.d.sync += self.o.p.data[lane].eq(self._output(v))
+            m.d.sync += [self.o.valid.eq(pipe.valid), self.o.p.first.eq(marks["first"]),
+                         self.o.p.last.eq(marks["last"])]
+            m.d.sync += [self.o.p.data[lane].eq(self._output(v))
+                         for lane, v in enumerate(lanes)]
         return m
 
     @property
@@ -184,10 +173,6 @@ class AbsmaxDequantize(wiring.Component):
         """Where the scale this model reads lies in the ``scale`` payload."""
         w = self.fmt.width
         return slice(0, w) if self.model == "exact" else slice(w, w + FP32.width)
-
-    @staticmethod
-    def _flags(v):
-        return {k: v[k] for k in ("first", "last") if k in v}
 
     def _magnitude(self, q):
         return Mux(q < 0, -q, q).as_unsigned()[:self.out_width]
@@ -197,7 +182,7 @@ class AbsmaxDequantize(wiring.Component):
     def _exact_operands(self, v):
         q, fa = v["q"], unpack(v["s"], self.fmt)
         zero = q == 0
-        return dict(self._flags(v), a=self._magnitude(q), b=fa.significand, sign=q < 0,
+        return dict(a=self._magnitude(q), b=fa.significand, sign=q < 0,
                     exponent=fa.exponent, nan=fa.nan | (fa.inf & zero),
                     inf=fa.inf & ~zero)
 
@@ -220,7 +205,7 @@ class AbsmaxDequantize(wiring.Component):
         zero = q == 0
         magnitude = self._magnitude(q)
         nan = fc.nan | (fc.zero & zero)
-        return dict(self._flags(v), q=magnitude, lzq=leading_zeros(magnitude),
+        return dict(q=magnitude, lzq=leading_zeros(magnitude),
                     c=fc.significand, lzc=leading_zeros(fc.significand),
                     ec=fc.exponent, sign=(q < 0) ^ fc.sign, nan=nan,
                     inf=fc.zero & ~zero & ~nan, vanish=fc.inf)

@@ -1,8 +1,7 @@
 """DequantizeLinear: integers in, floats out, ``y = (q - z) * scale``."""
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 
 from ..golden.floats import FP32, float_format
 from ._checks import check_bool, check_int, check_numbers
@@ -10,8 +9,8 @@ from .floats import (Rounded, RoundingStages, constant_parts, decode, encode,
                      encode_rounded, exponent_shape, unpack)
 from .dsp import DSPMultiplier
 from .multiplier import TiledMultiplier, adder_levels, limbs, pipeline_products
-from .pipeline import BEAT_LATENCY, STALL_TOGETHER_READY, Pipeline
-from .scale_fields import lane_inputs, scaled_layout
+from .pipeline import BEAT_LATENCY, Pipeline
+from .scale_fields import ScaledStreams, check_block_scale
 
 __all__ = ["DequantizeLinear"]
 
@@ -72,7 +71,8 @@ class DequantizeLinear(wiring.Component):
     RANGES = {"lanes": (1, 64), "in_width": (2, 32)}
 
     def __init__(self, *, lanes=1, in_width=8, in_signed=True, out_format="fp32",
-                 runtime_scale=False, per_lane=False, scale=None, zero_point=None):
+                 runtime_scale=False, per_lane=False, scale=None, zero_point=None,
+                 block_scale=False):
         self.lanes = check_int("lanes", lanes, *self.RANGES["lanes"])
         self.in_width = check_int("in_width", in_width, *self.RANGES["in_width"])
         self.in_signed = check_bool("in_signed", in_signed)
@@ -80,13 +80,15 @@ class DequantizeLinear(wiring.Component):
         self.out_format = self.fmt.name
         self.runtime_scale = check_bool("runtime_scale", runtime_scale)
         self.per_lane = check_bool("per_lane", per_lane)
+        self.block_scale = check_block_scale(block_scale, runtime_scale)
         self.in_shape = signed(in_width) if in_signed else unsigned(in_width)
         self.scale, self.scale_bits, self.zero_point = self._constants(scale, zero_point)
         self.wide = in_width > WIDE
-        super().__init__({
-            "i": In(stream.Signature(self._input_layout())),
-            "o": Out(stream.Signature(data.ArrayLayout(unsigned(self.fmt.width), lanes))),
-        })
+        self._streams = ScaledStreams(self.in_shape, unsigned(self.fmt.width),
+                                      unsigned(self.fmt.width), self.in_shape, lanes=lanes,
+                                      runtime=runtime_scale, per_lane=per_lane,
+                                      block=block_scale)
+        super().__init__(self._streams.members)
 
     def _constants(self, scale, zero_point):
         if self.runtime_scale:
@@ -118,18 +120,16 @@ class DequantizeLinear(wiring.Component):
             return tuple(values), tuple(bits), None if zeros is None else tuple(zeros)
         return values[0], bits[0], None if zeros is None else zeros[0]
 
-    def _input_layout(self):
-        return scaled_layout(self.in_shape, unsigned(self.fmt.width), self.in_shape,
-                             lanes=self.lanes, runtime=self.runtime_scale,
-                             per_lane=self.per_lane)
-
     @property
     def _two_roundings(self):
         return self.fmt != FP32 or (self.wide and self.zero_point is not None)
 
     throughput = 1
     latency_definition = BEAT_LATENCY
-    ready_dependencies = STALL_TOGETHER_READY
+
+    @property
+    def ready_dependencies(self):
+        return self._streams.ready_dependencies
 
     def _stages(self):
         """The pipeline, one register after each stage, the output register after them."""
@@ -162,24 +162,17 @@ class DequantizeLinear(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         advance = Signal()
-        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
-        pipe = Pipeline(m, advance, self.i.valid)
-        lanes = self._lane_inputs()
-        for stage in self._stages():
-            if stage is MULTIPLY:
-                lanes = pipeline_products(m, pipe, lanes, self._multiplier)
-                continue
-            lanes = pipe.register(True, [stage(v) for v in lanes])
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        valid, inputs, flags = self._streams.inputs(m, self, advance, scale=self.scale_bits,
+                                                    zero_point=self.zero_point)
+        pipe = Pipeline(m, advance, valid)
+        lanes = [{"q": element, "s": s, "z": z} for element, s, z in inputs]
+        products = {MULTIPLY: lambda v: pipeline_products(m, pipe, v, self._multiplier)}
+        lanes, flags = pipe.run(self._stages(), lanes, riders=flags, special=products)
         with m.If(advance):
             m.d.sync += self.o.valid.eq(pipe.valid)
-            for lane, v in enumerate(lanes):
-                m.d.sync += self.o.payload[lane].eq(self._output(v))
+            self._streams.output(m, self, [self._output(v) for v in lanes], flags)
         return m
-
-    def _lane_inputs(self):
-        return [{"q": element, "s": s, "z": z} for element, s, z in lane_inputs(
-            self.i.payload, lanes=self.lanes, runtime=self.runtime_scale,
-            per_lane=self.per_lane, scale=self.scale_bits, zero_point=self.zero_point)]
 
     def _widen(self, v):
         """``q.astype(float32)``, first: ``|q|`` to round to 24 significant bits (half to

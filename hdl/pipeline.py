@@ -52,3 +52,18 @@ class Pipeline:
             m.d.sync += valid.eq(self.valid)
         self.valid, self.depth = valid, n + 1
         return registered
+
+    def run(self, stages, lanes, *, riders=None, special=None):
+        """``lanes`` through ``stages``, a register after each: every stage maps each
+        lane's dict to the next. ``riders``, a dict that no stage reads (block marks,
+        say), rides along as one more lane; ``special`` maps a marker among ``stages`` to
+        a function of all the lanes, riders last, that registers them itself. Returns
+        ``(lanes, riders)``."""
+        n = len(lanes)
+        lanes = lanes + ([riders] if riders else [])
+        for stage in stages:
+            if special and stage in special:
+                lanes = special[stage](lanes)
+                continue
+            lanes = self.register(True, [stage(v) for v in lanes[:n]] + lanes[n:])
+        return lanes[:n], (lanes[n] if riders else {})

@@ -1,16 +1,15 @@
 """QuantizeLinear: floats in, integers out, ``y = saturate(round(x / scale) + z)``."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 
 from ..golden.floats import float_format
 from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODELS
 from ._checks import check_bool, check_choice, check_int, check_numbers
 from .floats import (constant_parts, decode, divide_step, encode, exponent_shape,
                      leading_zeros, unpack)
-from .pipeline import BEAT_LATENCY, STALL_TOGETHER_READY, Pipeline
-from .scale_fields import lane_inputs, scaled_layout
+from .pipeline import BEAT_LATENCY, Pipeline
+from .scale_fields import ScaledStreams, check_block_scale
 from .rounding import add_carry, coarse_shift, fine_round, group_ors, saturate
 
 __all__ = ["QuantizeLinear"]
@@ -86,7 +85,7 @@ class QuantizeLinear(wiring.Component):
 
     def __init__(self, *, lanes=1, in_format="fp32", out_width=8, out_signed=True,
                  rounding_model="onnx", rounding=None, runtime_scale=False, per_lane=False,
-                 scale=None, zero_point=None):
+                 scale=None, zero_point=None, block_scale=False):
         self.lanes = check_int("lanes", lanes, *self.RANGES["lanes"])
         self.fmt = float_format(in_format, "in_format")
         if self.fmt.exp_bits < 3:
@@ -103,16 +102,18 @@ class QuantizeLinear(wiring.Component):
                              f"{rounding!r} needs rounding_model='exact'")
         self.runtime_scale = check_bool("runtime_scale", runtime_scale)
         self.per_lane = check_bool("per_lane", per_lane)
+        self.block_scale = check_block_scale(block_scale, runtime_scale)
         self.scale, self.scale_bits, self.zero_point = self._constants(scale, zero_point)
         self.out_shape = signed(out_width) if out_signed else unsigned(out_width)
         p = self.fmt.precision
         self.fraction_bits = p + 1 if rounding_model == "onnx" else out_width + 2
         # The quotient is aligned so that the integer's half bit is always inside it.
         self.align = max(0, out_width + 2 - self.fraction_bits)
-        super().__init__({
-            "i": In(stream.Signature(self._input_layout())),
-            "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, lanes))),
-        })
+        width = unsigned(self.fmt.width)
+        self._streams = ScaledStreams(width, self.out_shape, width, self.out_shape,
+                                      lanes=lanes, runtime=runtime_scale, per_lane=per_lane,
+                                      block=block_scale)
+        super().__init__(self._streams.members)
 
     def _constants(self, scale, zero_point):
         """``(scale, scale_bits, zero_point)``: ``None`` each with ``runtime_scale``."""
@@ -148,11 +149,6 @@ class QuantizeLinear(wiring.Component):
                              f"finite {self.fmt.name} number")
         return bits
 
-    def _input_layout(self):
-        return scaled_layout(unsigned(self.fmt.width), unsigned(self.fmt.width), self.out_shape,
-                             lanes=self.lanes, runtime=self.runtime_scale,
-                             per_lane=self.per_lane)
-
     @property
     def quotient_bits(self):
         return self.fraction_bits + 1
@@ -174,27 +170,25 @@ class QuantizeLinear(wiring.Component):
     throughput = 1
     dsp_tiles = 0
     latency_definition = BEAT_LATENCY
-    # i.ready = ~o.valid | o.ready: the pipeline has no skid buffer.
-    ready_dependencies = STALL_TOGETHER_READY
+
+    @property
+    def ready_dependencies(self):
+        """``i.ready`` (and ``scale.ready``) is ``~o.valid | o.ready``: no skid buffer."""
+        return self._streams.ready_dependencies
 
     def elaborate(self, platform):
         m = Module()
         advance = Signal()
-        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
-        pipe = Pipeline(m, advance, self.i.valid)
-        lanes = self._lane_inputs()
-        for stage in self._stages():
-            lanes = pipe.register(True, [stage(v) for v in lanes])
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        valid, inputs, flags = self._streams.inputs(m, self, advance, scale=self.scale_bits,
+                                                    zero_point=self.zero_point)
+        pipe = Pipeline(m, advance, valid)
+        lanes = [{"x": element, "s": s, "z": z} for element, s, z in inputs]
+        lanes, flags = pipe.run(self._stages(), lanes, riders=flags)
         with m.If(advance):
             m.d.sync += self.o.valid.eq(pipe.valid)
-            for lane, v in enumerate(lanes):
-                m.d.sync += self.o.payload[lane].eq(self._output(v))
+            self._streams.output(m, self, [self._output(v) for v in lanes], flags)
         return m
-
-    def _lane_inputs(self):
-        return [{"x": element, "s": s, "z": z} for element, s, z in lane_inputs(
-            self.i.payload, lanes=self.lanes, runtime=self.runtime_scale,
-            per_lane=self.per_lane, scale=self.scale_bits, zero_point=self.zero_point)]
 
     def _classify(self, v):
         """The special cases of x / s (IEEE's) and both operands' fields."""

@@ -18,7 +18,7 @@ from ..golden.dequantize_linear import dequantize_linear_bits
 from ..hdl.floats import encode
 from .bench import run_stream_bench
 from .float_vectors import scale_patterns
-from .traffic import ElementwiseTraffic, lane_ramps, sweep_scales
+from .traffic import ElementwiseTraffic, block_runs, lane_ramps, sweep_scales
 
 __all__ = ["stimulus", "expected", "exhaustive_scales", "exhaustive_elements",
            "exhaustive_stimulus", "DequantizeLinearTraffic", "test_dequantize_linear"]
@@ -76,6 +76,9 @@ def stimulus(q, beats, rng):
         s = scale_patterns(rng, _format(q), shape)
         z = np.where(rng.random(shape) < 0.2, rng.choice(np.array([lo, hi, 0]), shape),
                      rng.integers(lo, hi + 1, shape, dtype=np.int64))
+        if q.block_scale:       # held through blocks of 1..8 beats
+            runs = block_runs(rng, beats)
+            s, z = s[runs], z[runs]
     else:
         s, z = _constant_scale(q, beats)
     lane_z = None if z is None else (z if q.per_lane else z[:, None])

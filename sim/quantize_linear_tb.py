@@ -20,7 +20,7 @@ from ..golden.quantize_linear import quantize_linear_bits
 from ..hdl.floats import encode
 from .bench import run_stream_bench
 from .float_vectors import hard_floats, scale_patterns
-from .traffic import ElementwiseTraffic, lane_ramps, sweep_scales
+from .traffic import ElementwiseTraffic, block_runs, lane_ramps, sweep_scales
 
 __all__ = ["stimulus", "expected", "exhaustive_scales", "exhaustive_elements",
            "exhaustive_stimulus", "QuantizeLinearTraffic", "test_quantize_linear"]
@@ -58,6 +58,9 @@ def stimulus(q, beats, rng):
     shape = (beats, q.lanes) if q.per_lane else (beats,)
     if q.runtime_scale:
         s, z = scale_patterns(rng, _format(q), shape), _zero_points(q, shape, rng)
+        if q.block_scale:       # held through blocks of 1..8 beats
+            runs = block_runs(rng, beats)
+            s, z = s[runs], z[runs]
     else:
         s, z = _constant_scale(q, beats)
     lane_s = s if q.per_lane else np.repeat(s[:, None], q.lanes, axis=1)

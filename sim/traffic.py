@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 
 __all__ = ["Check", "Expect", "Phase", "PhaseResult", "Traffic", "ElementwiseTraffic",
-           "lane_ramps", "sweep_scales"]
+           "lane_ramps", "sweep_scales", "block_runs", "as_blocks"]
 
 
 @dataclasses.dataclass
@@ -162,6 +162,10 @@ class ElementwiseTraffic(Traffic):
     def __init__(self, bench):
         super().__init__(bench)
         self.beats = max(1, -(-bench.config["vectors"] // bench.params.lanes))
+        self.blocks = getattr(bench.params, "block_scale", False)
+        if self.blocks:         # one scale per block on its own stream, marks on i and o
+            self.boards = {"compared": self.name, "compared_flags": self.name + " first/last"}
+            self.counts = {**self.counts, "scales_in": "scales"}
 
     def interrupted(self):
         return self._phase(*self.stimulus(self.bench.params, max(4, self.beats // 4),
@@ -179,8 +183,14 @@ class ElementwiseTraffic(Traffic):
         want = self.expected(q, fields, scale, self.bench.config.get("golden"))
         shown = {self.element: fields["data"],
                  **{k: v for k, v in scale.items() if v is not None}}
-        check = Check(np.asarray(want).reshape(beats, q.lanes), shown)
-        return Phase({"i": fields}, {"o": Expect(beats, [check], per_input=True)},
+        checks = [Check(np.asarray(want).reshape(beats, q.lanes), shown)]
+        inputs = {"i": fields}
+        if self.blocks:
+            inputs = as_blocks(fields, self.bench.rng)
+            marks = np.stack([inputs["i"]["first"], inputs["i"]["last"]], axis=1)
+            checks.append(Check(marks, shown, fields=("first", "last"), key="compared_flags",
+                                note="(first, last) "))
+        return Phase(inputs, {"o": Expect(beats, checks, per_input=True)},
                      timeout_beats=beats)
 
 
@@ -200,3 +210,29 @@ def sweep_scales(data, sets, names, lanes, per_lane):
     scale = {name: (np.repeat(rows[:, k:k + 1], lanes, axis=1) if per_lane else rows[:, k])
              for k, name in enumerate(names)}
     return {"data": np.tile(data, (len(sets), 1)), **scale}, scale
+
+
+def block_runs(rng, beats, max_beats=8):
+    """Per beat, the index of the first beat of its block: blocks of 1..``max_beats``
+    beats (the last one cut to fit). Indexing per-beat values with it holds each block's
+    first value through the block."""
+    lengths = rng.integers(1, max_beats + 1, beats)
+    starts = (np.cumsum(lengths) - lengths)
+    starts = starts[starts < beats]
+    return np.repeat(starts, np.diff(np.append(starts, beats)))
+
+
+def as_blocks(fields, rng, names=("scale", "zero_point")):
+    """Per-beat run-time scale ``fields`` as the two streams of a block-scale block:
+    ``i`` with ``data``, ``first`` and ``last`` -- a block starts wherever a scale field
+    changes, and at random places besides -- and ``scales``, one beat per block."""
+    beats = len(fields["data"])
+    start = rng.random(beats) < 0.125
+    start[0] = True
+    for name in names:
+        v = np.asarray(fields[name]).reshape(beats, -1)
+        start[1:] |= (v[1:] != v[:-1]).any(axis=1)
+    last = np.append(start[1:], True)
+    return {"i": {"data": fields["data"], "first": start.astype(np.int64),
+                  "last": last.astype(np.int64)},
+            "scales": {name: np.asarray(fields[name])[start] for name in names}}

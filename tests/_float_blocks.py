@@ -6,6 +6,7 @@ import numpy as np
 
 from qdp.sim.amaranth_stream import run_streams
 from qdp.sim.payload import unpack
+from qdp.sim.traffic import as_blocks
 
 
 def _beat(fields, b):
@@ -16,15 +17,29 @@ def _beat(fields, b):
             for k in fields} | {"data": data}
 
 
+def _beats(fields):
+    n = len(next(iter(fields.values())))
+    return [{k: ([int(x) for x in v[b]] if np.ndim(v[b]) else int(v[b]))
+             for k, v in fields.items()} for b in range(n)]
+
+
 def check_block(component, bench, beats, seed, **pauses):
     """Run ``beats`` beats of ``bench.stimulus`` through ``component``; assert every
-    element equals ``bench.expected``; return the cycles taken."""
+    element equals ``bench.expected`` (and, with a scale per block, that the block marks
+    come through); return the cycles taken."""
     rng = np.random.default_rng(seed)
     fields, scale = bench.stimulus(component, beats, rng)
     want = bench.expected(component, fields, scale)
-    received, cycles = run_streams(component, {"i": [_beat(fields, b) for b in range(beats)]},
-                                   {"o": beats}, seed=seed, **pauses)
+    if getattr(component, "block_scale", False):
+        streams = as_blocks(fields, rng)
+        inputs = {name: _beats(f) for name, f in streams.items()}
+    else:
+        inputs = {"i": [_beat(fields, b) for b in range(beats)]}
+    received, cycles = run_streams(component, inputs, {"o": beats}, seed=seed, **pauses)
     got = unpack(component.o.payload.shape(), received["o"])
+    if isinstance(got, dict) and "first" in got:
+        assert (np.asarray(got["first"]) == streams["i"]["first"]).all()
+        assert (np.asarray(got["last"]) == streams["i"]["last"]).all()
     got = np.asarray(got if not isinstance(got, dict) else got["data"])
     bad = np.argwhere(got != want)
     assert not len(bad), [(fields["data"][b, l], got[b, l], want[b, l]) for b, l in bad[:5]]

@@ -114,6 +114,8 @@ def test_generate_respects_module_name(tmp_path):
     (["verify", "absmax", "--in-format", "bf16", "--exhaustive"],
      "exhaustive: in_format bf16: exhaustive checks take integer input"),
     (["generate", "absmax", "--model", "float32"], "model: 'float32' needs a float in_format"),
+    (["generate", "quantize-linear", "--block-scale"],
+     "block_scale: a scale per block arrives at run time"),
     (["generate", "absmax", "--in-format", "fp32", "--model", "float32", "--rounding",
       "floor"], "rounding: the float32 model rounds half to even (rint); got 'floor'"),
     (["generate", "absmax", "--model", "fp64"], "model: unknown value 'fp64'; expected one of exact"),

@@ -21,6 +21,9 @@ CASES = [
     dict(in_width=32, out_format="bf16", runtime_scale=True),
     dict(in_width=24, in_signed=False, out_format="fp16", scale=0.001),
     dict(in_width=4, out_format="e3m3", runtime_scale=True),
+    dict(in_width=8, out_format="bf16", runtime_scale=True, block_scale=True, lanes=2),
+    dict(in_width=32, out_format="fp32", runtime_scale=True, block_scale=True, per_lane=True,
+         lanes=2),
 ]
 
 
@@ -49,6 +52,7 @@ def test_latency_at_full_rate():
     (dict(runtime_scale=True, zero_point=0), "zero_point"),
     (dict(per_lane=True, lanes=2, scale=[1.0, 2.0, 3.0]), "scale"),
     (dict(lanes=65), "lanes"),
+    (dict(block_scale=True, scale=1.0), "block_scale"),
 ])
 def test_bad_parameters(params, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -25,6 +25,7 @@ CONFIGS = [
     dict(in_width=32, out_format="fp16", runtime_scale=True),
     dict(in_width=32, out_format="bf16", scale=3.3e-7),
     dict(in_width=4, out_format="e4m3", runtime_scale=True),
+    dict(in_width=16, out_format="fp16", runtime_scale=True, block_scale=True, lanes=2),
 ]
 
 # Every input of 16-bit types on both simulators: through four run-time scales on

@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from qdp.golden import block_constant, blockwise_absmax, dequantize_blockwise
-from qdp.golden.floats import FP16, FP32, float_format, to_fraction
+from qdp.golden.floats import FP16, float_format, to_fraction
 from qdp.golden.rounding import DETERMINISTIC_MODES
 
 SMALL = float_format("e3m3")

@@ -42,9 +42,11 @@ CONFIGS = {
                 {"rows": 2, "cols": 1, "dataflow": "broadcast", "pipelined": False}],
     "quantize-linear": [{}, {"in_format": "bf16", "runtime_scale": True, "lanes": 2},
                         {"in_format": "e3m3", "rounding_model": "exact", "out_width": 4,
-                         "runtime_scale": True}],
+                         "runtime_scale": True},
+                        {"runtime_scale": True, "block_scale": True, "lanes": 2}],
     "dequantize-linear": [{}, {"in_width": 32, "out_format": "bf16", "zero_point": 1},
-                          {"out_format": "fp16", "runtime_scale": True}],
+                          {"out_format": "fp16", "runtime_scale": True},
+                          {"runtime_scale": True, "block_scale": True}],
     "absmax-dequantize": [{}, {"in_format": "bf16", "model": "float32", "lanes": 2,
                                "out_format": "bf16"}],
 }

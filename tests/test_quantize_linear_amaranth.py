@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """QuantizeLinear in Amaranth's own simulator against :func:`qdp.golden.quantize_linear`:
 every format, both rounding models, constant and run-time scales (special scales
-included), random valid gaps and backpressure; latency at full rate; parameter checks."""
+included; with every beat or once per block on their own stream), random valid gaps and backpressure; latency at full rate; parameter checks."""
 
 import numpy as np
 import pytest
@@ -24,6 +24,9 @@ CASES = [
     dict(in_format="e3m3", runtime_scale=True, out_width=4, rounding_model="exact",
          rounding="floor"),
     dict(in_format="e3m2", runtime_scale=True, out_width=16),
+    dict(in_format="bf16", runtime_scale=True, block_scale=True, lanes=2),
+    dict(in_format="fp16", runtime_scale=True, block_scale=True, per_lane=True, lanes=3,
+         rounding_model="exact", rounding="half_away"),
 ]
 
 
@@ -66,6 +69,7 @@ def test_quotient_bits_and_latency(model, fraction, latency):
     (dict(per_lane=True, lanes=2, scale=[1.0]), "scale"),
     (dict(in_format="e3m3", scale=0.3), "scale"),   # not exact in a custom format
     (dict(lanes=0), "lanes"),
+    (dict(block_scale=True), "block_scale"),        # a block's scale arrives at run time
 ])
 def test_bad_parameters(params, match):
     with pytest.raises((ValueError, TypeError), match=match):

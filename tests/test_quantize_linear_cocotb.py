@@ -26,6 +26,7 @@ CONFIGS = [
     dict(in_format="fp16", rounding_model="exact", rounding="floor", runtime_scale=True,
          out_width=4, out_signed=False),
     dict(in_format="e4m3", runtime_scale=True, out_width=2, lanes=2),
+    dict(in_format="bf16", runtime_scale=True, block_scale=True, lanes=2, per_lane=True),
 ]
 
 # Every BF16 and every FP16 value on both simulators, both rounding models: through five
