@@ -77,8 +77,8 @@ as FP32 code runs it: ``c = fl32(qmax / absmax)``, ``q = rint(fl32(c * x))``. Th
 row then goes through :class:`~qdp.hdl.absmax_float.Float32Quantize` (a divider for
 ``c``, shared by the lanes, FP32 rounding, a DSP product per lane, FP32 rounding again,
 ``rint``) in place of the exact divider, and ``scale`` carries the absmax and ``c``
-together, written when the block's first beat leaves that pipeline. Its latency is 50
-cycles for FP32 input (49 for BF16 and FP16; ``pipeline`` 3 adds the read register, the
+together, written when the block's first beat leaves that pipeline. Its latency is 60
+cycles for FP32 input (59 for BF16 and FP16; ``pipeline`` 3 adds the read register, the
 other settings change nothing in this model).
 
 Blocks and ``last``

@@ -10,7 +10,7 @@ from ..golden.rounding import ABSMAX_MODELS
 from ._checks import check_choice, check_int
 from .absmax_float import scale_layout
 from .floats import (Rounded, RoundingStages, divide_step, encode_rounded, exponent_shape,
-                     leading_zeros, unpack)
+                     leading_zeros, shift_by_eights, unpack)
 from .multiplier import TiledMultiplier, adder_levels, limbs, pipeline_products
 from .pipeline import BEAT_LATENCY, Pipeline
 from .scale_fields import join_block_scale
@@ -70,11 +70,12 @@ class AbsmaxDequantize(wiring.Component):
         ``latency`` cycles later with ``o.ready`` high.
     latency : int
         The input register; exact: the operands, the product (a MULT18X18D's three
-        registers and its adder levels), the leading zeros, the normalization,
-        ``precision + 2`` division steps, the sticky bit, five rounding stages and the
-        output; float32: the operands, the normalization, 26 division steps, the sticky
-        bit, five stages per rounding and the output: FP32 to FP32 41 cycles (exact) and 36
-        (float32), BF16 to BF16 24 and 41.
+        registers and its adder levels), the leading zeros, the normalization in two
+        steps, ``precision + 2`` division steps, the sticky bit, eight rounding stages
+        (:class:`~qdp.hdl.floats.RoundingStages`) and the output; float32: the operands,
+        the normalization in two steps, 26 division steps, the sticky bit, eight stages
+        per rounding and the output: FP32 to FP32 45 cycles (exact) and 40 (float32),
+        BF16 to BF16 28 and 48.
     """
 
     RANGES = {"lanes": (1, 16), "out_width": (2, 8)}
@@ -133,9 +134,11 @@ class AbsmaxDequantize(wiring.Component):
         divide = [self._divide] * self.quotient_bits + [self._round_input]
         if self.model == "exact":
             return [lambda v: v, self._exact_operands, MULTIPLY, self._count,
-                    self._exact_normalize] + divide + self._rounding(self.out)
+                    self._exact_shift, self._exact_normalize] + divide \
+                + self._rounding(self.out)
         second = self._rounding(self.out) if self.out != FP32 else []
-        return [lambda v: v, self._float32_operands, self._float32_normalize] + divide \
+        return [lambda v: v, self._float32_operands, self._float32_shift,
+                self._float32_normalize] + divide \
             + self._rounding(FP32) + second
 
     def _rounding(self, fmt):
@@ -189,14 +192,21 @@ class AbsmaxDequantize(wiring.Component):
     def _count(self, v):
         return dict(v, lz=leading_zeros(v["significand"]))
 
-    def _exact_normalize(self, v):
+    def _exact_shift(self, v):
         """``N / qmax = (N' / qmax') * 2**exponent`` with ``N'`` and ``qmax'`` both
-        ``width`` bits, top bit set: the divider's remainder and divisor."""
+        ``width`` bits, top bit set: the exponent, and ``N`` shifted by the multiple of 8
+        in its leading zeros."""
         w, top = self.width, self.out_width - 1
         exponent = v["exponent"] - v["lz"] + (w - top)
         out = {k: val for k, val in v.items() if k not in ("significand", "lz", "exponent")}
-        return dict(out, rem=(v["significand"] << v["lz"])[:w],
-                    divisor=self.qmax << (w - top), exponent=self._exponent(exponent))
+        return dict(out, n=shift_by_eights(v["significand"], v["lz"]), fine=v["lz"][:3],
+                    exponent=self._exponent(exponent))
+
+    def _exact_normalize(self, v):
+        """The rest of the shift: the divider's remainder ``N'`` and divisor ``qmax'``."""
+        w, top = self.width, self.out_width - 1
+        out = {k: val for k, val in v.items() if k not in ("n", "fine")}
+        return dict(out, rem=(v["n"] << v["fine"])[:w], divisor=self.qmax << (w - top))
 
     # -- float32: fl32(q / c) ------------------------------------------------------------
 
@@ -210,13 +220,22 @@ class AbsmaxDequantize(wiring.Component):
                     ec=fc.exponent, sign=(q < 0) ^ fc.sign, nan=nan,
                     inf=fc.zero & ~zero & ~nan, vanish=fc.inf)
 
+    def _float32_shift(self, v):
+        """``|q| / c = (num / den) * 2**exponent``, both ``width`` bits, top bit set: the
+        exponent, and both shifted by the multiple of 8 in their leading zeros."""
+        out = {k: val for k, val in v.items() if k not in ("q", "lzq", "c", "lzc")}
+        return dict(out, q=shift_by_eights(v["q"], v["lzq"]), fq=v["lzq"][:3],
+                    c=shift_by_eights(v["c"], v["lzc"]), fc=v["lzc"][:3],
+                    lz=(v["lzc"] - v["lzq"]).as_signed())
+
     def _float32_normalize(self, v):
-        """``|q| / c = (num / den) * 2**exponent``, both ``width`` bits, top bit set."""
+        """The rest of both shifts: the divider's remainder and divisor; the exponent (one
+        subtraction a stage after the other)."""
         w, p = self.width, FP32.precision
-        num = ((v["q"] << v["lzq"])[:self.out_width] << (w - self.out_width))[:w]
-        den = ((v["c"] << v["lzc"])[:p] << (w - p))[:w]
-        exponent = -(v["lzq"] + (w - self.out_width)) - (v["ec"] - v["lzc"] - (w - p))
-        out = {k: val for k, val in v.items() if k not in ("q", "lzq", "c", "lzc", "ec")}
+        num = ((v["q"] << v["fq"])[:self.out_width] << (w - self.out_width))[:w]
+        den = ((v["c"] << v["fc"])[:p] << (w - p))[:w]
+        exponent = v["lz"] - v["ec"] + (w - p) - (w - self.out_width)
+        out = {k: val for k, val in v.items() if k not in ("q", "fq", "c", "fc", "lz", "ec")}
         return dict(out, rem=num, divisor=den, exponent=self._exponent(exponent))
 
     # -- shared --------------------------------------------------------------------------

@@ -8,8 +8,9 @@ only with room for it in its output FIFO):
 
 1. unpack: the absmax's and the elements' fields (:func:`~qdp.hdl.floats.unpack`) and
    the absmax significand's leading zeros;
-2. normalize: ``qmax`` and that significand both ``W`` bits wide with their top bit set,
-   so that their ratio lies in (1/2, 2);
+2. normalize, in two steps (by the multiple of 8, then the rest): ``qmax`` and that
+   significand both ``W`` bits wide with their top bit set, so that their ratio lies in
+   (1/2, 2);
 3. ``QUOTIENT_BITS`` restoring division steps (:func:`~qdp.hdl.floats.divide_step`),
    one per stage: 26 bits hold the 24 of FP32 and the round bit even when the ratio is
    below 1, and the last remainder is the sticky bit;
@@ -18,8 +19,10 @@ only with room for it in its output FIFO):
 5. per lane, the exact product of ``c``'s and ``x``'s significands on registered DSP
    tiles (:func:`~qdp.hdl.multiplier.pipeline_products`), then rounded to FP32 again;
 6. ``rint``: the FP32 product, ``±sig * 2**e``, shifted right by ``-e`` (at most 26:
-   below that every nonzero product rounds to 0) and rounded half to even
-   (:func:`~qdp.hdl.rounding.round_parts`); then the increment and the specials.
+   below that every nonzero product rounds to 0) and rounded half to even in three
+   stages (the ORs of 8-bit groups, the shift by their multiple with its sticky bit, the
+   rest: :func:`~qdp.hdl.rounding.coarse_shift`, :func:`~qdp.hdl.rounding.fine_round`);
+   then the increment, the clip and the specials.
 
 Why no more bits are needed: a finite product is at most ``c * absmax``, within an FP32
 step of ``qmax < 2**8``, so its last place lies at ``2**-16`` or below wherever it is
@@ -34,10 +37,10 @@ from amaranth.lib import data
 
 from ..golden.floats import FP32
 from .floats import (Rounded, RoundingStages, divide_step, encode_rounded, exponent_shape,
-                     leading_zeros, unpack)
+                     leading_zeros, shift_by_eights, unpack)
 from .dsp import DSPMultiplier
 from .multiplier import TiledMultiplier, adder_levels, pipeline_products
-from .rounding import round_parts
+from .rounding import coarse_shift, fine_round, group_ors
 
 __all__ = ["Float32Quantize", "QUOTIENT_BITS", "MAX_SHIFT", "MULTIPLY", "scale_layout"]
 
@@ -45,6 +48,8 @@ __all__ = ["Float32Quantize", "QUOTIENT_BITS", "MAX_SHIFT", "MULTIPLY", "scale_l
 QUOTIENT_BITS = FP32.precision + 2
 #: Right shifts of the rounded product beyond this leave nothing at or above 1/2.
 MAX_SHIFT = FP32.precision + 2
+#: The rounding shift goes by a multiple of 8, then by 0..7 (as QuantizeLinear's).
+FINE_SHIFT_BITS = 3
 #: Marks the stage of the registered multipliers in :meth:`Float32Quantize.stages`.
 MULTIPLY = "multiply"
 
@@ -86,10 +91,11 @@ class Float32Quantize:
 
     def stages(self):
         """Stage functions on the list of dicts, :data:`MULTIPLY` for the multipliers."""
-        return ([self._unpack, self._normalize] + [self._divide] * QUOTIENT_BITS
+        return ([self._unpack, self._shift, self._normalize] + [self._divide] * QUOTIENT_BITS
                 + [self._block(s) for s in [self._round_input] + self.rounding.stages()]
                 + [self._constant, MULTIPLY]
-                + [self._lanes(s) for s in self.rounding.stages() + [self._rint]])
+                + [self._lanes(s) for s in self.rounding.stages()
+                   + [self._align, self._coarse, self._fine, self._clip]])
 
     @property
     def latency(self):
@@ -127,16 +133,26 @@ class Float32Quantize:
                           "x_nan": fx.nan, "x_inf": fx.inf, "x_zero": fx.zero})
         return [block] + lanes
 
-    def _normalize(self, values):
+    def _shift(self, values):
         """``qmax / absmax = (num / divisor) * 2**exponent`` with both ``W`` bits wide and
-        their top bit set; the divider's first remainder is ``num``."""
+        their top bit set: the exponent, and the significand shifted by the multiple of 8
+        in its leading zeros."""
         block = values[0]
         p, w, top = self.fmt.precision, self.width, self.out_width - 1
-        divisor = ((block["sig"] << block["lz"])[:p] << (w - p))[:w]
         exponent = -(w - top) - (block["exp"] - block["lz"] - (w - p))
         out = {k: v for k, v in block.items() if k not in ("sig", "exp", "lz")}
-        return [dict(out, rem=Const(self.qmax << (w - top), w + 1), divisor=divisor,
+        return [dict(out, sig=shift_by_eights(block["sig"], block["lz"]),
+                     fine=block["lz"][:3],
                      exponent=exponent.as_signed()[:self.exp_shape.width].as_signed())] \
+            + values[1:]
+
+    def _normalize(self, values):
+        """The rest of the shift: the divider's divisor; its first remainder is ``num``."""
+        block = values[0]
+        p, w, top = self.fmt.precision, self.width, self.out_width - 1
+        divisor = ((block["sig"] << block["fine"])[:p] << (w - p))[:w]
+        out = {k: v for k, v in block.items() if k not in ("sig", "fine")}
+        return [dict(out, rem=Const(self.qmax << (w - top), w + 1), divisor=divisor)] \
             + values[1:]
 
     def _divide(self, values):
@@ -185,24 +201,40 @@ class Float32Quantize:
                 if k not in ("c_sig", "c_exp", "nan", "inf", "vanish")}
         return pipeline_products(m, pipe, [rest] + lanes, self._multiplier)
 
-    def _rint(self, v):
-        """``rint`` of the rounded product ``±sig * 2**e``: floor and increment."""
+    def _align(self, v):
+        """``rint`` of the rounded product ``±sig * 2**e``, first step: the signed value,
+        the right shift ``-e`` (clamped), and the ORs of its bit groups."""
         e, sig = v["exponent"], v["significand"]
         shift = Mux(e < -MAX_SHIFT, MAX_SHIFT, Mux(e >= 0, 0, -e)).as_unsigned()
         value = Mux(v["sign"], -sig, sig).as_signed()
-        integer, up = round_parts(value, shift[:MAX_SHIFT.bit_length()],
-                                  max_shift=MAX_SHIFT, rounding="half_even")
-        return {"sign": v["sign"], "nan": v["nan"], "inf": v["inf"],
-                "integer": integer, "up": up}
+        return {"sign": v["sign"], "nan": v["nan"], "inf": v["inf"], "value": value,
+                "shift": shift[:MAX_SHIFT.bit_length()],
+                "groups": group_ors(value, fine_bits=FINE_SHIFT_BITS)}
 
-    def outputs(self, values):
-        """``(block values, q per lane)`` of the last stage: ``q`` clipped to
-        ``±qmax``, NaN 0, Inf ±qmax."""
+    def _coarse(self, v):
+        """The shift by the multiple of 8, the dropped bits' sticky OR beside it."""
+        shifted, sticky = coarse_shift(v["value"], v["groups"], v["shift"],
+                                       fine_bits=FINE_SHIFT_BITS)
+        out = {k: v[k] for k in ("sign", "nan", "inf", "shift")}
+        return dict(out, shifted=shifted, sticky=sticky, negative=v["value"] < 0)
+
+    def _fine(self, v):
+        """The rest of the shift and the half-even decision: floor and increment."""
+        integer, up = fine_round(v["shifted"], v["sticky"], v["shift"],
+                                 fine_bits=FINE_SHIFT_BITS, negative=v["negative"],
+                                 rounding="half_even")
+        return {"sign": v["sign"], "nan": v["nan"], "inf": v["inf"], "integer": integer,
+                "up": up}
+
+    def _clip(self, v):
+        """``q``: the increment added, clipped to ``±qmax``, NaN 0, Inf ±qmax."""
         qmax, w = self.qmax, self.out_width
-        qs = []
-        for v in values[1:]:
-            q = (v["integer"] + v["up"]).as_signed()
-            q = Mux(q > qmax, qmax, Mux(q < -qmax, -qmax, q))
-            q = Mux(v["nan"], 0, Mux(v["inf"], Mux(v["sign"], -qmax, qmax), q))
-            qs.append(q.as_signed()[:w].as_signed())
-        return values[0], qs
+        q = (v["integer"] + v["up"]).as_signed()
+        q = Mux(q > qmax, qmax, Mux(q < -qmax, -qmax, q))
+        q = Mux(v["nan"], 0, Mux(v["inf"], Mux(v["sign"], -qmax, qmax), q))
+        return {"q": q.as_signed()[:w].as_signed()}
+
+    @staticmethod
+    def outputs(values):
+        """``(block values, q per lane)`` of the last stage."""
+        return values[0], [v["q"] for v in values[1:]]

@@ -62,9 +62,9 @@ class DequantizeLinear(wiring.Component):
         later with ``o.ready`` high; the pipeline stalls as one.
     latency : int
         The input register; for wide inputs the rounding of ``q`` to 24 bits (5 stages);
-        the difference; the product; four stages per rounding to a format (three to
-        float64's precision); the output: 12 cycles for int8 -> FP32, 15 for int8 ->
-        BF16, 20 for int32 -> BF16. The product comes from registered DSP tiles
+        the difference; the product; eight stages per rounding to a format (five to
+        float64's precision, see :class:`~qdp.hdl.floats.RoundingStages`); the output:
+        16 cycles for int8 -> FP32, 23 for int8 -> BF16, 28 for int32 -> BF16. The product comes from registered DSP tiles
         (:class:`~qdp.hdl.multiplier.TiledMultiplier`: 3 cycles plus its adder levels).
     """
 

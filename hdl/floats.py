@@ -17,7 +17,8 @@ import numpy as np
 from amaranth.hdl import Cat, Const, Mux, signed
 
 __all__ = ["FloatFields", "Rounded", "RoundingStages", "unpack", "leading_zeros",
-           "divide_step",
+           "leading_zeros_groups", "leading_zeros_finish",
+           "shift_by_eights", "divide_step",
            "exponent_shape", "encode_rounded", "constant_parts",
            "encode", "decode"]
 
@@ -73,15 +74,63 @@ def unpack(bits, fmt):
 
 
 def leading_zeros(value):
-    """The leading zero bits of the unsigned ``value`` (its width for 0), as a tree:
-    the count of the upper half if it holds a one, else its width plus the lower
-    half's count (log2 levels of muxes)."""
+    """The leading zero bits of the unsigned ``value`` (its width for 0), as a tree
+    without adders: ``value`` padded below to a power of two, each half's count and
+    all-zero flag, and per level one mux that takes the upper half's count, or the lower
+    half's with the level's bit set when the upper half is all zeros."""
+    return leading_zeros_finish(value, leading_zeros_groups(value, group=None))
+
+
+#: Bits per group of :func:`leading_zeros_groups`.
+LZ_GROUP = 8
+
+
+def leading_zeros_groups(value, group=LZ_GROUP):
+    """The first half of :func:`leading_zeros`, to register between the two:
+    ``(counts, zeros)``, the count and the all-zero flag of every ``group``-bit group of
+    ``value`` padded below to a power of two, lowest group first, as two ``Cat``
+    (``group=None``: one group, the whole tree)."""
     width = len(value)
-    if width == 1:
-        return ~value[0]
-    low = width // 2
-    high = value[low:]
-    return Mux(high == 0, (width - low) + leading_zeros(value[:low]), leading_zeros(high))
+    size = 1 << max(0, (width - 1).bit_length())
+    padded = Cat(Const(0, size - width), value) if size > width else value
+    group = size if group is None else min(group, size)
+    nodes = [_leading_zeros_tree(padded[k:k + group]) for k in range(0, size, group)]
+    return Cat(count for count, _ in nodes), Cat(zero for _, zero in nodes)
+
+
+def leading_zeros_finish(value, groups):
+    """The second half of :func:`leading_zeros`: the groups' counts combined."""
+    counts, zeros = groups
+    n = len(zeros)
+    bits = len(counts) // n
+    nodes = [(counts[k * bits:(k + 1) * bits], zeros[k]) for k in range(n)]
+    while len(nodes) > 1:
+        nodes = [_combine(low, high) for low, high in zip(nodes[0::2], nodes[1::2])]
+    count, zero = nodes[0]
+    return Mux(zero, len(value), count)
+
+
+def _combine(low, high):
+    (low_count, low_zero), (high_count, high_zero) = low, high
+    return (Mux(high_zero, Cat(low_count, Const(1, 1)), Cat(high_count, Const(0, 1))),
+            high_zero & low_zero)
+
+
+def _leading_zeros_tree(value):
+    """``(count, all zero)`` of a power-of-two-wide ``value`` (count meaningful when not
+    all zero)."""
+    if len(value) == 1:
+        return Const(0, 0), ~value[0]
+    half = len(value) // 2
+    return _combine(_leading_zeros_tree(value[:half]), _leading_zeros_tree(value[half:]))
+
+
+def shift_by_eights(value, amount):
+    """``value`` shifted left by the multiple of 8 in ``amount``, same width: the first
+    half of a normalizing shift, the rest (``amount[:3]``) a stage later."""
+    if len(amount) <= 3:
+        return value
+    return (value << Cat(Const(0, 3), amount[3:]))[:len(value)]
 
 
 def divide_step(rem, divisor, width):
@@ -120,13 +169,13 @@ class RoundingStages:
     significant bits; with ``fmt`` also to its exponent range: subnormals below ``emin``
     (no flush to zero) and overflow past ``emax`` to Inf.
 
-    Five pipeline stages (three without a format), each a method from one dict of values
-    to the next (keys it does not read pass through): :meth:`count` finds the leading
-    zeros, :meth:`normalize` puts the leading one at the top and keeps the
+    Eight pipeline stages (five without a format), each a method from one dict of values
+    to the next (keys it does not read pass through): :meth:`count` and
+    :meth:`count_rest` find the leading zeros, :meth:`shift` and :meth:`normalize` put the leading one at the top and keep the
     ``precision + 1`` bits below its place with a sticky OR of the rest,
-    :meth:`subnormal_amount` and :meth:`subnormal` shift them right by how far the
-    result's exponent lies below ``emin``, :meth:`carry` adds the rounding increment and
-    reads the overflow. The input dict holds ``sign``, ``significand``, ``exponent``
+    :meth:`subnormal_amount`, :meth:`subnormal` and :meth:`merge_sticky` shift them right
+    by how far the result's exponent lies below ``emin``, :meth:`carry` adds the rounding
+    increment and reads the overflow. The input dict holds ``sign``, ``significand``, ``exponent``
     (and ``inf``, ORed into the result's); the last stage's holds those of the rounded
     value (:class:`Rounded`'s fields).
     """
@@ -136,8 +185,9 @@ class RoundingStages:
 
     def stages(self):
         """The stage methods in order (no subnormal step without a format)."""
-        return [self.count, self.normalize] \
-            + ([self.subnormal_amount, self.subnormal] if self.fmt else []) + [self.carry]
+        return [self.count, self.count_rest, self.shift, self.normalize] \
+            + ([self.subnormal_amount, self.subnormal, self.merge_sticky] if self.fmt
+               else []) + [self.carry]
 
     def count(self, v):
         significand, exponent = v["significand"], v["exponent"]
@@ -146,42 +196,69 @@ class RoundingStages:
         width = max(len(significand), self.precision + 2)
         sig = Cat(significand, Const(0, width - len(significand))) \
             if len(significand) < width else significand
-        return dict(v, significand=sig, exponent=exponent.as_signed(),
-                    lz=leading_zeros(sig))
+        counts, zeros = leading_zeros_groups(sig)
+        return dict(v, significand=sig, exponent=exponent.as_signed(), lz_counts=counts,
+                    lz_zeros=zeros)
 
-    def normalize(self, v):
-        sig, width, keep = v["significand"], len(v["significand"]), self.precision + 1
-        top = (sig << v["lz"])[:width]
+    def count_rest(self, v):
+        """The leading zeros of the 8-bit groups combined (the count in two stages)."""
+        out = {k: val for k, val in v.items() if k not in ("lz_counts", "lz_zeros")}
+        return dict(out, lz=leading_zeros_finish(v["significand"],
+                                                 (v["lz_counts"], v["lz_zeros"])))
+
+    def shift(self, v):
+        """The leading one's place (its exponent, one adder) and the shift by the multiple
+        of 8 in the leading zeros: half of the normalizing shift, a mux level or two."""
+        sig, width = v["significand"], len(v["significand"])
         lead = (v["exponent"] + (width - 1) - v["lz"]).as_signed()    # the leading one's
-        out = {k: val for k, val in v.items() if k not in ("significand", "exponent", "lz")}
-        return dict(out, window=top[width - keep:],
-                    sticky=top[:width - keep] != 0 if width > keep else Const(0, 1),
+        out = {k: val for k, val in v.items() if k not in ("exponent", "lz")}
+        return dict(out, significand=shift_by_eights(sig, v["lz"]), fine=v["lz"][:3],
                     lsb=(lead - (self.precision - 1))[:self.exp_shape.width].as_signed(),
                     nonzero=sig != 0)
+
+    def normalize(self, v):
+        """The rest of the shift (0..7): the leading one at the top, the ``precision + 1``
+        bits below its place kept, a sticky OR of the rest."""
+        sig, width, keep = v["significand"], len(v["significand"]), self.precision + 1
+        top = (sig << v["fine"])[:width]
+        out = {k: val for k, val in v.items() if k not in ("significand", "fine")}
+        out = dict(out, window=top[width - keep:],
+                   sticky=top[:width - keep] != 0 if width > keep else Const(0, 1))
+        if self.fmt is not None:
+            # How far the last place lies below the subnormals' (:meth:`subnormal_amount`
+            # clamps it): the subtraction a stage ahead of the comparisons.
+            floor = self.fmt.emin - self.fmt.man_bits
+            out["below"] = (floor - v["lsb"]).as_signed()
+        return out
 
     def subnormal_amount(self, v):
         """How far below ``emin`` the result's last place lies (0..precision + 1)."""
         keep = self.precision + 1
         # Below emin, the last place stays at the subnormals' one: shift right by extra.
         floor = self.fmt.emin - self.fmt.man_bits
-        lsb = v["lsb"]
-        extra = (floor - lsb).as_signed()
-        extra = Mux(extra < 0, 0, Mux(extra > keep, keep, extra)) \
+        below = v["below"]
+        extra = Mux(below < 0, 0, Mux(below > keep, keep, below)) \
             .as_unsigned()[:keep.bit_length()]
-        return dict(v, extra=extra,
-                    lsb=Mux(lsb < floor, floor, lsb)[:self.exp_shape.width].as_signed())
+        out = {k: val for k, val in v.items() if k != "below"}
+        return dict(out, extra=extra,
+                    lsb=Mux(below > 0, floor, v["lsb"])[:self.exp_shape.width].as_signed())
 
     def subnormal(self, v):
-        """The kept bits shifted right by that amount, the bits dropped ORed into the
-        sticky bit (read where a left shift by ``keep - extra`` moves them: muxes, no
-        carry chain)."""
-        keep = self.precision + 1
+        """The kept bits shifted right by the multiple of 8 in that amount; the bits the
+        whole shift drops, as the ORs of their 4-bit groups (bit ``i`` drops when ``i <
+        extra``: a compare with a constant per bit, no shifter), for :meth:`merge_sticky`."""
         window, extra = v["window"], v["extra"]
-        # Bit i of the window lands at i + keep - extra: the dropped ones (i < extra)
-        # below keep, above the zeros the shift brings in.
-        dropped = (window << (keep - extra).as_unsigned()[:len(extra) + 1])[:keep] != 0
+        dropped = Cat(window[i] & (extra > i) for i in range(len(window)))
+        groups = Cat(dropped[k:k + 4] != 0 for k in range(0, len(dropped), 4))
+        coarse = Cat(Const(0, 3), extra[3:]) if len(extra) > 3 else Const(0, 1)
         out = {k: val for k, val in v.items() if k != "extra"}
-        return dict(out, window=window >> extra, sticky=v["sticky"] | dropped)
+        return dict(out, window=window >> coarse, fine=extra[:3], dropped=groups)
+
+    def merge_sticky(self, v):
+        """The rest of the shift (0..7), and the dropped bits ORed into the sticky bit."""
+        out = {k: val for k, val in v.items() if k not in ("dropped", "fine")}
+        return dict(out, window=v["window"] >> v["fine"],
+                    sticky=v["sticky"] | (v["dropped"] != 0))
 
     def carry(self, v):
         window, lsb = v["window"], v["lsb"]
@@ -203,7 +280,11 @@ def encode_rounded(r, fmt):
     range: IEEE's encoding makes a carry into the next binade and the step from the
     subnormals to the normals come out right from one formula."""
     floor = fmt.emin - fmt.man_bits
-    field = ((r.exponent - floor).as_unsigned() << fmt.man_bits) + r.significand
+    m = fmt.man_bits
+    # (e - floor) * 2**m + significand, the addition only where the fields overlap: the
+    # significand's hidden and carry bits land in the exponent field.
+    top = ((r.exponent - floor).as_unsigned() + r.significand[m:])
+    field = Cat(r.significand[:m], top)
     field = Mux(r.significand == 0, 0, field)[:fmt.width - 1]
     return Cat(Mux(r.inf, fmt.inf_bits, field)[:fmt.width - 1], r.sign)
 

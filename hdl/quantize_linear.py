@@ -7,7 +7,7 @@ from ..golden.floats import float_format
 from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODELS
 from ._checks import check_bool, check_choice, check_int, check_numbers
 from .floats import (constant_parts, decode, divide_step, encode, exponent_shape,
-                     leading_zeros, unpack)
+                     leading_zeros, shift_by_eights, unpack)
 from .pipeline import BEAT_LATENCY, Pipeline
 from .scale_fields import ScaledStreams, check_block_scale
 from .rounding import add_carry, coarse_shift, fine_round, group_ors, saturate
@@ -225,10 +225,10 @@ class QuantizeLinear(wiring.Component):
         d = v["ediff"] - v["lzx"]
         ms = v["ms"]
         if "lzs" in v:
-            d, ms = d + v["lzs"], _shift_by_eights(ms, v["lzs"])
+            d, ms = d + v["lzs"], shift_by_eights(ms, v["lzs"])
             out["lzs"] = v["lzs"]
         shape = exponent_shape(self.fmt)
-        return dict(out, mx=_shift_by_eights(v["mx"], v["lzx"]), ms=ms,
+        return dict(out, mx=shift_by_eights(v["mx"], v["lzx"]), ms=ms,
                     d=d.as_signed()[:shape.width].as_signed())
 
     def _normalize_rest(self, v):
@@ -339,10 +339,3 @@ class QuantizeLinear(wiring.Component):
         y = saturate(v["total"], width=self.out_width, signed_out=self.out_signed,
                      saturation="sat", overflow=(v["big"], v["negative"]))
         return Mux(v["nan"], lo, Mux(v["inf"], Mux(v["sign"], lo, hi), y))
-
-
-def _shift_by_eights(value, amount):
-    """``value`` shifted left by the multiple of 8 in ``amount``, same width."""
-    if len(amount) <= 3:
-        return value
-    return (value << Cat(Const(0, 3), amount[3:]))[:len(value)]
