@@ -61,10 +61,11 @@ class DequantizeLinear(wiring.Component):
         The output bit patterns, one beat per input beat, in order, ``latency`` cycles
         later with ``o.ready`` high; the pipeline stalls as one.
     latency : int
-        The input register; for wide inputs the rounding of ``q`` to 24 bits (5 stages);
-        the difference; the product; eight stages per rounding to a format (five to
-        float64's precision, see :class:`~qdp.hdl.floats.RoundingStages`); the output:
-        16 cycles for int8 -> FP32, 23 for int8 -> BF16, 28 for int32 -> BF16. The product comes from registered DSP tiles
+        The input register; for wide inputs the rounding of ``q`` to 24 bits and back
+        (7 stages); the difference; the product; eight stages per rounding to a format
+        (five to float64's precision, see :class:`~qdp.hdl.floats.RoundingStages`); the
+        output: 16 cycles for int8 -> FP32, 23 for int8 -> BF16, 29 for int32 -> BF16.
+        The product comes from registered DSP tiles
         (:class:`~qdp.hdl.multiplier.TiledMultiplier`: 3 cycles plus its adder levels).
     """
 
@@ -141,7 +142,8 @@ class DequantizeLinear(wiring.Component):
             first = RoundingStages(precision=FP32.precision, fmt=FP32, exp_shape=shape)
         second = RoundingStages(precision=self.fmt.precision, fmt=self.fmt, exp_shape=shape)
         return ([lambda v: v]
-                + ([self._widen] + widen.stages() + [self._widened] if self.wide else [])
+                + ([self._widen] + widen.stages() + [self._widened, self._signed]
+                   if self.wide else [])
                 + [self._difference, self._operands, MULTIPLY] + first.stages()
                 + (second.stages() if self._two_roundings else []))
 
@@ -184,10 +186,18 @@ class DequantizeLinear(wiring.Component):
                 "exponent": 0}
 
     def _widened(self, v):
-        """The rounded ``|q|`` back to an integer, with its sign."""
-        e = v["exponent"]
-        value = Mux(e >= 0, v["significand"] << e.as_unsigned(),
-                    v["significand"] >> (-e).as_unsigned())[:self.in_width + 1]
+        """The rounded ``|q|`` back to an integer: ``significand * 2**e`` with ``e`` in
+        ``-(24 + 1)..in_width - 23`` (a significand normalized to 24 bits, its carry),
+        so both shifters take only that many places."""
+        e, sig = v["exponent"], v["significand"]
+        left = e.as_unsigned()[:(self.in_width - 23).bit_length()]
+        right = (-e).as_unsigned()[:(FP32.precision + 1).bit_length()]
+        value = Mux(e >= 0, sig << left, sig >> right)[:self.in_width + 1]
+        return {"s": v["s"], "z": v["z"], "sign": v["sign"], "magnitude": value}
+
+    def _signed(self, v):
+        """The integer with its sign again."""
+        value = v["magnitude"]
         return {"s": v["s"], "z": v["z"], "q": Mux(v["sign"], -value, value)}
 
     def _difference(self, v):
