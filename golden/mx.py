@@ -1,0 +1,216 @@
+"""OCP Microscaling (MX v1.0): blocks of ``block_size`` elements sharing one power-of-two
+scale, an E8M0 byte.
+
+Every step is stated in exact arithmetic on the input's bit patterns (FP32, BF16 or FP16):
+
+The shared scale (OCP §6.3, the "minimally supported" conversion)
+    ``amax = max |x|`` over the block (the largest pattern with the sign cleared, as in
+    :mod:`qdp.golden.absmax_float`); ``e = floor(log2(amax))`` read from its exponent
+    field and significand -- exact for subnormals too, never a float ``log2``, which
+    rounds up just below a power of two; ``shared = clamp(e - emax_elem, -127, 127)``
+    with ``emax_elem`` the exponent of the element's largest normal; the scale byte is
+    ``shared + 127``. A block holding an Inf or a NaN gets the NaN scale ``0xFF``; an
+    all-zero block gets ``shared = -127`` (byte 0).
+The elements
+    ``v = x / 2**shared`` (exact: a power of two) rounded to the element format in
+    ``rounding`` (half even by default; ``half_away`` is microxcaling's default), its
+    subnormals included, and saturated to ±(largest normal); the code is the element's
+    encoding as a ``uint8`` (FP4/FP6 in the low bits). A zero keeps its sign (``-0``
+    codes with the sign bit set), as the casts do. MXINT8 elements are two's-complement
+    ``round(v * 64)`` clipped to ±127 (OCP's ``1.6`` fixed point; ``-128`` is never
+    produced, as in microxcaling). In a block with the NaN scale every code is 0: the
+    scale alone marks the block.
+Dequantization
+    ``element value * 2**shared`` rounded to FP32 (exact but for values beyond FP32's
+    range, which overflow to Inf; ``2**-127`` is FP32's subnormal, not clamped); the NaN
+    scale gives NaN for the whole block, as does a NaN element code (``fp8_e4m3``'s
+    ``S.1111.111``, ``fp8_e5m2``'s NaNs); ``fp8_e5m2``'s Inf codes give ±Inf.
+"""
+
+import dataclasses
+
+import ml_dtypes
+import numpy as np
+
+from . import floats
+from .rounding import DETERMINISTIC_MODES, round_shift
+
+__all__ = ["MX_ELEMENTS", "ElementFormat", "mx_quantize", "mx_dequantize", "E8M0_NAN",
+           "E8M0_BIAS", "element_format", "element_values", "shared_scales"]
+
+E8M0_BIAS = 127
+E8M0_NAN = 0xFF
+
+
+@dataclasses.dataclass(frozen=True)
+class ElementFormat:
+    """An MX element format.
+
+    Members
+    -------
+    name : str
+    exp_bits, man_bits, bias : int
+        The float layout (``exp_bits = 0``: MXINT8's two's-complement fixed point with
+        ``man_bits`` fraction bits).
+    max_value : float
+        The largest finite magnitude (saturation bound).
+    dtype : numpy dtype or None
+        The ``ml_dtypes`` dtype of the same encoding (references in the tests).
+    """
+
+    name: str
+    exp_bits: int
+    man_bits: int
+    bias: int
+    max_value: float
+    dtype: object
+
+    @property
+    def width(self):
+        return 8 if self.exp_bits == 0 else 1 + self.exp_bits + self.man_bits
+
+    @property
+    def emax(self):
+        """Exponent of the largest normal: ``floor(log2(max_value))``."""
+        return int(np.floor(np.log2(self.max_value)))
+
+
+MX_ELEMENTS = {f.name: f for f in (
+    ElementFormat("int8", 0, 6, 0, 127 / 64, None),
+    ElementFormat("fp8_e4m3", 4, 3, 7, 448.0, np.dtype(ml_dtypes.float8_e4m3fn)),
+    ElementFormat("fp8_e5m2", 5, 2, 15, 57344.0, np.dtype(ml_dtypes.float8_e5m2)),
+    ElementFormat("fp6_e3m2", 3, 2, 3, 28.0, np.dtype(ml_dtypes.float6_e3m2fn)),
+    ElementFormat("fp6_e2m3", 2, 3, 1, 7.5, np.dtype(ml_dtypes.float6_e2m3fn)),
+    ElementFormat("fp4_e2m1", 2, 1, 1, 6.0, np.dtype(ml_dtypes.float4_e2m1fn)),
+)}
+
+_INPUTS = {np.dtype(np.float32): "fp32", np.dtype(ml_dtypes.bfloat16): "bf16",
+           np.dtype(np.float16): "fp16"}
+
+
+def element_format(element):
+    try:
+        return MX_ELEMENTS[element]
+    except (KeyError, TypeError):
+        raise ValueError(f"element: unknown MX element {element!r}; expected one of "
+                         f"{', '.join(MX_ELEMENTS)}") from None
+
+
+def _input(x):
+    x = np.asarray(x)
+    if x.dtype not in _INPUTS:
+        raise ValueError(f"x: MX quantization takes float32, bfloat16 or float16 arrays; "
+                         f"got {x.dtype}")
+    fmt = floats.float_format(_INPUTS[x.dtype])
+    return fmt, floats.as_bits(x, fmt).reshape(-1)
+
+
+def _floor_log2(bits, fmt):
+    """``floor(log2(|x|))`` of nonzero finite patterns, from the fields."""
+    _, sig, exp = floats.decompose(bits, fmt)
+    return exp + floats.bit_length(sig) - 1
+
+
+def _blocks(n, block_size):
+    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1:
+        raise ValueError(f"block_size: {block_size!r} is not allowed (a positive int)")
+    if n % block_size:
+        raise ValueError(f"block_size: {n} elements are not whole blocks of {block_size}")
+    return n // block_size
+
+
+def shared_scales(bits, fmt, elem, block_size):
+    """The E8M0 scale byte of every block of the flat patterns ``bits`` (see the
+    module)."""
+    blocks = _blocks(bits.size, block_size)
+    amax = (bits & ((1 << (fmt.width - 1)) - 1)).reshape(blocks, block_size).max(axis=1)
+    special = amax >= fmt.inf_bits
+    e = _floor_log2(np.where((amax == 0) | special, 1, amax), fmt)
+    shared = np.where(amax == 0, -E8M0_BIAS,
+                      np.clip(e - elem.emax, -E8M0_BIAS, E8M0_BIAS))
+    return np.where(special, E8M0_NAN, shared + E8M0_BIAS).astype(np.uint8)
+
+
+def _max_field(elem):
+    """The encoding of the largest normal (without the sign)."""
+    fraction = elem.max_value / 2.0 ** elem.emax - 1
+    return ((elem.emax + elem.bias) << elem.man_bits) | int(fraction * (1 << elem.man_bits))
+
+
+def _round_element(sign, sig, exp, elem, rounding):
+    """The codes of ``(-1)**sign * sig * 2**exp`` (int64 arrays) rounded to ``elem`` in
+    ``rounding`` and saturated."""
+    if elem.exp_bits == 0:                      # MXINT8: round(v * 2**man_bits)
+        shift = -(exp + elem.man_bits)
+        num = sig.astype(object) << np.maximum(-shift, 0).astype(object)
+        q = round_shift(np.where(sign, -num, num), np.maximum(shift, 0), rounding)
+        return (np.clip(q.astype(np.int64), -127, 127) & 0xFF).astype(np.uint8)
+    floor_lsb = 1 - elem.bias - elem.man_bits   # the subnormals' last place
+    lsb = np.maximum(exp + floats.bit_length(sig) - (elem.man_bits + 1), floor_lsb)
+    shift = lsb - exp
+    num = sig.astype(object) << np.maximum(-shift, 0).astype(object)
+    magnitude = np.abs(round_shift(np.where(sign, -num, num), np.maximum(shift, 0),
+                                   rounding)).astype(np.int64)
+    # IEEE's encoding: a carry out of the significand steps the exponent, the last
+    # subnormal step is the first normal; fields order as values, so saturating is a min.
+    field = np.where(magnitude == 0, 0,
+                     ((lsb - floor_lsb) << elem.man_bits) + magnitude)
+    field = np.minimum(field, _max_field(elem))
+    return (field | (sign.astype(np.int64) << (elem.width - 1))).astype(np.uint8)
+
+
+def mx_quantize(x, element, *, block_size=32, rounding="half_even"):
+    """OCP MX quantization of ``x`` (float32, bfloat16 or float16; blocks of
+    ``block_size`` consecutive elements in C order): ``(codes, scales)``, the element
+    codes (``uint8``, ``x``'s shape) and the E8M0 scale bytes (``uint8``, one per block).
+    See the module for every rule."""
+    elem = element_format(element)
+    if rounding not in DETERMINISTIC_MODES:
+        raise ValueError(f"rounding: {rounding!r} is not one of "
+                         f"{', '.join(DETERMINISTIC_MODES)}")
+    shape = np.shape(x)
+    fmt, bits = _input(x)
+    scales = shared_scales(bits, fmt, elem, block_size)
+    shared = np.repeat(scales.astype(np.int64) - E8M0_BIAS, block_size)
+    sign, sig, exp = floats.decompose(bits, fmt)
+    codes = _round_element(sign.astype(bool), sig, exp - shared, elem, rounding)
+    codes = np.where(np.repeat(scales == E8M0_NAN, block_size), 0, codes)
+    return codes.astype(np.uint8).reshape(shape), scales
+
+
+def element_values(codes, elem):
+    """The exact values of element codes as float64 (NaN for NaN codes, ±Inf for
+    fp8_e5m2's Inf)."""
+    codes = np.asarray(codes, dtype=np.uint8)
+    if elem.exp_bits == 0:
+        return codes.view(np.int8).astype(np.float64) / (1 << elem.man_bits)
+    return (codes & ((1 << elem.width) - 1)).view(elem.dtype).astype(np.float64) \
+        if elem.width == 8 else _narrow_values(codes, elem)
+
+
+def _narrow_values(codes, elem):
+    """FP6/FP4 codes (low bits of a byte) by their fields."""
+    c = codes.astype(np.int64)
+    sign = (c >> (elem.width - 1)) & 1
+    field = (c >> elem.man_bits) & ((1 << elem.exp_bits) - 1)
+    man = c & ((1 << elem.man_bits) - 1)
+    sig = np.where(field > 0, man + (1 << elem.man_bits), man)
+    exp = np.maximum(field, 1) - elem.bias - elem.man_bits
+    return np.where(sign == 1, -1.0, 1.0) * np.ldexp(sig.astype(np.float64), exp)
+
+
+def mx_dequantize(codes, scales, element, *, block_size=32):
+    """``element value * 2**shared`` per element, rounded to float32 (see the module)."""
+    elem = element_format(element)
+    codes = np.asarray(codes, dtype=np.uint8)
+    scales = np.asarray(scales, dtype=np.uint8).reshape(-1)
+    blocks = _blocks(codes.size, block_size)
+    if scales.size != blocks:
+        raise ValueError(f"scales: expected {blocks} for {codes.size} elements in blocks "
+                         f"of {block_size}, got {scales.size}")
+    values = element_values(codes.reshape(-1), elem)
+    shared = np.repeat(scales.astype(np.int64) - E8M0_BIAS, block_size)
+    # Exact in float64 (at most 2**-149 .. 2**143); one rounding to float32.
+    out = np.ldexp(values, shared).astype(np.float32)
+    out = np.where(np.repeat(scales == E8M0_NAN, block_size), np.float32(np.nan), out)
+    return out.reshape(codes.shape)
