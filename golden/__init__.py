@@ -18,6 +18,7 @@ from .floats import FloatFormat, FP32, BF16, FP16, float_format
 from .quantize_linear import quantize_linear
 from .dequantize_linear import dequantize_linear
 from .mx import MX_ELEMENTS, mx_quantize, mx_dequantize
+from .nf4 import nf4_quantize, nf4_dequantize
 from .schemes import (absmax_quantize, absmax_dequantize, zeropoint_params,
                       zeropoint_quantize, zeropoint_dequantize, fixed_point_frac_bits,
                       fixed_point_quantize, calibrate_minmax)
@@ -31,5 +32,6 @@ __all__ = [
     "blockwise_absmax", "dequantize_blockwise", "block_constant", "stochastic_random",
     "matmul_int", "qlinear",
     "FloatFormat", "FP32", "BF16", "FP16", "float_format", "quantize_linear",
-    "dequantize_linear", "MX_ELEMENTS", "mx_quantize", "mx_dequantize",
+    "dequantize_linear", "MX_ELEMENTS", "mx_quantize", "mx_dequantize", "nf4_quantize",
+    "nf4_dequantize",
 ]
