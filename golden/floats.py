@@ -32,7 +32,8 @@ import numpy as np
 
 from .rounding import DETERMINISTIC_MODES, NEAREST_MODES
 
-__all__ = ["FloatFormat", "FP32", "BF16", "FP16", "FORMATS", "float_format", "convert", "multiply",
+__all__ = ["FloatFormat", "FP32", "BF16", "FP16", "FORMATS", "float_format", "format_of",
+           "convert", "multiply",
            "ZERO", "SUBNORMAL", "NORMAL", "INF", "NAN", "CLASS_NAMES",
            "as_bits", "classify", "decompose", "round_scaled", "round_precision",
            "round_rational", "divide", "to_fraction", "bit_length"]
@@ -164,6 +165,16 @@ def float_format(spec, name="format"):
                 return FORMATS.get(_name_of(fmt), fmt)
     raise ValueError(f"{name}: unknown float format {spec!r}; expected one of "
                      f"{', '.join(FORMATS)} or eXmY (custom, at most 16 bits)")
+
+
+def format_of(values, name="x"):
+    """The named format whose dtype ``values`` has (float32, bfloat16 or float16), and
+    ``values`` as its bit patterns (int64, flat). Any other dtype is refused."""
+    dtype = np.asarray(values).dtype
+    for fmt in FORMATS.values():
+        if fmt.dtype == dtype:
+            return fmt, as_bits(values, fmt, name).reshape(-1)
+    raise ValueError(f"{name}: expected float32, bfloat16 or float16 values, got {dtype}")
 
 
 def _name_of(fmt):

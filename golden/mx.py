@@ -84,25 +84,12 @@ MX_ELEMENTS = {f.name: f for f in (
     ElementFormat("fp4_e2m1", 2, 1, 1, 6.0, np.dtype(ml_dtypes.float4_e2m1fn)),
 )}
 
-_INPUTS = {np.dtype(np.float32): "fp32", np.dtype(ml_dtypes.bfloat16): "bf16",
-           np.dtype(np.float16): "fp16"}
-
-
 def element_format(element):
     try:
         return MX_ELEMENTS[element]
     except (KeyError, TypeError):
         raise ValueError(f"element: unknown MX element {element!r}; expected one of "
                          f"{', '.join(MX_ELEMENTS)}") from None
-
-
-def _input(x):
-    x = np.asarray(x)
-    if x.dtype not in _INPUTS:
-        raise ValueError(f"x: MX quantization takes float32, bfloat16 or float16 arrays; "
-                         f"got {x.dtype}")
-    fmt = floats.float_format(_INPUTS[x.dtype])
-    return fmt, floats.as_bits(x, fmt).reshape(-1)
 
 
 def _floor_log2(bits, fmt):
@@ -169,7 +156,7 @@ def mx_quantize(x, element, *, block_size=32, rounding="half_even"):
         raise ValueError(f"rounding: {rounding!r} is not one of "
                          f"{', '.join(DETERMINISTIC_MODES)}")
     shape = np.shape(x)
-    fmt, bits = _input(x)
+    fmt, bits = floats.format_of(x)
     scales = shared_scales(bits, fmt, elem, block_size)
     shared = np.repeat(scales.astype(np.int64) - E8M0_BIAS, block_size)
     sign, sig, exp = floats.decompose(bits, fmt)

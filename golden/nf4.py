@@ -44,20 +44,6 @@ THRESHOLDS = np.array([
 #: The block sizes bitsandbytes' kernels take.
 NF4_BLOCK_SIZES = (32, 4096)
 
-_INPUTS = {np.dtype(np.float32): "fp32", np.dtype(np.float16): "fp16"}
-
-
-def _fp32_bits(x):
-    """``x`` as FP32 patterns (float32, bfloat16 or float16 arrays; exact)."""
-    x = np.asarray(x)
-    name = _INPUTS.get(x.dtype) or ("bf16" if x.dtype.name == "bfloat16" else None)
-    if name is None:
-        raise ValueError(f"x: NF4 quantization takes float32, bfloat16 or float16 arrays; "
-                         f"got {x.dtype}")
-    fmt = floats.float_format(name)
-    return floats.convert(floats.as_bits(x, fmt).reshape(-1), fmt, floats.FP32)
-
-
 def _check_block_size(block_size):
     lo, hi = NF4_BLOCK_SIZES
     if isinstance(block_size, bool) or not isinstance(block_size, int) or \
@@ -76,7 +62,8 @@ def nf4_quantize(x, *, block_size=64):
     absmax)`` -- ``uint8`` bytes of two codes each, first element high, and the FP32
     absmax of every block (see the module)."""
     block_size = _check_block_size(block_size)
-    bits = _fp32_bits(x)
+    fmt, bits = floats.format_of(x)
+    bits = floats.convert(bits, fmt, floats.FP32)       # exact: FP32 holds them all
     n = bits.size
     if n % 2:
         raise ValueError(f"x: {n} elements; NF4 packs two codes per byte, so the count "
