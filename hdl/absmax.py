@@ -133,9 +133,10 @@ from ..golden.lfsr import DEFAULT_SEED
 from ..golden.rounding import ABSMAX_MODELS, NEAREST_MODES, ROUNDING_MODES, STOCHASTIC_BITS
 from ..golden.floats import float_format
 from ._checks import check_choice, check_int
-from .absmax_float import MULTIPLY, Float32Quantize, scale_layout
+from .absmax_float import Float32Quantize, scale_layout
 from .floats import unpack
 from .lfsr import lfsr_register
+from .multiplier import MULTIPLY
 from .pipeline import Pipeline
 from .rounding import tie_goes_up
 

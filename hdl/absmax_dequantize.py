@@ -1,7 +1,7 @@
 """Blockwise dequantization, the seeds' Eq. 2: ``q`` and its block's absmax (or ``c``) in,
 floats out, exactly as :func:`qdp.golden.dequantize_blockwise` states it."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -9,15 +9,13 @@ from ..golden.floats import FP32, float_format
 from ..golden.rounding import ABSMAX_MODELS
 from ._checks import check_choice, check_int
 from .absmax_float import scale_layout
-from .floats import (Rounded, RoundingStages, divide_step, encode_rounded, exponent_shape,
-                     leading_zeros, shift_by_eights, unpack)
-from .multiplier import TiledMultiplier, adder_levels, limbs, pipeline_products
+from .floats import (Rounded, RoundingStages, division_step, encode_rounded, exponent_shape,
+                     leading_zeros, quotient_value, shift_by_eights, unpack)
+from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
 from .pipeline import BEAT_LATENCY, Pipeline
 from .scale_fields import join_block_scale
 
 __all__ = ["AbsmaxDequantize"]
-
-MULTIPLY = "multiply"        # the stage of the registered multipliers
 
 
 class AbsmaxDequantize(wiring.Component):
@@ -244,21 +242,16 @@ class AbsmaxDequantize(wiring.Component):
         return value.as_signed()[:self.exp_shape.width].as_signed()
 
     def _divide(self, v):
-        """One quotient bit, the newest at the bottom."""
-        bit, rem = divide_step(v["rem"], v["divisor"], self.width)
-        quotient = bit if "quotient" not in v else Cat(bit, v["quotient"])
-        return dict(v, rem=rem, quotient=quotient)
+        return division_step(v, self.width)
 
     def _round_input(self, v):
-        """The quotient ``Q`` and the sticky bit as the rounding stages' value:
-        ``(2 Q + sticky) * 2**(exponent - quotient_bits)``; 0 for a ``q / Inf``."""
-        significand = Cat(v["rem"] != 0, v["quotient"])
-        if "vanish" in v:
-            significand = Mux(v["vanish"], 0, significand)
-        out = {k: val for k, val in v.items()
-               if k not in ("rem", "divisor", "quotient", "vanish")}
-        return dict(out, significand=significand,
-                    exponent=self._exponent(v["exponent"] - self.quotient_bits))
+        """The quotient with its sticky bit as the rounding stages' value
+        (:func:`~qdp.hdl.floats.quotient_value`); 0 for a ``q / Inf``."""
+        out = quotient_value(v, self.quotient_bits, self.exp_shape)
+        if "vanish" not in v:
+            return out
+        vanish = out.pop("vanish")
+        return dict(out, significand=Mux(vanish, 0, out["significand"]))
 
     def _output(self, v):
         bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),

@@ -11,7 +11,7 @@ only with room for it in its output FIFO):
 2. normalize, in two steps (by the multiple of 8, then the rest): ``qmax`` and that
    significand both ``W`` bits wide with their top bit set, so that their ratio lies in
    (1/2, 2);
-3. ``QUOTIENT_BITS`` restoring division steps (:func:`~qdp.hdl.floats.divide_step`),
+3. ``QUOTIENT_BITS`` restoring division steps (:func:`~qdp.hdl.floats.division_step`),
    one per stage: 26 bits hold the 24 of FP32 and the round bit even when the ratio is
    below 1, and the last remainder is the sticky bit;
 4. rounding to FP32 (:class:`~qdp.hdl.floats.RoundingStages`: subnormal ``c`` exact,
@@ -32,17 +32,17 @@ Every qdp float format widens to FP32 exactly (at most 8 exponent and 23 mantiss
 as the golden model's absmax does.
 """
 
-from amaranth.hdl import Cat, Const, Mux, unsigned
+from amaranth.hdl import Const, Mux, unsigned
 from amaranth.lib import data
 
 from ..golden.floats import FP32
-from .floats import (Rounded, RoundingStages, divide_step, encode_rounded, exponent_shape,
-                     leading_zeros, shift_by_eights, unpack)
+from .floats import (Rounded, RoundingStages, division_step, encode_rounded,
+                     exponent_shape, leading_zeros, quotient_value, shift_by_eights, unpack)
 from .dsp import DSPMultiplier
-from .multiplier import TiledMultiplier, adder_levels, pipeline_products
+from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, pipeline_products
 from .rounding import coarse_shift, fine_round, group_ors
 
-__all__ = ["Float32Quantize", "QUOTIENT_BITS", "MAX_SHIFT", "MULTIPLY", "scale_layout"]
+__all__ = ["Float32Quantize", "QUOTIENT_BITS", "MAX_SHIFT", "scale_layout"]
 
 #: Quotient bits of ``qmax / absmax``: FP32's 24, a round bit, and one for a ratio < 1.
 QUOTIENT_BITS = FP32.precision + 2
@@ -50,8 +50,6 @@ QUOTIENT_BITS = FP32.precision + 2
 MAX_SHIFT = FP32.precision + 2
 #: The rounding shift goes by a multiple of 8, then by 0..7 (as QuantizeLinear's).
 FINE_SHIFT_BITS = 3
-#: Marks the stage of the registered multipliers in :meth:`Float32Quantize.stages`.
-MULTIPLY = "multiply"
 
 
 def scale_layout(fmt, model):
@@ -91,8 +89,9 @@ class Float32Quantize:
 
     def stages(self):
         """Stage functions on the list of dicts, :data:`MULTIPLY` for the multipliers."""
-        return ([self._unpack, self._shift, self._normalize] + [self._divide] * QUOTIENT_BITS
-                + [self._block(s) for s in [self._round_input] + self.rounding.stages()]
+        return ([self._unpack, self._shift, self._normalize]
+                + [self._block(s) for s in [self._divide] * QUOTIENT_BITS + [self._round_input]
+                   + self.rounding.stages()]
                 + [self._constant, MULTIPLY]
                 + [self._lanes(s) for s in self.rounding.stages()
                    + [self._align, self._coarse, self._fine, self._clip]])
@@ -155,21 +154,12 @@ class Float32Quantize:
         return [dict(out, rem=Const(self.qmax << (w - top), w + 1), divisor=divisor)] \
             + values[1:]
 
-    def _divide(self, values):
-        """One quotient bit, the newest at the bottom."""
-        block = values[0]
-        bit, rem = divide_step(block["rem"], block["divisor"], self.width)
-        quotient = bit if "quotient" not in block else Cat(bit, block["quotient"])
-        return [dict(block, rem=rem, quotient=quotient)] + values[1:]
+    def _divide(self, block):
+        return division_step(block, self.width)
 
     def _round_input(self, block):
-        """The quotient ``Q`` with the sticky bit below it, as the value the rounding
-        stages take: ``(2 Q + sticky) * 2**(exponent - QUOTIENT_BITS)``."""
-        out = {k: v for k, v in block.items() if k not in ("rem", "divisor", "quotient")}
-        exponent = (block["exponent"] - QUOTIENT_BITS).as_signed()
-        return dict(out, sign=Const(0, 1),
-                    significand=Cat(block["rem"] != 0, block["quotient"]),
-                    exponent=exponent[:self.exp_shape.width].as_signed())
+        """The positive quotient with its sticky bit, as the rounding stages' value."""
+        return dict(quotient_value(block, QUOTIENT_BITS, self.exp_shape), sign=Const(0, 1))
 
     def _constant(self, values):
         """The rounded ``c``: its FP32 pattern for ``scale``, its parts for the product

@@ -8,13 +8,12 @@ from ._checks import check_bool, check_int, check_numbers
 from .floats import (Rounded, RoundingStages, constant_parts, decode, encode,
                      encode_rounded, exponent_shape, unpack)
 from .dsp import DSPMultiplier
-from .multiplier import TiledMultiplier, adder_levels, limbs, pipeline_products
+from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
 from .pipeline import BEAT_LATENCY, Pipeline
 from .scale_fields import ScaledStreams, check_block_scale
 
 __all__ = ["DequantizeLinear"]
 
-MULTIPLY = "multiply"        # the stage of the registered multipliers
 #: Inputs wider than this take ONNX's float64 path (NumPy promotes int32 with float32).
 WIDE = 16
 FLOAT64_PRECISION = 53

@@ -3,7 +3,8 @@
 A float enters as its bit pattern. :func:`unpack` reads its class (zero, subnormal,
 normal, Inf, NaN), sign, significand and exponent; :func:`leading_zeros` is what
 normalizing a significand (subnormals shifted up, their exponent down) needs;
-:func:`divide_step` forms a quotient of two normalized significands bit by bit;
+:func:`divide_step` forms a quotient of two normalized significands bit by bit
+(:func:`division_step` and :func:`quotient_value` on a stage's dict);
 :class:`RoundingStages` rounds an exact value to a format in pipeline stages and
 :func:`encode_rounded` packs the result. :func:`constant_parts`, :func:`encode` and
 :func:`decode` do the same for elaboration-time constants. Combinational; the
@@ -18,7 +19,7 @@ from amaranth.hdl import Cat, Const, Mux, signed
 
 __all__ = ["FloatFields", "Rounded", "RoundingStages", "unpack", "leading_zeros",
            "leading_zeros_groups", "leading_zeros_finish",
-           "shift_by_eights", "divide_step",
+           "shift_by_eights", "divide_step", "division_step", "quotient_value",
            "exponent_shape", "encode_rounded", "constant_parts",
            "encode", "decode"]
 
@@ -144,6 +145,25 @@ def divide_step(rem, divisor, width):
     bit = ~difference[-1]
     rest = Mux(bit, difference[:width], rem)
     return bit, (rest << 1)[:width]
+
+
+def division_step(v, width):
+    """:func:`divide_step` as a pipeline stage on a dict: its ``rem`` and ``divisor``
+    (``width`` bits), and the quotient bits so far in ``quotient`` (absent before the
+    first step; the newest bit at the bottom)."""
+    bit, rem = divide_step(v["rem"], v["divisor"], width)
+    return dict(v, rem=rem, quotient=bit if "quotient" not in v else Cat(bit, v["quotient"]))
+
+
+def quotient_value(v, bits, exp_shape):
+    """A finished division's dict as the value :class:`RoundingStages` take: the
+    ``bits``-bit quotient ``Q`` with the sticky bit (``rem != 0``) below it,
+    ``(2 Q + sticky) * 2**(exponent - bits)``; ``rem``, ``divisor`` and ``quotient``
+    dropped."""
+    out = {k: val for k, val in v.items() if k not in ("rem", "divisor", "quotient")}
+    exponent = (v["exponent"] - bits).as_signed()
+    return dict(out, significand=Cat(v["rem"] != 0, v["quotient"]),
+                exponent=exponent[:exp_shape.width].as_signed())
 
 
 @dataclasses.dataclass

@@ -7,7 +7,10 @@ from amaranth.lib.wiring import In, Out
 from ._checks import check_bool, check_int
 from .dsp import DSPMultiplier
 
-__all__ = ["TiledMultiplier", "adder_levels", "limbs", "pipeline_products"]
+__all__ = ["TiledMultiplier", "adder_levels", "limbs", "pipeline_products", "MULTIPLY"]
+
+#: Marks, in a component's list of pipeline stages, where :func:`pipeline_products` runs.
+MULTIPLY = "multiply"
 
 # A MULT18X18D multiplies 18-bit operands, each signed or not as a whole: a low limb of
 # a signed operand is unsigned, so low limbs are 17 bits and only the top limb takes 18.

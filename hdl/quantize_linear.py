@@ -6,7 +6,7 @@ from amaranth.lib import wiring
 from ..golden.floats import float_format
 from ..golden.rounding import DETERMINISTIC_MODES, ROUNDING_MODELS
 from ._checks import check_bool, check_choice, check_int, check_numbers
-from .floats import (constant_parts, decode, divide_step, encode, exponent_shape,
+from .floats import (constant_parts, decode, division_step, encode, exponent_shape,
                      leading_zeros, shift_by_eights, unpack)
 from .pipeline import BEAT_LATENCY, Pipeline
 from .scale_fields import ScaledStreams, check_block_scale
@@ -253,17 +253,14 @@ class QuantizeLinear(wiring.Component):
         clamped = Mux(v["below"], lo, Mux(v["above"], hi, d))
         top = self.fraction_bits + self.align + 1
         return {"sign": v["sign"], "nan": v["nan"], "inf": v["inf"], "z": v["z"],
-                "rem": v["mx"], "divisor": v["ms"], "quotient": 0,
+                "rem": v["mx"], "divisor": v["ms"],
                 "d": clamped.as_signed()[:bits].as_signed(),
                 "shift": (top - clamped).as_unsigned()[:(top + 2).bit_length()]}
 
     def _divide_step(self, v):
-        """One quotient bit (:func:`~qdp.hdl.floats.divide_step`); the remainder stays
+        """One quotient bit (:func:`~qdp.hdl.floats.division_step`); the remainder stays
         below twice the divisor."""
-        ge, rem = divide_step(v["rem"], v["divisor"], self.fmt.precision)
-        out = dict(v, rem=rem)
-        out["quotient"] = ge if isinstance(v["quotient"], int) else Cat(ge, v["quotient"])
-        return out
+        return division_step(v, self.fmt.precision)
 
     def _round_to_format(self, v):
         """``fl(x / s)``, first step: the ``precision`` bits to keep, and whether to round
