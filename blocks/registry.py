@@ -52,6 +52,16 @@ def _bound(value):
         else str(value)
 
 
+def _float_format(help):
+    """A float format parameter: a named format or a custom eXmY."""
+    return Param("choice", "fp32|bf16|fp16|eXmY", help, ("fp32", "bf16", "fp16"))
+
+
+#: QuantizeLinear's and DequantizeLinear's scale per block on a stream of its own.
+_BLOCK_SCALE = Param("bool", "true/false", "run-time scale and zero point once per block, "
+                     "on their own stream (scales); i and o carry first/last")
+
+
 def _int(component, name, help, note=""):
     """An integer parameter whose range is the one ``component`` checks."""
     lo, hi = component.RANGES[name]
@@ -222,9 +232,9 @@ BLOCKS = {
             "in_format": Param("choice", "int|fp32|bf16|fp16|eXmY",
                                "input elements: signed in_width-bit integers, or floats "
                                "(eXmY: custom)", ("int", "fp32", "bf16", "fp16")),
-            "model": _choice(ABSMAX_MODELS, "float input: exact (the rational qmax*x/absmax rounded "
-                             "once) or float32 (c = fl32(qmax/absmax), q = rint(fl32(c*x)); "
-                             "scale carries absmax and c)"),
+            "model": _choice(ABSMAX_MODELS, "float input: exact (the rational "
+                             "qmax*x/absmax rounded once) or float32 (c = fl32(qmax/absmax), "
+                             "q = rint(fl32(c*x)); scale carries absmax and c)"),
         },
     ),
     "absmax-dequantize": Block(
@@ -237,13 +247,11 @@ BLOCKS = {
                 "absmax's o and scale in, FP32/BF16/FP16 out",
         params={
             "lanes": _int(AbsmaxDequantize, "lanes", "elements per beat"),
-            "in_format": Param("choice", "fp32|bf16|fp16|eXmY",
-                               "the absmax's format (the absmax unit's input format)",
-                               ("fp32", "bf16", "fp16")),
+            "in_format": _float_format("the absmax's format (the absmax unit's input "
+                                       "format)"),
             "out_width": _int(AbsmaxDequantize, "out_width", "signed q width (qmax = "
                               "2**(out_width-1) - 1)"),
-            "out_format": Param("choice", "fp32|bf16|fp16|eXmY", "output format",
-                                ("fp32", "bf16", "fp16")),
+            "out_format": _float_format("output format"),
             "model": _choice(ABSMAX_MODELS, "exact: q * absmax / qmax rounded once; "
                              "float32: fl_out(fl32(q / c)), c from the scale stream"),
         },
@@ -258,9 +266,8 @@ BLOCKS = {
                 "FP32/BF16/FP16 in, 2..16-bit integers out",
         params={
             "lanes": _int(QuantizeLinear, "lanes", "elements per beat"),
-            "in_format": Param("choice", "fp32|bf16|fp16|eXmY",
-                               "input and scale format (eXmY: custom, 3+ exponent bits)",
-                               ("fp32", "bf16", "fp16")),
+            "in_format": _float_format("input and scale format (eXmY: custom, 3+ exponent "
+                                       "bits)"),
             "out_width": _int(QuantizeLinear, "out_width", "output element width"),
             "out_signed": Param("bool", "true/false", "signed output"),
             "rounding_model": _choice(ROUNDING_MODELS,
@@ -270,9 +277,7 @@ BLOCKS = {
             "runtime_scale": Param("bool", "true/false",
                                    "scale and zero point arrive with every beat"),
             "per_lane": Param("bool", "true/false", "one scale and zero point per lane"),
-            "block_scale": Param("bool", "true/false",
-                                 "run-time scale and zero point once per block, on their "
-                                 "own stream (scales); i and o carry first/last"),
+            "block_scale": _BLOCK_SCALE,
             "scale": Param("floats", "positive finite, or one per lane",
                            "constant scale (rounded half to even to in_format)"),
             "zero_point": Param("ints", "int, or one per lane", "constant zero point"),
@@ -290,15 +295,11 @@ BLOCKS = {
             "lanes": _int(DequantizeLinear, "lanes", "elements per beat"),
             "in_width": _int(DequantizeLinear, "in_width", "input element width"),
             "in_signed": Param("bool", "true/false", "signed input"),
-            "out_format": Param("choice", "fp32|bf16|fp16|eXmY",
-                                "output and scale format (eXmY: custom)",
-                                ("fp32", "bf16", "fp16")),
+            "out_format": _float_format("output and scale format (eXmY: custom)"),
             "runtime_scale": Param("bool", "true/false",
                                    "scale and zero point arrive with every beat"),
             "per_lane": Param("bool", "true/false", "one scale and zero point per lane"),
-            "block_scale": Param("bool", "true/false",
-                                 "run-time scale and zero point once per block, on their "
-                                 "own stream (scales); i and o carry first/last"),
+            "block_scale": _BLOCK_SCALE,
             "scale": Param("floats", "positive finite, or one per lane",
                            "constant scale (rounded half to even to out_format)"),
             "zero_point": Param("ints", "int, or one per lane; none: absent",
