@@ -20,7 +20,7 @@ from ..golden import floats
 from ..golden.absmax import block_constant, dequantize_blockwise
 from .bench import run_stream_bench
 from .float_vectors import scale_patterns, special_floats
-from .traffic import Check, Expect, Phase, Traffic, lane_ramps
+from .traffic import Check, Expect, Phase, Traffic, block_runs, lane_ramps
 
 __all__ = ["stimulus", "expected", "exhaustive_scales", "exhaustive_elements",
            "exhaustive_stimulus", "AbsmaxDequantizeTraffic", "test_absmax_dequantize"]
@@ -68,9 +68,8 @@ def _fields(unit, q, block_beats, scales, rng):
 def stimulus(unit, beats, rng):
     """``(fields, per_beat_scale)`` of ``beats`` beats: ``fields`` holds both input
     streams' payload fields."""
-    lengths = rng.integers(1, MAX_BLOCK_BEATS + 1, beats)
-    lengths = lengths[:np.searchsorted(np.cumsum(lengths), beats) + 1]
-    lengths[-1] -= lengths.sum() - beats
+    starts = np.unique(block_runs(rng, beats, MAX_BLOCK_BEATS))
+    lengths = np.diff(np.append(starts, beats))
     qmax = _qmax(unit)
     shape = (beats, unit.lanes)
     q = rng.integers(-qmax, qmax + 1, shape)

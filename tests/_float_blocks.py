@@ -9,18 +9,13 @@ from qdp.sim.payload import unpack
 from qdp.sim.traffic import as_blocks
 
 
-def _beat(fields, b):
-    data = [int(v) for v in fields["data"][b]]
-    if len(fields) == 1:
-        return data
-    return {k: ([int(v) for v in fields[k][b]] if np.ndim(fields[k][b]) else int(fields[k][b]))
-            for k in fields} | {"data": data}
-
-
-def _beats(fields):
+def beats_of(fields):
+    """One ``ctx.set`` payload per beat of a stream's payload fields: a dict of them, or
+    the bare lane list of a payload that is ``data`` alone."""
     n = len(next(iter(fields.values())))
-    return [{k: ([int(x) for x in v[b]] if np.ndim(v[b]) else int(v[b]))
-             for k, v in fields.items()} for b in range(n)]
+    beats = [{k: ([int(x) for x in v[b]] if np.ndim(v[b]) else int(v[b]))
+              for k, v in fields.items()} for b in range(n)]
+    return [beat["data"] for beat in beats] if set(fields) == {"data"} else beats
 
 
 def check_block(component, bench, beats, seed, **pauses):
@@ -32,9 +27,9 @@ def check_block(component, bench, beats, seed, **pauses):
     want = bench.expected(component, fields, scale)
     if getattr(component, "block_scale", False):
         streams = as_blocks(fields, rng)
-        inputs = {name: _beats(f) for name, f in streams.items()}
+        inputs = {name: beats_of(f) for name, f in streams.items()}
     else:
-        inputs = {"i": [_beat(fields, b) for b in range(beats)]}
+        inputs = {"i": beats_of(fields)}
     received, cycles = run_streams(component, inputs, {"o": beats}, seed=seed, **pauses)
     got = unpack(component.o.payload.shape(), received["o"])
     if isinstance(got, dict) and "first" in got:

@@ -6,6 +6,7 @@ latency at full rate; chained behind the absmax unit; parameter checks."""
 
 import numpy as np
 import pytest
+from _float_blocks import beats_of
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 
@@ -28,19 +29,12 @@ CASES = [
 ]
 
 
-def _beats(fields):
-    """One payload per beat: dicts of the stream's fields."""
-    n = len(next(iter(fields.values())))
-    return [{k: ([int(x) for x in v[b]] if np.ndim(v[b]) else int(v[b]))
-             for k, v in fields.items()} for b in range(n)]
-
-
 def run(unit, fields, **pauses):
     """``fields`` through ``unit``: ``(data patterns, (first, last) flags, cycles)``."""
-    inputs = {"i": _beats(fields["i"])}
+    inputs = {"i": beats_of(fields["i"])}
     scale = fields["scale"]
     inputs["scale"] = [int(v) for v in scale["value"]] if "value" in scale \
-        else _beats(scale)
+        else beats_of(scale)
     beats = len(fields["i"]["data"])
     received, cycles = run_streams(unit, inputs, {"o": beats}, **pauses)
     got = unpack(unit.o.payload.shape(), received["o"])
