@@ -18,7 +18,10 @@ from .floats import FloatFormat, FP32, BF16, FP16, float_format
 from .quantize_linear import quantize_linear
 from .dequantize_linear import dequantize_linear
 from .mx import MX_ELEMENTS, mx_quantize, mx_dequantize
+from .mx_mac_array import mx_matmul
 from .nf4 import nf4_quantize, nf4_dequantize
+from .double_quant import double_quantize, double_dequantize
+from .group import group_quantize, group_dequantize, group_pack, group_unpack
 from .schemes import (absmax_quantize, absmax_dequantize, zeropoint_params,
                       zeropoint_quantize, zeropoint_dequantize, fixed_point_frac_bits,
                       fixed_point_quantize, calibrate_minmax)
@@ -33,5 +36,6 @@ __all__ = [
     "matmul_int", "qlinear",
     "FloatFormat", "FP32", "BF16", "FP16", "float_format", "quantize_linear",
     "dequantize_linear", "MX_ELEMENTS", "mx_quantize", "mx_dequantize", "nf4_quantize",
-    "nf4_dequantize",
+    "nf4_dequantize", "mx_matmul", "double_quantize", "double_dequantize", "group_quantize",
+    "group_dequantize", "group_pack", "group_unpack",
 ]

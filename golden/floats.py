@@ -33,7 +33,7 @@ import numpy as np
 from .rounding import DETERMINISTIC_MODES, NEAREST_MODES
 
 __all__ = ["FloatFormat", "FP32", "BF16", "FP16", "FORMATS", "float_format", "format_of",
-           "convert", "multiply",
+           "convert", "multiply", "add", "round_integer", "from_fraction",
            "ZERO", "SUBNORMAL", "NORMAL", "INF", "NAN", "CLASS_NAMES",
            "as_bits", "classify", "decompose", "round_scaled", "round_precision",
            "round_rational", "divide", "to_fraction", "bit_length"]
@@ -353,6 +353,63 @@ def round_rational(sign, num, den, exponent, fmt, rounding="half_even"):
     quotient = scaled // den
     return round_scaled(sign, quotient, exponent - k, fmt, rounding,
                         sticky=(scaled - quotient * den) != 0)
+
+
+def round_integer(sign, magnitude, exponent, fmt, rounding="half_even"):
+    """Round ``(-1)**sign * magnitude * 2**exponent`` to ``fmt``; bit patterns.
+
+    Like :func:`round_scaled` for magnitudes of any size (Python ints, or an object
+    array of them): bits beyond 62 become the sticky flag, which leaves every rounding
+    decision as the exact value makes it (62 bits exceed any precision + 2 here)."""
+    magnitude = np.asarray(magnitude, dtype=object)
+    length = np.frompyfunc(int.bit_length, 1, 1)(magnitude).astype(np.int64)
+    drop = np.maximum(length - 62, 0)
+    kept = np.frompyfunc(lambda m, d: m >> d, 2, 1)(magnitude, drop.astype(object))
+    sticky = np.frompyfunc(lambda m, d: m & ((1 << d) - 1) != 0, 2, 1)(
+        magnitude, drop.astype(object)).astype(bool)
+    return round_scaled(sign, kept.astype(np.int64), np.asarray(exponent) + drop, fmt,
+                        rounding, sticky=sticky)
+
+
+def from_fraction(value, fmt, rounding="half_even"):
+    """The bit pattern of the rational ``value`` (a :class:`~fractions.Fraction`, int or
+    float) rounded once to ``fmt``."""
+    value = Fraction(value)
+    fmt = float_format(fmt)
+    num, den = abs(value.numerator), value.denominator
+    # Enough quotient bits that the remainder is only a sticky bit.
+    k = max(fmt.precision + 2 - num.bit_length() + den.bit_length(), 0)
+    quotient, rest = divmod(num << k, den)
+    # One more bit, set when a remainder is left: it only ever decides "above a tie".
+    bits = round_integer(value < 0, np.array([(quotient << 1) | (rest != 0)], dtype=object),
+                         -k - 1, fmt, rounding)
+    return int(bits[0])
+
+
+def add(x_bits, y_bits, fmt, rounding="half_even"):
+    """IEEE sum ``x + y`` of two ``fmt`` bit patterns, correctly rounded to ``fmt``:
+    NaN operands and ``Inf + -Inf`` give the canonical NaN; an exact zero sum is ``+0``
+    unless both operands are ``-0`` (``-0`` in every mode but ``floor``, where IEEE
+    makes it ``-0``)."""
+    fmt = float_format(fmt)
+    xc, xs = classify(x_bits, fmt)
+    yc, ys = classify(y_bits, fmt)
+    _, xm, xe = decompose(x_bits, fmt)
+    _, ym, ye = decompose(y_bits, fmt)
+    low = np.minimum(xe, ye)
+    # The exact sum as a Python int over the lower exponent (at most ~2**280).
+    left = np.frompyfunc(lambda m, s: int(m) << int(s), 2, 1)
+    total = (np.where(xs, -1, 1).astype(object) * left(xm, xe - low)
+             + np.where(ys, -1, 1).astype(object) * left(ym, ye - low))
+    negative = (total < 0).astype(bool)
+    zero_sign = (xs & ys) | ((rounding == "floor") & (xs | ys))
+    sign = np.where(total == 0, zero_sign, negative)
+    rounded = round_integer(sign, np.abs(total), low, fmt, rounding)
+    nan = (xc == NAN) | (yc == NAN) | ((xc == INF) & (yc == INF) & (xs != ys))
+    inf = (xc == INF) | (yc == INF)
+    inf_sign = np.where(xc == INF, xs, ys).astype(np.int64) << (fmt.width - 1)
+    return np.select([nan, inf], [fmt.nan_bits, fmt.inf_bits | inf_sign],
+                     rounded).astype(np.int64)
 
 
 def multiply(x_bits, y_bits, fmt, rounding="half_even"):

@@ -4,14 +4,16 @@ computes them (``kQuantizeBlockwise`` with ``dQuantizeNF4``, ``csrc/kernels.cu``
 Per block of ``block_size`` elements (a last, shorter block has its own constant), every
 step an IEEE FP32 operation (:mod:`qdp.golden.floats`), in the kernel's order:
 
-1. ``absmax = max |x|`` in FP32 (``x`` widens exactly from BF16/FP16);
+1. ``absmax = max |x|`` in FP32 (``x`` widens exactly from BF16/FP16) as the kernel's
+   ``fmaxf`` takes it: NaN elements are passed over, so a NaN does not reach the
+   constant, and a block of NaNs only keeps the kernel's start value ``-FLT_MAX``;
 2. ``c = fl32(1 / absmax)`` -- the kernel's ``1.0f / local_abs_max``: ``+Inf`` for an
-   all-zero block, 0 for an Inf block, NaN for a NaN block;
+   all-zero block, 0 for an Inf block;
 3. ``v = fl32(x * c)``;
 4. the code is the number of the kernel's 15 thresholds (:data:`THRESHOLDS`, its decimal
    literals rounded to FP32, as ``0.0397...f`` is) that ``v`` lies strictly above: a value
    exactly on a threshold takes the lower code, and a NaN ``v`` -- every element of an
-   all-zero block (``0 * Inf``), of a NaN block, an Inf element of an Inf block -- takes
+   all-zero block (``0 * Inf``), a NaN element, an Inf element of an Inf block -- takes
    code 0 (value -1), because every comparison of the kernel's tree is false;
 5. two codes per byte, the first element in the high nibble.
 
@@ -24,7 +26,7 @@ import numpy as np
 from . import floats
 
 __all__ = ["CODE_VALUES", "THRESHOLDS", "nf4_quantize", "nf4_dequantize",
-           "NF4_BLOCK_SIZES"]
+           "NF4_BLOCK_SIZES", "normalise_blocks"]
 
 #: ``nf4_dequantization_lut`` of the kernel, FP32.
 CODE_VALUES = np.array([
@@ -57,27 +59,42 @@ def _block_index(n, block_size):
     return np.arange(n) // block_size
 
 
+#: ``-FLT_MAX``, the start value of the kernel's max.
+_MINUS_FLT_MAX = 0xFF7FFFFF
+
+
+def normalise_blocks(x, block_size):
+    """Steps 1-3 of ``kQuantizeBlockwise`` (see the module) for blocks of ``block_size``
+    consecutive elements of ``x`` (FP32, BF16 or FP16, flat): ``(v, absmax)``, the FP32
+    values ``fl32(x * fl32(1 / absmax))`` and the FP32 constant of every block."""
+    fmt, bits = floats.format_of(x)
+    bits = floats.convert(bits, fmt, floats.FP32).reshape(-1)   # exact: FP32 holds them
+    n = bits.size
+    if n == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    magnitude = bits & 0x7FFFFFFF
+    magnitude = np.where(magnitude > floats.FP32.inf_bits, -1, magnitude)   # fmaxf
+    absmax = np.maximum.reduceat(magnitude, np.arange(0, n, block_size))
+    absmax = np.where(absmax < 0, _MINUS_FLT_MAX, absmax)
+    one = np.full(absmax.shape, floats.FP32.bias << floats.FP32.man_bits, dtype=np.int64)
+    c = floats.divide(one, absmax, floats.FP32)
+    v = floats.multiply(bits, c[_block_index(n, block_size)], floats.FP32)
+    return (v.astype(np.uint32).view(np.float32),
+            absmax.astype(np.uint32).view(np.float32))
+
+
 def nf4_quantize(x, *, block_size=64):
     """NF4 codes of ``x`` (flat C order, an even number of elements): ``(packed,
     absmax)`` -- ``uint8`` bytes of two codes each, first element high, and the FP32
     absmax of every block (see the module)."""
     block_size = _check_block_size(block_size)
-    fmt, bits = floats.format_of(x)
-    bits = floats.convert(bits, fmt, floats.FP32)       # exact: FP32 holds them all
-    n = bits.size
-    if n % 2:
-        raise ValueError(f"x: {n} elements; NF4 packs two codes per byte, so the count "
-                         f"must be even")
-    magnitude = bits & 0x7FFFFFFF
-    starts = np.arange(0, n, block_size)
-    absmax = np.maximum.reduceat(magnitude, starts) if n else np.zeros(0, np.int64)
-    one = np.full(absmax.shape, floats.FP32.bias << floats.FP32.man_bits, dtype=np.int64)
-    c = floats.divide(one, absmax, floats.FP32)
-    v = floats.multiply(bits, c[_block_index(n, block_size)], floats.FP32).astype(np.uint32)
-    values = v.view(np.float32)
+    if np.size(x) % 2:
+        raise ValueError(f"x: {np.size(x)} elements; NF4 packs two codes per byte, so "
+                         f"the count must be even")
+    values, absmax = normalise_blocks(x, block_size)
     codes = (values[:, None] > THRESHOLDS[None, :]).sum(axis=1)     # NaN: 0
     packed = ((codes[0::2] << 4) | codes[1::2]).astype(np.uint8)
-    return packed, absmax.astype(np.uint32).view(np.float32)
+    return packed, absmax
 
 
 def nf4_dequantize(packed, absmax, *, block_size=64):

@@ -783,3 +783,70 @@ def test_divide_is_symmetric_in_the_sign():
     number = floats.classify(x, FP32)[0] != NAN
     for m in DETERMINISTIC_MODES:
         assert np.array_equal(floats.divide(x, 0x3F800000, FP32, m)[number], x[number])
+
+
+# -- add, round_integer, from_fraction -------------------------------------------------------
+
+def special_sum(x, y, e, m, mode):
+    """IEEE addition's result for NaN / Inf operands and exact zero sums, or None."""
+    xk, xn, xv = textbook(x, e, m)
+    yk, yn, yv = textbook(y, e, m)
+    inf = ((1 << e) - 1) << m
+    if "nan" in (xk, yk) or (xk == yk == "inf" and xn != yn):
+        return "nan"
+    if "inf" in (xk, yk):
+        return inf | (int(xn if xk == "inf" else yn) << (e + m))
+    if xv + yv == 0:
+        negative = (xn and yn) or (mode == "floor" and (xn or yn))
+        return int(negative) << (e + m)
+    return None
+
+
+@pytest.mark.parametrize("spec", ("e2m2", "e3m3", "e5m2"))
+def test_add_exhaustive_small_formats_every_mode(spec):
+    e, m = fields(spec)
+    table = Table(spec)
+    n = 1 << (1 + e + m)
+    x, y = (a.reshape(-1) for a in np.meshgrid(np.arange(n), np.arange(n), indexing="ij"))
+    nan_bits = floats.float_format(spec).nan_bits
+    rounded = []                                  # {mode: bits} of each finite sum
+    for xb, yb in zip(x.tolist(), y.tolist()):
+        total = None if special_sum(xb, yb, e, m, "trunc") is not None else \
+            textbook(xb, e, m)[2] + textbook(yb, e, m)[2]
+        rounded.append(None if total is None else table.round(total < 0, abs(total)))
+    for mode in DETERMINISTIC_MODES:
+        want = [row[mode] if row is not None else special_sum(xb, yb, e, m, mode)
+                for row, xb, yb in zip(rounded, x.tolist(), y.tolist())]
+        want = [nan_bits if w == "nan" else w for w in want]
+        assert floats.add(x, y, spec, mode).tolist() == want, mode
+
+
+def test_add_fp32_matches_numpy_on_random_pairs():
+    rng = np.random.default_rng(11)
+    n = 60_000
+    x = biased_bits(rng, 2 * n, FP32)
+    y = np.concatenate([biased_bits(rng, n, FP32), close_to(rng, x[n:], FP32) ^ (1 << 31)])
+    with np.errstate(all="ignore"):
+        want = FP32.bits(FP32.values(x) + FP32.values(y))
+    check_against_numpy(floats.add(x, y, FP32), want, FP32)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fractions(), st.sampled_from(DETERMINISTIC_MODES))
+def test_from_fraction_rounds_once(value, mode):
+    """Against the binade formula, for any rational, FP32 and a small format."""
+    for spec in ("fp32", "e3m3"):
+        got = floats.from_fraction(value, spec, mode)
+        assert got == round_fraction(value < 0, abs(value), spec, mode)
+
+
+@pytest.mark.parametrize("mode", ("half_even", "trunc", "floor"))
+def test_round_integer_takes_magnitudes_beyond_62_bits(mode):
+    """Bits beyond 62 become sticky: a tie plus a far bit is above the tie."""
+    big = [(1 << 200) + 1, (3 << 100) | (1 << 76), 1 << 76, ((1 << 25) + 1) << 80 | 1]
+    shifts = [200, 150, 76, 100]
+    got = floats.round_integer(np.ones(4, bool), np.array(big, dtype=object),
+                               -np.array(shifts), FP32, mode)
+    want = [round_fraction(True, Fraction(b) * Fraction(2) ** -s, "fp32", mode)
+            for b, s in zip(big, shifts)]
+    assert got.tolist() == want

@@ -56,6 +56,14 @@ def test_codes_follow_the_kernel_tree():
     assert (codes[:100, 1:16] == np.arange(15)).all()          # on a threshold: lower
     assert (codes[:100, 16:31] == np.arange(1, 16)).all()
     assert (codes[150] == 0).all()                              # 0 * Inf is NaN: code 0
+    assert absmax[151] == np.nanmax(np.abs(x[151]))             # fmaxf passes NaN over
+    assert codes[151, 3] == 0
+
+
+def test_block_of_nans_keeps_the_kernels_start_value():
+    x = np.full(64, np.nan, np.float32)
+    packed, absmax = nf4_quantize(x)
+    assert absmax[0] == -np.finfo(np.float32).max and (packed == 0).all()
 
 
 def test_dequantize_is_one_fp32_product():
