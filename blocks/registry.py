@@ -14,8 +14,9 @@ from .. import golden
 from ..golden.rounding import (ABSMAX_MODELS, DETERMINISTIC_MODES, ROUNDING_MODELS,
                                ROUNDING_MODES)
 from ..golden.saturation import SATURATION_MODES
-from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray, QLinear,
-                   QuantizeLinear, Quantizer)
+from ..golden.mx import MX_ELEMENTS
+from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
+                   MxDequantize, QLinear, QuantizeLinear, Quantizer)
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
 
@@ -254,6 +255,20 @@ BLOCKS = {
             "out_format": _float_format("output format"),
             "model": _choice(ABSMAX_MODELS, "exact: q * absmax / qmax rounded once; "
                              "float32: fl_out(fl32(q / c)), c from the scale stream"),
+        },
+    ),
+    "mx-dequantize": Block(
+        name="mx-dequantize",
+        component=MxDequantize,
+        golden=golden.mx_dequantize,
+        bench="qdp.sim.mx_dequantize_tb",
+        proofs="qdp.formal.mx_dequantize",
+        summary="OCP MX dequantization: element codes and one E8M0 scale per block in, "
+                "value * 2**(scale - 127) rounded once to FP32/BF16/FP16 out",
+        params={
+            "lanes": _int(MxDequantize, "lanes", "elements per beat"),
+            "element": _choice(tuple(MX_ELEMENTS), "the MX element format"),
+            "out_format": _float_format("output format"),
         },
     ),
     "quantize-linear": Block(

@@ -56,6 +56,8 @@ REFERENCE = [
               {"block_size": 64, "in_format": "fp32", "pipeline": 3, "model": "float32"}),
     Reference("absmax-dequantize", "int8, fp32 absmax → fp32, exact", {}),
     Reference("absmax-dequantize", "int8, c → fp32, float32 model", {"model": "float32"}),
+    Reference("mx-dequantize", "fp8_e4m3 → fp32, 4 lanes",
+              {"element": "fp8_e4m3", "lanes": 4}),
     Reference("mac-array", "4×4 int8", {"rows": 4, "cols": 4}),
     Reference("mac-array", "8×8 int8", {"rows": 8, "cols": 8}),
     Reference("mac-array", "16×16 int8", {"rows": 16, "cols": 16}),

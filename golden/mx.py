@@ -21,10 +21,12 @@ The elements
     produced, as in microxcaling). In a block with the NaN scale every code is 0: the
     scale alone marks the block.
 Dequantization
-    ``element value * 2**shared`` rounded to FP32 (exact but for values beyond FP32's
-    range, which overflow to Inf; ``2**-127`` is FP32's subnormal, not clamped); the NaN
-    scale gives NaN for the whole block, as does a NaN element code (``fp8_e4m3``'s
-    ``S.1111.111``, ``fp8_e5m2``'s NaNs); ``fp8_e5m2``'s Inf codes give ±Inf.
+    ``element value * 2**shared`` rounded once, half to even, to ``out_format`` (FP32
+    by default: exact but for values beyond FP32's range, which overflow to Inf;
+    ``2**-127`` is FP32's subnormal, not clamped; BF16 and FP16 round in their
+    subnormals); the NaN scale gives the canonical NaN for the whole block, as does a NaN
+    element code (``fp8_e4m3``'s ``S.1111.111``, ``fp8_e5m2``'s NaNs); ``fp8_e5m2``'s
+    Inf codes give ±Inf; a zero code keeps its sign.
 """
 
 import dataclasses
@@ -33,6 +35,7 @@ import ml_dtypes
 import numpy as np
 
 from . import floats
+from .absmax_float import as_given
 from .rounding import DETERMINISTIC_MODES, round_shift
 
 __all__ = ["MX_ELEMENTS", "ElementFormat", "mx_quantize", "mx_dequantize", "E8M0_NAN",
@@ -186,18 +189,38 @@ def _narrow_values(codes, elem):
     return np.where(sign == 1, -1.0, 1.0) * np.ldexp(sig.astype(np.float64), exp)
 
 
-def mx_dequantize(codes, scales, element, *, block_size=32):
-    """``element value * 2**shared`` per element, rounded to float32 (see the module)."""
+def _element_parts(codes, elem):
+    """``(sign, significand, exponent)`` (int64) of element codes with ``|value| =
+    significand * 2**exponent`` for every finite code."""
+    c = codes.astype(np.int64)
+    if elem.exp_bits == 0:                      # two's complement, 1.6 fixed point
+        v = np.where(c >= 128, c - 256, c)
+        return v < 0, np.abs(v), np.full(c.shape, -elem.man_bits, dtype=np.int64)
+    sign = ((c >> (elem.width - 1)) & 1) == 1
+    field = (c >> elem.man_bits) & ((1 << elem.exp_bits) - 1)
+    man = c & ((1 << elem.man_bits) - 1)
+    sig = np.where(field > 0, man + (1 << elem.man_bits), man)
+    return sign, sig, np.maximum(field, 1) - elem.bias - elem.man_bits
+
+
+def mx_dequantize(codes, scales, element, *, block_size=32, out_format="fp32"):
+    """``element value * 2**shared`` per element, rounded once (half to even) to
+    ``out_format`` -- FP32, BF16 or FP16 values, or the bit patterns of a custom
+    ``eXmY`` (see the module)."""
     elem = element_format(element)
+    out = floats.float_format(out_format, "out_format")
     codes = np.asarray(codes, dtype=np.uint8)
     scales = np.asarray(scales, dtype=np.uint8).reshape(-1)
     blocks = _blocks(codes.size, block_size)
     if scales.size != blocks:
         raise ValueError(f"scales: expected {blocks} for {codes.size} elements in blocks "
                          f"of {block_size}, got {scales.size}")
-    values = element_values(codes.reshape(-1), elem)
-    shared = np.repeat(scales.astype(np.int64) - E8M0_BIAS, block_size)
-    # Exact in float64 (at most 2**-149 .. 2**143); one rounding to float32.
-    out = np.ldexp(values, shared).astype(np.float32)
-    out = np.where(np.repeat(scales == E8M0_NAN, block_size), np.float32(np.nan), out)
-    return out.reshape(codes.shape)
+    flat = codes.reshape(-1)
+    values = element_values(flat, elem)                     # for the NaN / Inf codes
+    shared = np.repeat(scales.astype(np.int64), block_size)
+    sign, sig, exp = _element_parts(flat, elem)
+    bits = floats.round_scaled(sign, sig, exp + shared - E8M0_BIAS, out)
+    signed = sign.astype(np.int64) << (out.width - 1)
+    bits = np.select([np.isnan(values) | (shared == E8M0_NAN), np.isinf(values)],
+                     [out.nan_bits, out.inf_bits | signed], bits)
+    return as_given(bits, out, False).reshape(codes.shape)

@@ -10,7 +10,8 @@ from .qlinear import QLinear
 from .quantize_linear import QuantizeLinear
 from .dequantize_linear import DequantizeLinear
 from .absmax_dequantize import AbsmaxDequantize
+from .mx_dequantize import MxDequantize
 
 __all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax",
-           "AbsmaxDequantize", "MacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
+           "AbsmaxDequantize", "MxDequantize", "MacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
            "Target"]

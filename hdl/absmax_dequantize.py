@@ -1,7 +1,7 @@
 """Blockwise dequantization, the seeds' Eq. 2: ``q`` and its block's absmax (or ``c``) in,
 floats out, exactly as :func:`qdp.golden.dequantize_blockwise` states it."""
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Mux, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,8 +12,8 @@ from .absmax_float import scale_layout
 from .floats import (Rounded, RoundingStages, division_step, encode_rounded, exponent_shape,
                      leading_zeros, quotient_value, shift_by_eights, unpack)
 from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
-from .pipeline import BEAT_LATENCY, Pipeline
-from .scale_fields import join_block_scale
+from .pipeline import BEAT_LATENCY
+from .scale_fields import block_scaled_module
 
 __all__ = ["AbsmaxDequantize"]
 
@@ -152,22 +152,10 @@ class AbsmaxDequantize(wiring.Component):
         return len(self._stages()) + 1
 
     def elaborate(self, platform):
-        m = Module()
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        valid, scale = join_block_scale(m, self.i, self.scale, advance)
-        scale = Value.cast(scale)[self._scale_bits]
-        pipe = Pipeline(m, advance, valid)
-        lanes = [{"q": self.i.p.data[lane], "s": scale} for lane in range(self.lanes)]
-        products = {MULTIPLY: lambda v: pipeline_products(m, pipe, v, self._multiplier)}
-        lanes, marks = pipe.run(self._stages(), lanes, special=products,
-                                riders={"first": self.i.p.first, "last": self.i.p.last})
-        with m.If(advance):
-            m.d.sync += [self.o.valid.eq(pipe.valid), self.o.p.first.eq(marks["first"]),
-                         self.o.p.last.eq(marks["last"])]
-            m.d.sync += [self.o.p.data[lane].eq(self._output(v))
-                         for lane, v in enumerate(lanes)]
-        return m
+        def products(m, pipe):
+            return {MULTIPLY: lambda v: pipeline_products(m, pipe, v, self._multiplier)}
+        return block_scaled_module(self, self._stages(), self._output,
+                                   scale_bits=self._scale_bits, special=products)
 
     @property
     def _scale_bits(self):

@@ -1,18 +1,19 @@
 """The streams of a block with a scale and a zero point per tensor or per lane, constant
 or arriving with every beat, or one per block on a stream of their own
-(QuantizeLinear, DequantizeLinear); also the join of a block's scale with its beats that
-the blockwise dequantizer uses."""
+(QuantizeLinear, DequantizeLinear); also the join of a block's scale with its beats, and
+the whole datapath of a block built on it (the blockwise and MX dequantizers)."""
 
 import types
 
-from amaranth.hdl import Mux, Signal, Value
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_bool
+from .pipeline import Pipeline
 
 __all__ = ["scaled_layout", "lane_inputs", "join_block_scale", "check_block_scale",
-           "ScaledStreams"]
+           "ScaledStreams", "block_scaled_module"]
 
 
 def scaled_layout(element, scale, zero_point, *, lanes, runtime, per_lane):
@@ -81,6 +82,34 @@ def join_block_scale(m, i, scale, advance):
     if isinstance(layout, data.Layout):
         value = data.View(layout, value)
     return i.valid & take, value
+
+
+def block_scaled_module(component, stages, output, *, scale_bits=None, special=None):
+    """The module of a block with blocks on ``i`` and one scale per block on ``scale``
+    (:func:`join_block_scale`), each lane run through ``stages`` in a
+    :class:`~qdp.hdl.pipeline.Pipeline` that stalls as one, into ``o`` one beat per
+    beat, ``first``/``last`` riding along.
+
+    A lane starts as ``{"q": its element, "s": the scale}`` (``scale_bits``: a slice of
+    it); ``output(v)`` gives its result from the last stage's dict; ``special(m, pipe)``
+    gives the pipeline's ``special`` markers (a multiplier that registers itself)."""
+    m = Module()
+    advance = Signal()
+    m.d.comb += advance.eq(~component.o.valid | component.o.ready)
+    valid, scale = join_block_scale(m, component.i, component.scale, advance)
+    if scale_bits is not None:
+        scale = Value.cast(scale)[scale_bits]
+    pipe = Pipeline(m, advance, valid)
+    lanes = [{"q": component.i.p.data[lane], "s": scale} for lane in range(component.lanes)]
+    lanes, marks = pipe.run(stages, lanes, special=special(m, pipe) if special else None,
+                            riders={"first": component.i.p.first,
+                                    "last": component.i.p.last})
+    with m.If(advance):
+        m.d.sync += [component.o.valid.eq(pipe.valid),
+                     component.o.p.first.eq(marks["first"]),
+                     component.o.p.last.eq(marks["last"])]
+        m.d.sync += [component.o.p.data[lane].eq(output(v)) for lane, v in enumerate(lanes)]
+    return m
 
 
 class ScaledStreams:

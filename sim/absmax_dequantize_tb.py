@@ -20,7 +20,7 @@ from ..golden import floats
 from ..golden.absmax import block_constant, dequantize_blockwise
 from .bench import run_stream_bench
 from .float_vectors import scale_patterns, special_floats
-from .traffic import Check, Expect, Phase, Traffic, block_runs, lane_ramps
+from .traffic import BlockScaleTraffic, block_fields, block_lengths, lane_ramps
 
 __all__ = ["stimulus", "expected", "exhaustive_scales", "exhaustive_elements",
            "exhaustive_stimulus", "AbsmaxDequantizeTraffic", "test_absmax_dequantize"]
@@ -55,21 +55,14 @@ def _draw_scales(unit, blocks, rng):
 def _fields(unit, q, block_beats, scales, rng):
     """Input fields of both streams for ``q`` (beats, lanes) in blocks of
     ``block_beats`` beats with ``scales``; and the scale of every beat."""
-    ends = np.cumsum(block_beats)
-    first = np.zeros(len(q), dtype=np.int64)
-    last = np.zeros(len(q), dtype=np.int64)
-    first[ends - block_beats] = 1
-    last[ends - 1] = 1
-    per_beat = np.repeat(scales, block_beats)
-    return ({"i": {"data": q, "first": first, "last": last},
-             "scale": _scale_fields(unit, scales, rng)}, per_beat)
+    return (block_fields(q, block_beats, _scale_fields(unit, scales, rng)),
+            np.repeat(scales, block_beats))
 
 
 def stimulus(unit, beats, rng):
     """``(fields, per_beat_scale)`` of ``beats`` beats: ``fields`` holds both input
     streams' payload fields."""
-    starts = np.unique(block_runs(rng, beats, MAX_BLOCK_BEATS))
-    lengths = np.diff(np.append(starts, beats))
+    lengths = block_lengths(rng, beats, MAX_BLOCK_BEATS)
     qmax = _qmax(unit)
     shape = (beats, unit.lanes)
     q = rng.integers(-qmax, qmax + 1, shape)
@@ -119,40 +112,14 @@ def exhaustive_stimulus(unit, rng):
     return _fields(unit, q, np.full(len(scales), len(ramp)), scales, rng)
 
 
-class AbsmaxDequantizeTraffic(Traffic):
+class AbsmaxDequantizeTraffic(BlockScaleTraffic):
     """Blocks of quantized elements and their scales; ``o`` carries one beat per input
     beat, its patterns and flags compared."""
 
     name = "absmax-dequantize"
-    boards = {"compared": "absmax-dequantize o.data",
-              "compared_flags": "absmax-dequantize o.first/last"}
-    counts = {"beats_in": "i", "scales_in": "scale", "beats_out": "o"}
-
-    def __init__(self, bench):
-        super().__init__(bench)
-        self.beats = max(1, -(-bench.config["vectors"] // bench.params.lanes))
-
-    def interrupted(self):
-        return self._phase(*stimulus(self.bench.params, max(4, self.beats // 4),
-                                     self.bench.rng))
-
-    def checked(self):
-        return self._phase(*stimulus(self.bench.params, self.beats, self.bench.rng))
-
-    def exhaustive(self):
-        return self._phase(*exhaustive_stimulus(self.bench.params, self.bench.rng))
-
-    def _phase(self, fields, per_beat):
-        unit = self.bench.params
-        beats = len(fields["i"]["data"])
-        want = expected(unit, fields, per_beat, self.bench.config.get("golden"))
-        shown = {"q": fields["i"]["data"], "scale": per_beat}
-        flags = np.stack([fields["i"]["first"], fields["i"]["last"]], axis=1)
-        checks = [Check(want, shown),
-                  Check(flags, shown, fields=("first", "last"), key="compared_flags",
-                        note="(first, last) ")]
-        return Phase(fields, {"o": Expect(beats, checks, per_input=True)},
-                     timeout_beats=beats)
+    stimulus = staticmethod(stimulus)
+    expected = staticmethod(expected)
+    exhaustive_stimulus = staticmethod(exhaustive_stimulus)
 
 
 @cocotb.test()

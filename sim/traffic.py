@@ -194,6 +194,57 @@ class ElementwiseTraffic(Traffic):
                      timeout_beats=beats)
 
 
+class BlockScaleTraffic(ElementwiseTraffic):
+    """The bench of a block that takes blocks on ``i`` (``first``/``last``) and one scale
+    per block on ``scale``, and gives one ``o`` beat per ``i`` beat, its data and flags
+    compared. A subclass names its bench module's functions, as for
+    :class:`ElementwiseTraffic` but with both inputs' fields (``block_fields``) and the
+    scale of every beat: ``stimulus(params, beats, rng)``, ``exhaustive_stimulus(params,
+    rng)`` and ``expected(params, fields, per_beat, golden_overrides)``.
+    """
+
+    element = "q"
+    counts = {"beats_in": "i", "scales_in": "scale", "beats_out": "o"}
+
+    def __init__(self, bench):
+        super().__init__(bench)
+        self.boards = {"compared": self.name + " o.data",
+                       "compared_flags": self.name + " o.first/last"}
+
+    def exhaustive(self):
+        return self._phase(*self.exhaustive_stimulus(self.bench.params, self.bench.rng))
+
+    def _phase(self, fields, per_beat):
+        beats = len(fields["i"]["data"])
+        want = self.expected(self.bench.params, fields, per_beat,
+                             self.bench.config.get("golden"))
+        shown = {self.element: fields["i"]["data"], "scale": per_beat}
+        flags = np.stack([fields["i"]["first"], fields["i"]["last"]], axis=1)
+        checks = [Check(want, shown),
+                  Check(flags, shown, fields=("first", "last"), key="compared_flags",
+                        note="(first, last) ")]
+        return Phase(fields, {"o": Expect(beats, checks, per_input=True)},
+                     timeout_beats=beats)
+
+
+def block_fields(data, block_beats, scale_fields):
+    """Both inputs of a :class:`BlockScaleTraffic` block: ``i`` with ``data`` (beats,
+    lanes) in blocks of ``block_beats`` beats, ``first`` and ``last``; ``scale`` with
+    ``scale_fields``, one beat per block."""
+    ends = np.cumsum(block_beats)
+    first = np.zeros(len(data), dtype=np.int64)
+    last = np.zeros(len(data), dtype=np.int64)
+    first[ends - block_beats] = 1
+    last[ends - 1] = 1
+    return {"i": {"data": data, "first": first, "last": last}, "scale": scale_fields}
+
+
+def block_lengths(rng, beats, max_beats=8):
+    """Lengths of random blocks of 1..``max_beats`` beats covering ``beats`` beats."""
+    starts = np.unique(block_runs(rng, beats, max_beats))
+    return np.diff(np.append(starts, beats))
+
+
 def lane_ramps(count, lanes, lo=0):
     """Every one of ``count`` input values in every lane, lane ``l`` starting at its own
     offset ``l * count // lanes``: ``(count, lanes)`` values ``lo .. lo + count - 1``."""

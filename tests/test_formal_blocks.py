@@ -15,6 +15,7 @@ from amaranth.sim import Simulator
 from conftest import require
 from qdp.formal import absmax as fa
 from qdp.formal import absmax_dequantize as fad
+from qdp.formal import mx_dequantize as fmx
 from qdp.formal import dequantize_linear as fdq
 from qdp.formal import mac_array as fm
 from qdp.formal import qlinear as fl
@@ -22,8 +23,8 @@ from qdp.formal import quantize_linear as fq
 from qdp.formal.runner import missing_tools, prove
 from qdp.formal.stream import Harness, StreamHarness
 from qdp.golden.absmax import blockwise_absmax
-from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray, QLinear,
-                     QuantizeLinear)
+from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
+                     MxDequantize, QLinear, QuantizeLinear)
 
 
 @pytest.fixture(autouse=True)
@@ -168,7 +169,8 @@ def test_quantize_linear_mutant_fails(tmp_path):
     (BlockwiseAbsmax, fa, fa.FLOAT_REFERENCE),
     (DequantizeLinear, fdq, fdq.REFERENCE),
     (AbsmaxDequantize, fad, fad.REFERENCE),
-], ids=["absmax-float", "dequantize-linear", "absmax-dequantize"])
+    (MxDequantize, fmx, fmx.REFERENCE),
+], ids=["absmax-float", "dequantize-linear", "absmax-dequantize", "mx-dequantize"])
 def test_float_blocks_keep_the_stream_rules(component, proofs, params, tmp_path):
     (proof,) = proofs.proofs(lambda: component(**params))
     result = run(proof, tmp_path)

@@ -199,3 +199,20 @@ def test_ties_away_differs_from_half_even_only_on_ties():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("element", sorted(MX_ELEMENTS))
+@pytest.mark.parametrize("out_format, dtype", [("bf16", ml_dtypes.bfloat16),
+                                               ("fp16", np.float16)])
+def test_dequantize_to_16_bits_is_one_rounding(element, out_format, dtype):
+    """Every code with every scale byte: FP32 holds each value exactly (or overflows, as
+    the 16-bit formats do), so one cast of the FP32 result is the single rounding."""
+    width = MX_ELEMENTS[element].width
+    codes = np.tile(np.arange(1 << width, dtype=np.uint8), 256)
+    scales = np.repeat(np.arange(256, dtype=np.uint8), (1 << width) // 16)
+    got = mx_dequantize(codes, scales, element, block_size=16, out_format=out_format)
+    want = mx_dequantize(codes, scales, element, block_size=16).astype(dtype)
+    assert got.dtype == dtype
+    nan = np.isnan(want)
+    assert (np.isnan(got) == nan).all()
+    assert (got[~nan].view(np.uint16) == want[~nan].view(np.uint16)).all()

@@ -49,10 +49,12 @@ CONFIGS = {
                           {"runtime_scale": True, "block_scale": True}],
     "absmax-dequantize": [{}, {"in_format": "bf16", "model": "float32", "lanes": 2,
                                "out_format": "bf16"}],
+    "mx-dequantize": [{}, {"element": "fp4_e2m1", "lanes": 2, "out_format": "bf16"}],
 }
 CASES = [(block, params) for block in BLOCKS for params in CONFIGS[block]]
 # One result beat per input beat, through a pipeline that stalls as one.
-ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear", "absmax-dequantize"}
+ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear", "absmax-dequantize",
+               "mx-dequantize"}
 
 
 def _id(case):
