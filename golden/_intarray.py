@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["as_exact", "as_output", "int_range", "check_fits"]
+__all__ = ["as_exact", "as_output", "int_range", "check_fits", "check_count"]
 
 
 def as_exact(values):
@@ -53,3 +53,13 @@ def check_fits(name, values, width, signed):
         bad = vmin if vmin < lo else vmax
         raise ValueError(f"{name}: value {bad} does not fit {width}-bit {kind} "
                          f"(allowed {lo}..{hi})")
+
+
+def check_count(name, value, lo=1, hi=None):
+    """``value`` if it is an int (not a bool) in ``lo..hi`` (no upper bound for
+    ``None``); else a ``ValueError`` naming the parameter, the value and what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo \
+            or (hi is not None and value > hi):
+        allowed = "a positive int" if (lo, hi) == (1, None) else f"an int from {lo} to {hi}"
+        raise ValueError(f"{name}: {value!r} is not allowed ({allowed})")
+    return value

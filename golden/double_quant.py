@@ -33,6 +33,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import floats
+from ._intarray import check_count
 from .nf4 import normalise_blocks
 
 __all__ = ["dynamic_map", "midpoints", "dynamic_quantize", "dynamic_dequantize", "double_quantize",
@@ -80,17 +81,11 @@ def midpoints():
     return mid
 
 
-def _check_block_size(block_size, name="block_size"):
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"{name}: {block_size!r} is not allowed (a positive int)")
-    return block_size
-
-
 def dynamic_quantize(x, *, block_size=DOUBLE_BLOCK_SIZE):
     """8-bit dynamic codes of ``x`` (FP32, BF16 or FP16, flat C order; a last, shorter
     block has its own constant): ``(codes, absmax)``, ``uint8`` and FP32 (see the
     module)."""
-    block_size = _check_block_size(block_size)
+    block_size = check_count("block_size", block_size)
     v, absmax = normalise_blocks(x, block_size)
     mid = midpoints()
     below = np.searchsorted(mid, v, side="left")            # midpoints < v
@@ -101,7 +96,7 @@ def dynamic_quantize(x, *, block_size=DOUBLE_BLOCK_SIZE):
 
 def dynamic_dequantize(codes, absmax, *, block_size=DOUBLE_BLOCK_SIZE):
     """``fl32(T[code] * absmax)`` per element, FP32, flat."""
-    block_size = _check_block_size(block_size)
+    block_size = check_count("block_size", block_size)
     codes = np.asarray(codes, dtype=np.uint8).reshape(-1)
     absmax = np.asarray(absmax, dtype=np.float32).reshape(-1)
     blocks = -(-codes.size // block_size)

@@ -30,6 +30,7 @@ input dimension this way); ``"awq"`` puts element ``AWQ_ORDER[i]`` in bits
 import numpy as np
 
 from . import floats
+from ._intarray import check_count
 
 __all__ = ["group_quantize", "group_dequantize", "group_pack", "group_unpack", "AWQ_ORDER",
            "PACK_ORDERS"]
@@ -54,10 +55,8 @@ def _rint(bits):
 
 
 def _groups(x, bits, group_size):
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
-        raise ValueError(f"bits: {bits!r} is not allowed (an int from 2 to 8)")
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-        raise ValueError(f"group_size: {group_size!r} is not allowed (a positive int)")
+    check_count("bits", bits, 2, 8)
+    check_count("group_size", group_size)
     fmt, pattern = floats.format_of(x)
     pattern = floats.convert(pattern, fmt, _FP32).reshape(-1)
     if pattern.size % group_size:

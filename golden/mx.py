@@ -35,11 +35,12 @@ import ml_dtypes
 import numpy as np
 
 from . import floats
+from ._intarray import check_count
 from .absmax_float import as_given
 from .rounding import DETERMINISTIC_MODES, round_shift
 
 __all__ = ["MX_ELEMENTS", "ElementFormat", "mx_quantize", "mx_dequantize", "E8M0_NAN",
-           "E8M0_BIAS", "element_format", "element_values", "shared_scales"]
+           "E8M0_BIAS", "element_format", "element_values", "element_parts", "shared_scales"]
 
 E8M0_BIAS = 127
 E8M0_NAN = 0xFF
@@ -73,6 +74,12 @@ class ElementFormat:
         return 8 if self.exp_bits == 0 else 1 + self.exp_bits + self.man_bits
 
     @property
+    def lsb(self):
+        """Exponent of the smallest step (the subnormals' last place; MXINT8's
+        ``2**-man_bits``): every value is an integer times ``2**lsb``."""
+        return -self.man_bits if self.exp_bits == 0 else 1 - self.bias - self.man_bits
+
+    @property
     def emax(self):
         """Exponent of the largest normal: ``floor(log2(max_value))``."""
         return int(np.floor(np.log2(self.max_value)))
@@ -102,8 +109,7 @@ def _floor_log2(bits, fmt):
 
 
 def _blocks(n, block_size):
-    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1:
-        raise ValueError(f"block_size: {block_size!r} is not allowed (a positive int)")
+    check_count("block_size", block_size)
     if n % block_size:
         raise ValueError(f"block_size: {n} elements are not whole blocks of {block_size}")
     return n // block_size
@@ -135,8 +141,7 @@ def _round_element(sign, sig, exp, elem, rounding):
         num = sig.astype(object) << np.maximum(-shift, 0).astype(object)
         q = round_shift(np.where(sign, -num, num), np.maximum(shift, 0), rounding)
         return (np.clip(q.astype(np.int64), -127, 127) & 0xFF).astype(np.uint8)
-    floor_lsb = 1 - elem.bias - elem.man_bits   # the subnormals' last place
-    lsb = np.maximum(exp + floats.bit_length(sig) - (elem.man_bits + 1), floor_lsb)
+    lsb = np.maximum(exp + floats.bit_length(sig) - (elem.man_bits + 1), elem.lsb)
     shift = lsb - exp
     num = sig.astype(object) << np.maximum(-shift, 0).astype(object)
     magnitude = np.abs(round_shift(np.where(sign, -num, num), np.maximum(shift, 0),
@@ -144,7 +149,7 @@ def _round_element(sign, sig, exp, elem, rounding):
     # IEEE's encoding: a carry out of the significand steps the exponent, the last
     # subnormal step is the first normal; fields order as values, so saturating is a min.
     field = np.where(magnitude == 0, 0,
-                     ((lsb - floor_lsb) << elem.man_bits) + magnitude)
+                     ((lsb - elem.lsb) << elem.man_bits) + magnitude)
     field = np.minimum(field, _max_field(elem))
     return (field | (sign.astype(np.int64) << (elem.width - 1))).astype(np.uint8)
 
@@ -180,22 +185,17 @@ def element_values(codes, elem):
 
 def _narrow_values(codes, elem):
     """FP6/FP4 codes (low bits of a byte) by their fields."""
-    c = codes.astype(np.int64)
-    sign = (c >> (elem.width - 1)) & 1
-    field = (c >> elem.man_bits) & ((1 << elem.exp_bits) - 1)
-    man = c & ((1 << elem.man_bits) - 1)
-    sig = np.where(field > 0, man + (1 << elem.man_bits), man)
-    exp = np.maximum(field, 1) - elem.bias - elem.man_bits
-    return np.where(sign == 1, -1.0, 1.0) * np.ldexp(sig.astype(np.float64), exp)
+    sign, sig, exp = element_parts(codes, elem)
+    return np.where(sign, -1.0, 1.0) * np.ldexp(sig.astype(np.float64), exp)
 
 
-def _element_parts(codes, elem):
+def element_parts(codes, elem):
     """``(sign, significand, exponent)`` (int64) of element codes with ``|value| =
     significand * 2**exponent`` for every finite code."""
-    c = codes.astype(np.int64)
+    c = np.asarray(codes).astype(np.int64)
     if elem.exp_bits == 0:                      # two's complement, 1.6 fixed point
         v = np.where(c >= 128, c - 256, c)
-        return v < 0, np.abs(v), np.full(c.shape, -elem.man_bits, dtype=np.int64)
+        return v < 0, np.abs(v), np.full(c.shape, elem.lsb, dtype=np.int64)
     sign = ((c >> (elem.width - 1)) & 1) == 1
     field = (c >> elem.man_bits) & ((1 << elem.exp_bits) - 1)
     man = c & ((1 << elem.man_bits) - 1)
@@ -218,7 +218,7 @@ def mx_dequantize(codes, scales, element, *, block_size=32, out_format="fp32"):
     flat = codes.reshape(-1)
     values = element_values(flat, elem)                     # for the NaN / Inf codes
     shared = np.repeat(scales.astype(np.int64), block_size)
-    sign, sig, exp = _element_parts(flat, elem)
+    sign, sig, exp = element_parts(flat, elem)
     bits = floats.round_scaled(sign, sig, exp + shared - E8M0_BIAS, out)
     signed = sign.astype(np.int64) << (out.width - 1)
     bits = np.select([np.isnan(values) | (shared == E8M0_NAN), np.isinf(values)],

@@ -21,30 +21,24 @@ signed Inf). An exact zero sum is +0.
 import numpy as np
 
 from . import floats
-from .mx import E8M0_BIAS, E8M0_NAN, element_format, element_values
+from .mx import E8M0_BIAS, E8M0_NAN, element_format, element_parts, element_values
 
 __all__ = ["mx_matmul"]
-
-
-def _lsb_exponent(elem):
-    """The exponent of the element's smallest step: every value is an integer times it."""
-    if elem.exp_bits == 0:
-        return -elem.man_bits
-    return 1 - elem.bias - elem.man_bits
 
 
 def _scaled_integers(codes, scales, elem, axis, block_size):
     """``(ints, nan, inf_sign)``: each finite element as the Python int
     ``value * 2**(shared + 127 - lsb)``; the NaN mask (NaN code or NaN scale) and the
     sign of infinite elements (+1 / -1, 0 for finite)."""
-    values = element_values(codes, elem)
+    values = element_values(codes, elem)                    # for the NaN / Inf codes
     shared = np.repeat(scales.astype(np.int64), block_size, axis=axis)
     nan = np.isnan(values) | (shared == E8M0_NAN)
     inf = np.where(np.isinf(values), np.sign(values), 0).astype(np.int64)
-    finite = np.where(np.isfinite(values), values, 0)
-    ints = np.ldexp(finite, -_lsb_exponent(elem)).astype(np.int64).astype(object)
-    ints = ints * (np.ones(ints.shape, dtype=object) << np.where(nan, 0, shared).astype(object))
-    return ints, nan, inf
+    sign, sig, exp = element_parts(codes, elem)
+    shift = np.where(np.isfinite(values), exp - elem.lsb + shared, 0)
+    magnitude = np.where(np.isfinite(values) & ~nan, sig, 0).astype(object) \
+        << shift.astype(object)
+    return np.where(sign, -magnitude, magnitude), nan, inf
 
 
 def _check(codes, scales, name, axis, block_size):
@@ -74,7 +68,7 @@ def mx_matmul(a_codes, a_scales, b_codes, b_scales, element, *, block_size=32):
     a, a_nan, a_inf = _scaled_integers(a_codes, a_scales, elem, 1, block_size)
     b, b_nan, b_inf = _scaled_integers(b_codes, b_scales, elem, 0, block_size)
     total = a @ b                                              # exact: Python ints
-    exponent = 2 * (_lsb_exponent(elem) - E8M0_BIAS)
+    exponent = 2 * (elem.lsb - E8M0_BIAS)
     negative = (total < 0).astype(bool)
     out = floats.round_integer(negative, np.abs(total), exponent, floats.FP32)
     out = np.where(total == 0, 0, out)

@@ -110,11 +110,13 @@ def test_offset_is_the_correctly_rounded_mean():
 
 
 def _bnb_states(seed, blocks):
+    """bitsandbytes' packed NF4 codes and FP32 absmax of a random tensor, and the state
+    of the same quantization with double-quantized constants."""
     a = torch.randn(64 * blocks, generator=torch.Generator().manual_seed(seed))
-    absmax = bnb.quantize_4bit(a, blocksize=64, quant_type="nf4")[1].absmax
+    packed, plain = bnb.quantize_4bit(a, blocksize=64, quant_type="nf4")
     _, state = bnb.quantize_4bit(a, blocksize=64, compress_statistics=True,
                                  quant_type="nf4")
-    return a, absmax, state
+    return packed, plain.absmax, state
 
 
 def test_conformance_bitsandbytes_cpu():
@@ -126,8 +128,8 @@ def test_conformance_bitsandbytes_cpu():
     README (``pytest tests/test_golden_double_quant.py -k conformance -s``)."""
     offsets = codes_differ = total = 0
     for seed in range(8):
-        a, absmax, state = _bnb_states(seed, 1000 + 37 * seed)
-        codes, absmax2, offset = double_quantize(absmax.numpy())
+        packed, absmax, state = _bnb_states(seed, 1000 + 37 * seed)
+        _, _, offset = double_quantize(absmax.numpy())
         torch_offset = np.float32(state.offset.item())
         ulps = abs(int(offset.view(np.int32)) - int(torch_offset.view(np.int32)))
         assert ulps <= 1
@@ -143,10 +145,8 @@ def test_conformance_bitsandbytes_cpu():
                                  torch_offset)
         want = (bnb.dequantize_blockwise(state.absmax, state.state2) + state.offset).numpy()
         assert (back.view(np.uint32) == want.view(np.uint32)).all()
-        packed = bnb.quantize_4bit(a, blocksize=64, quant_type="nf4")[0].numpy().reshape(-1)
-        got = nf4_dequantize(packed, back)
-        want = bnb.dequantize_4bit(bnb.quantize_4bit(a, blocksize=64, compress_statistics=True,
-                                                     quant_type="nf4")[0], state).numpy()
+        got = nf4_dequantize(packed.numpy().reshape(-1), back)
+        want = bnb.dequantize_4bit(packed, state).numpy()
         assert (got.view(np.uint32) == want.reshape(-1).view(np.uint32)).all()
     print(f"\ndouble quantization vs bitsandbytes CPU: offset differs by one ulp in "
           f"{offsets}/8 tensors; codes differ by one step in {codes_differ}/{total}")
