@@ -1,17 +1,14 @@
 """Properties of the blockwise absmax unit (:class:`qdp.hdl.BlockwiseAbsmax`), on its ports.
 
-One bounded proof from reset of :class:`AbsmaxProperties`:
+One bounded proof from reset of :class:`AbsmaxProperties`, the properties of every unit
+with one block of storage (:mod:`qdp.formal.block_store`: stream rules, beats and blocks
+in = out -- at most 5 blocks between the input and ``scale``: three queued absmax
+values, one draining, one waiting) and:
 
-* the stream rules on ``o`` and ``scale`` and both idle after reset, for any input;
-* beats in minus beats out on ``o`` never negative, at most two blocks plus the latency
-  and the output queue; blocks closed at the input (a full block or ``last``) minus
-  ``scale`` beats never negative and at most 5 (three queued absmax values, one block
-  draining, one waiting): one ``scale`` beat per block;
 * every quantized element on ``o`` lies in ``[-qmax, qmax]``;
 * a freely picked full block with free element values (``AnyConst``) gets, on ``scale``,
-  exactly ``A = max |x|`` over its elements, and on ``o``, in order, ``first`` on its
-  first beat, ``last`` on its last, and every element ``q = round(qmax * x / A)`` (0 when
-  ``A = 0``) in the unit's rounding mode.
+  exactly ``A = max |x|`` over its elements, and on ``o`` every element ``q = round(qmax
+  * x / A)`` (0 when ``A = 0``) in the unit's rounding mode.
 
 The rounding is stated without a division, by the inequalities that define it (for
 ``A > 0``): ``floor`` is ``q A <= qmax x < (q + 1) A``; ``trunc`` is ``floor`` for ``x >=
@@ -19,24 +16,20 @@ The rounding is stated without a division, by the inequalities that define it (f
 with equality (a tie, ``q`` half a unit below or above the exact value) allowed only on
 the side the mode's tie rule picks. ``stochastic`` has no statement here.
 
-The bound is the cycle in which the picked block's last beat can leave when it is the
-first block after reset, ``latency + 2 * beats_per_block + 1``; the proof's ``Cover``s
-(the picked block's last beat and its scale delivered, a stalled beat taken on each
-output) show that the bound reaches every assertion, so that a bound too short for the
-latency is reported vacuous rather than passed. That bound grows with ``out_width``, the
-rounding's fraction bits and ``pipeline``: the configurations proved in reasonable time
-are small ones (:data:`REFERENCE`).
+The bound (:func:`qdp.formal.block_store.depth`) grows with ``out_width``, the rounding's
+fraction bits and ``pipeline``: the configurations proved in reasonable time are small
+ones (:data:`REFERENCE`).
 
 Float input has the stream rules only (:data:`FLOAT_REFERENCE`); its arithmetic is
 checked for every pair of a small format by simulation.
 """
 
-from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Assert, Assume, Cover, Mux, Signal, signed
+from amaranth.hdl import Assert, Mux, signed
 
 from ..golden.rounding import DETERMINISTIC_MODES
+from .block_store import BlockStoreProperties, depth
 from .runner import Proof
-from .stream import Harness, StreamHarness
+from .stream import StreamHarness
 
 __all__ = ["REFERENCE", "FLOAT_REFERENCE", "ROUNDINGS", "AbsmaxProperties", "proofs"]
 
@@ -85,9 +78,11 @@ def rounds_to(q, x, absmax, *, qmax, rounding):
     return Mux(absmax == 0, q == 0, fits)
 
 
-class AbsmaxProperties(Harness):
-    """Stream rules, beat and block accounting, output range, and the picked block's
-    absmax, block marks and quantized elements.
+class AbsmaxProperties(BlockStoreProperties):
+    """:class:`~qdp.formal.block_store.BlockStoreProperties` of the absmax unit: every
+    quantized element on ``o`` in ``[-qmax, qmax]``; the picked block's scale ``A = max
+    |x|``, and each element ``q = round(qmax * x / A)`` in the unit's rounding mode
+    (:func:`rounds_to`).
 
     ``rounding`` overrides the mode of the golden statement (default: the unit's).
     """
@@ -98,89 +93,28 @@ class AbsmaxProperties(Harness):
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"rounding: no formal statement for {self.rounding!r}; "
                              f"expected one of {', '.join(ROUNDINGS)}")
+        self.element = signed(dut.in_width)
+        self.qmax = (1 << (dut.out_width - 1)) - 1
+        self._max = None
 
-    def properties(self, m, rules):
-        dut = self.dut
-        for port in (dut.i,):
-            rules.drive_input(port)
-        for port in (dut.o, dut.scale):
-            rules.check_output(port)
-        fire_in, fire_out, fire_scale = rules.fire(dut.i), rules.fire(dut.o), \
-            rules.fire(dut.scale)
-        beats = dut.beats_per_block
-        inflight = rules.count(fire_in, fire_out, 2 * beats + dut.latency + 4, name="beats")
+    def _absmax(self, values):
+        """``max |x|`` of the picked block's values (built once)."""
+        if self._max is None:
+            magnitude = [Mux(v < 0, -v, v) for v in values]
+            self._max = magnitude[0]
+            for mag in magnitude[1:]:
+                self._max = Mux(mag > self._max, mag, self._max)
+        return self._max
 
-        # Where the input stands in its block: a block closes after `beats` beats or at
-        # `last`.
-        pos = Signal(range(beats), name="in_pos")
-        closes = fire_in & ((pos == beats - 1) | dut.i.payload.last)
-        with m.If(fire_in):
-            m.d.sync += pos.eq(Mux(closes, 0, pos + 1))
-        blocks = rules.count(closes, fire_scale, 5, name="blocks")
+    def scale_holds(self, scale, values):
+        return scale == self._absmax(values)
 
-        qmax = (1 << (dut.out_width - 1)) - 1
-        with m.If(fire_out):
-            for lane in range(dut.lanes):
-                q = dut.o.payload.data[lane]
-                m.d.comb += Assert((q >= -qmax) & (q <= qmax))
+    def element_holds(self, q, values, index):
+        return rounds_to(q, values[index], self._absmax(values), qmax=self.qmax,
+                         rounding=self.rounding)
 
-        # The picked block: its elements are free constants, its scale their max |x|.
-        values = [AnyConst(signed(dut.in_width)) for _ in range(dut.block_size)]
-        magnitude = [Mux(v < 0, -v, v) for v in values]
-        absmax = magnitude[0]
-        for mag in magnitude[1:]:
-            absmax = Mux(mag > absmax, mag, absmax)
-        pick = AnySeq(1)
-        picked = Signal()
-        filling = Signal()              # the picked block is still streaming in
-        pending = Signal()              # closed, its scale beat not out yet
-        ahead = Signal.like(blocks)     # scale beats in front of it
-        take = fire_in & (pos == 0) & pick & ~picked
-        with m.If(take | (filling & fire_in)):
-            m.d.comb += Assume(~dut.i.payload.last)
-            for b in range(beats):
-                with m.If(pos == b):
-                    for lane in range(dut.lanes):
-                        m.d.comb += Assume(dut.i.payload.data[lane] ==
-                                           values[b * dut.lanes + lane])
-        with m.If(take):
-            m.d.sync += [picked.eq(1), filling.eq(beats > 1)]
-        with m.If(closes & (take | filling)):
-            m.d.sync += [filling.eq(0), pending.eq(1), ahead.eq(blocks - fire_scale)]
-        with m.Elif(pending & fire_scale):
-            m.d.sync += ahead.eq(ahead - 1)
-            with m.If(ahead == 0):
-                m.d.sync += pending.eq(0)
-        scale_out = pending & fire_scale & (ahead == 0)
-        with m.If(scale_out):
-            m.d.comb += Assert(dut.scale.payload == absmax)
-        m.d.comb += Cover(scale_out)
-
-        # Its beats on o: the `beats` output beats after those still in flight when its
-        # first beat went in.
-        draining = Signal()             # picked, not all its beats out yet
-        o_ahead = Signal.like(inflight)
-        o_beat = Signal(range(beats), name="o_beat")
-        with m.If(take):
-            m.d.sync += [draining.eq(1), o_ahead.eq(inflight - fire_out)]
-        with m.Elif(draining & fire_out):
-            with m.If(o_ahead != 0):
-                m.d.sync += o_ahead.eq(o_ahead - 1)
-            with m.Else():
-                m.d.sync += o_beat.eq(Mux(o_beat == beats - 1, 0, o_beat + 1))
-                with m.If(o_beat == beats - 1):
-                    m.d.sync += draining.eq(0)
-        mine = draining & fire_out & (o_ahead == 0)
-        with m.If(mine):
-            m.d.comb += [Assert(dut.o.payload.first == (o_beat == 0)),
-                         Assert(dut.o.payload.last == (o_beat == beats - 1))]
-            for b in range(beats):
-                with m.If(o_beat == b):
-                    for lane in range(dut.lanes):
-                        m.d.comb += Assert(rounds_to(
-                            dut.o.payload.data[lane], values[b * dut.lanes + lane], absmax,
-                            qmax=qmax, rounding=self.rounding))
-        m.d.comb += Cover(mine & (o_beat == beats - 1))
+    def every_output(self, m, q):
+        m.d.comb += Assert((q >= -self.qmax) & (q <= self.qmax))
 
 
 def proofs(build):
@@ -196,10 +130,8 @@ def proofs(build):
     if dut.rounding not in ROUNDINGS:
         raise ValueError(f"rounding: no formal statement for {dut.rounding!r}; expected one "
                          f"of {', '.join(ROUNDINGS)}")
-    # The picked block's last beat leaves `latency + 2 beats - 1` cycles after reset; a
-    # stalled beat taken needs one cycle more than a one-beat block's.
-    depth = dut.latency + dut.beats_per_block + max(dut.beats_per_block, 2)
-    if dut.block_size > 4 or dut.in_width > 8 or depth > MAX_DEPTH:
+    bound = depth(dut)
+    if dut.block_size > 4 or dut.in_width > 8 or bound > MAX_DEPTH:
         raise ValueError(f"absmax: block_size {dut.block_size} / in_width {dut.in_width} / "
                          f"latency {dut.latency} are too large for the formal proofs "
                          f"(allowed block_size <= 4, in_width <= 8, latency + 2 * "
@@ -208,7 +140,7 @@ def proofs(build):
     return [
         Proof("stream rules, idle after reset, beats and blocks in = out, "
               "q in [-qmax, qmax], scale = block max |x|, q = round(qmax x / scale)",
-              lambda: AbsmaxProperties(build()), "bmc", depth),
+              lambda: AbsmaxProperties(build()), "bmc", bound),
     ]
 
 

@@ -6,22 +6,11 @@ is 0), exactly as :func:`qdp.golden.absmax.blockwise_absmax` states it.
 
 How it works
 ------------
-A block can only be quantized once its last element has been seen, so the unit stores one
-block. While block *k* streams in, it is written into a memory of ``block_size / lanes``
-rows at addresses 0, 1, ...; while block *k+1* streams in, block *k* is read out of the same
-rows just ahead of the writes. A beat's write lands one cycle after the beat is accepted
-(from registers, so the accept decision never drives the memory's write enables), so block
-*k+1*'s element *j* can be accepted in the very cycle block *k*'s element *j* is read. One
-block of storage therefore carries one beat per cycle across back-to-back blocks; a beat
-waits only for its row to have been read (an input beat is refused while the row still
-holds an unread element). The read port is not transparent; the one read that can meet
-its row's write in the same cycle -- row 0 of a one-row block that starts draining as it
-closes -- takes the data from a copy of the write.
-
-Each element read out goes through a pipelined restoring divider, one quotient bit per
-stage, with the block's absmax travelling alongside it. Finished beats enter an output
-FIFO; the reads are issued against credits for that FIFO, so ``o.ready`` and
-``scale.ready`` only reach the FIFOs and never any combinational path inside the unit.
+A block can only be quantized once its last element has been seen: the unit stores one
+block (:class:`~qdp.hdl.block_store.BlockStore`: one block of storage carries one beat
+per cycle across back-to-back blocks, the block's absmax taken as it streams in). Each
+element read out goes through a pipelined restoring divider, one quotient bit per stage,
+with the block's absmax travelling alongside it, into the output FIFO.
 
 Why the division is always exact
 --------------------------------
@@ -85,12 +74,9 @@ Blocks and ``last``
 -------------------
 A block closes after ``block_size / lanes`` beats, or earlier at an input beat with
 ``last`` set: a tensor whose length is not a multiple of ``block_size`` ends in a short
-block of its own, exactly as the golden model treats the trailing partial block (a short
-block is a whole number of beats). ``o`` marks each block's first and last beat; ``scale``
+block of its own, exactly as the golden model treats the trailing partial block
+(:class:`~qdp.hdl.block_store.BlockStore` states what short blocks cost). ``scale``
 carries one absmax per block, in block order, pushed when the block starts to drain.
-Short blocks cost bubbles: a short block cannot start draining before the longer block
-ahead of it has, so the input waits for the difference; a tensor pays this once, at its
-end.
 
 Latency and throughput
 ----------------------
@@ -123,26 +109,21 @@ one-row read add ``2 * lanes * in_width`` flip-flops. ``stochastic`` costs 32 mo
 divider stages, and a 32-bit LFSR per lane.
 """
 
-from amaranth.hdl import C, Cat, Module, Mux, Shape, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import C, Cat, Mux, Signal, signed, unsigned
+from amaranth.lib import data
 
 from ..golden.lfsr import DEFAULT_SEED
 from ..golden.rounding import ABSMAX_MODELS, NEAREST_MODES, ROUNDING_MODES, STOCHASTIC_BITS
 from ..golden.floats import float_format
 from ._checks import check_choice, check_int
 from .absmax_float import Float32Quantize, scale_layout
+from .block_store import BlockStore
 from .floats import unpack
 from .lfsr import lfsr_register
-from .multiplier import MULTIPLY
-from .pipeline import Pipeline
 from .rounding import tie_goes_up
 
 __all__ = ["BlockwiseAbsmax"]
 
-_SCALE_DEPTH = 3
 #: Registered stages that turn float elements into integers (see "Float input").
 _TO_INTEGER_STAGES = 4
 
@@ -156,7 +137,7 @@ def _fraction_bits(rounding):
     return 0
 
 
-class BlockwiseAbsmax(wiring.Component):
+class BlockwiseAbsmax(BlockStore):
     """Blockwise absmax quantizer for a stream of signed integers.
 
     See the module documentation for the arithmetic, why it is exact, and the timing.
@@ -247,13 +228,11 @@ class BlockwiseAbsmax(wiring.Component):
             self._MustUse__used = True
             raise
 
-        self._block_size = block_size
-        self._lanes = lanes
         self._in_width = in_width
         self._out_width = out_width
+        self._pipeline = pipeline
         self._rounding = rounding
         self._lfsr_seed = lfsr_seed
-        self._pipeline = pipeline
 
         self._frac_bits = _fraction_bits(rounding)
         self._quot_bits = out_width + self._frac_bits
@@ -265,41 +244,22 @@ class BlockwiseAbsmax(wiring.Component):
             # x and absmax as integers over a common scale: see "Float input".
             self._align_bits = self._quot_bits + 2
             self._div_width = self._fmt.precision + self._align_bits + 1
-        self._elem_width = element.width
         if self._model == "float32":
             # issue -> read data [-> register] -> the float32 stages -> FIFO write
-            self._pipe_latency = 1 + (pipeline >= 3) + Float32Quantize(
-                self._fmt, out_width).latency
+            pipe_latency = 1 + (pipeline >= 3) + Float32Quantize(self._fmt, out_width).latency
         else:
             # issue -> read data -> [to integers (+4)] -> prepare (+1) -> K divider
             # stages -> (+1) FIFO write
-            self._pipe_latency = self._quot_bits + 2 + pipeline \
+            pipe_latency = self._quot_bits + 2 + pipeline \
                 + _TO_INTEGER_STAGES * (self._fmt is not None)
-        # A beat holds a credit from issue until it leaves o: the pipeline, the FIFO write
-        # and the two cycles of SyncFIFOBuffered's registered read; one more keeps the count
-        # registered (no o.ready to issue path) without a bubble.
-        self._credits = self._pipe_latency + 3
-        # The float32 model's scale leaves with its block's first beat: room for every
-        # block a full pipeline can hold.
-        self._scale_depth = _SCALE_DEPTH if self._model == "exact" else \
-            _SCALE_DEPTH + -(-self._credits // self.beats_per_block)
+        super().__init__(block_size=block_size, lanes=lanes, element=element, fmt=self._fmt,
+                         result=signed(out_width), scale=self._scale_shape(element),
+                         read_register=pipeline >= 3, pipe_latency=pipe_latency,
+                         scale_at_drain=self._model == "exact")
 
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(element, lanes),
-                "last": 1,
-            }))),
-            "o": Out(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(signed(out_width), lanes),
-                "first": 1,
-                "last": 1,
-            }))),
-            "scale": Out(stream.Signature(self._scale_shape())),
-        })
-
-    def _scale_shape(self):
+    def _scale_shape(self, element):
         if self._fmt is None:
-            return unsigned(self._elem_width)
+            return unsigned(element.width)
         return scale_layout(self._fmt, self._model)
 
     @staticmethod
@@ -330,14 +290,6 @@ class BlockwiseAbsmax(wiring.Component):
         check_choice("rounding", rounding, ROUNDING_MODES)
         check_int("lfsr_seed", lfsr_seed, *ranges["lfsr_seed"])
         check_int("pipeline", pipeline, *ranges["pipeline"])
-
-    @property
-    def block_size(self):
-        return self._block_size
-
-    @property
-    def lanes(self):
-        return self._lanes
 
     @property
     def in_width(self):
@@ -373,77 +325,14 @@ class BlockwiseAbsmax(wiring.Component):
     def pipeline(self):
         return self._pipeline
 
-    @property
-    def beats_per_block(self):
-        return self._block_size // self._lanes
-
-    @property
-    def latency(self):
-        return self._pipe_latency + 3
-
-    @property
-    def scale_latency(self):
-        # The closing beat starts the drain a cycle later, whose first issue pushes the
-        # absmax into SyncFIFOBuffered, two cycles from its write to r_rdy. The float32
-        # model's scale (absmax and c) leaves with the block's first beat.
-        return 3 if self._model == "exact" else self.latency
-
-    @property
-    def latency_definition(self):
-        """What ``latency`` counts, as tests/test_absmax_amaranth.py and
-        tests/test_manifest.py measure it."""
-        last_beat = ("the cycle in which a block's last beat is accepted on i (beat "
-                     "block_size/lanes of the block, or the beat with last = 1)")
-        return {
-            "from_stream": "i",
-            "from": last_beat,
-            "to_stream": "o",
-            "to": "the cycle in which that block's first beat (first = 1) is valid on o; "
-                  "its other beats follow one per cycle",
-            "when": "o.ready and scale.ready held high and no earlier block still draining",
-            "also": [{"to_stream": "scale", "cycles": self.scale_latency,
-                      "to": "the cycle in which that block's absmax is valid on scale"}],
-        }
-
-    # i.ready is a function of registers only: o.ready and scale.ready reach the FIFOs.
-    ready_dependencies = {"i": ()}
-
     dsp_tiles = 0
 
-    @property
-    def throughput(self):
-        return 1
-
-    @property
-    def storage_bits(self):
-        return self._block_size * self._elem_width
-
-    def elaborate(self, platform):
-        # One stage after another, in this order: the order of the statements, which the
-        # emitted Verilog follows.
-        m = Module()
-        wr, rd = self._block_memory(m)
-        out_fifo, scale_fifo = self._output_fifos(m)
-
-        # Fill and drain control: which beat is accepted, which row is read, which block
-        # drains.
-        c = _Control(self.i, self.o, beats=self.beats_per_block, width=self._elem_width,
-                     credits=self._credits, scale_depth=self._scale_depth)
-        self._issue_and_accept(m, c)
-        new_max = self._capture_absmax(m, c)
-        self._write_row(m, c, wr)
-        self._advance_read(m, c)
-        self._advance_fill(m, c, new_max)
-        self._start_drain(m, c, new_max)
-        self._track_free_row(m, c)
-        self._count_credits(m, c)
-        self._scale_stream(m, c, scale_fifo)
-
-        # Datapath: read a row, divide it by its absmax, round, queue the beat for o.
-        valid, absmax, first, last, row = self._read_row(m, c, wr, rd)
+    def datapath(self, m, valid, absmax, first, last, row, out_fifo, scale_fifo):
+        """Divide the row by its absmax, round, queue the beat for ``o``."""
         if self._model == "float32":
-            self._quantize_float32(m, valid, absmax, first, last, row, out_fifo, scale_fifo)
-            return m
+            self.staged_datapath(m, Float32Quantize(self._fmt, self._out_width), valid,
+                                 absmax, first, last, row, out_fifo, scale_fifo)
+            return
         if self._fmt is not None:
             valid, absmax, first, last, row = self._to_integers(m, valid, absmax, first, last,
                                                                 row)
@@ -451,209 +340,6 @@ class BlockwiseAbsmax(wiring.Component):
         stage = self._divide(m, stage)
         integers, ups = self._round_decision(m, stage)
         self._output(m, stage, integers, ups, out_fifo)
-        return m
-
-    # -- block storage ------------------------------------------------------------------
-
-    def _block_memory(self, m):
-        """One block of storage, ``block_size / lanes`` rows of one beat each: a write port
-        and a read port that is not transparent (read-before-write, see the module doc)."""
-        m.submodules.storage = storage = Memory(
-            shape=self.i.p.data.shape(),
-            depth=self.beats_per_block, init=[])
-        wr = storage.write_port()
-        rd = storage.read_port(transparent_for=())
-        return wr, rd
-
-    def _output_fifos(self, m):
-        """The FIFOs in front of ``o`` and ``scale``: the only logic that ``o.ready`` and
-        ``scale.ready`` reach. The output FIFO holds every beat that has a credit (issued
-        and not yet taken from ``o``), so it never overflows."""
-        m.submodules.out_fifo = out_fifo = SyncFIFOBuffered(
-            width=self.o.p.shape().size, depth=self._credits + 1)
-        m.submodules.scale_fifo = scale_fifo = SyncFIFOBuffered(
-            width=Shape.cast(self.scale.p.shape()).width, depth=self._scale_depth)
-        return out_fifo, scale_fifo
-
-    # -- fill and drain control -----------------------------------------------------------
-
-    def _issue_and_accept(self, m, c):
-        """Issue a read, finish a drain, accept an input beat: all from registered flags.
-
-        A beat is read (issued) only when the output FIFO is sure to have room for it
-        (credits) and, for a block's first beat, when the scale FIFO has room for the
-        block's absmax: backpressure on either output stalls reads, never drops data."""
-        m.d.comb += [
-            c.may_issue.eq(c.credit & (~c.rptr_zero | c.scale_room)),
-            c.issue.eq(c.drain_active & c.may_issue),
-            c.drain_finish.eq(c.issue & c.rptr_at_end),
-        ]
-        # A row may be overwritten once the draining block has read it -- in this very
-        # cycle at the latest, since the write lands a cycle later. Both pointers start a
-        # drain at row 0 and only the read may run ahead, so while a block drains the fill
-        # is either behind the read (wptr < rptr), past the draining block's last row
-        # (wptr > that row >= rptr), or exactly on the row about to be read: wptr != rptr
-        # means "already read". (`issue` is `may_issue` while a block drains.)
-        m.d.comb += self.i.ready.eq(~c.fill_done & (~c.drain_active | c.row_free | c.may_issue))
-        m.d.comb += c.closing.eq(self.i.valid & c.block_end)
-
-    def _capture_absmax(self, m, c):
-        """``max |x|`` over the offered beat's lanes and the block so far: the block's
-        absmax once its last beat is accepted."""
-        iw = self._elem_width
-        magnitudes = []
-        for lane in range(self._lanes):
-            x = self.i.p.data[lane]
-            mag = Signal(iw, name=f"mag{lane}")
-            if self._fmt is None:
-                m.d.comb += mag.eq(Mux(x < 0, -x, x))   # |-2**(iw-1)| = 2**(iw-1) fits
-            else:
-                # IEEE magnitudes order as their patterns without the sign bit (a NaN
-                # above Inf above every finite value).
-                m.d.comb += mag.eq(x[:iw - 1])
-            magnitudes.append(mag)
-        while len(magnitudes) > 1:
-            pairs = []
-            for a, b in zip(magnitudes[0::2], magnitudes[1::2]):
-                top = Signal(iw)
-                m.d.comb += top.eq(Mux(a > b, a, b))
-                pairs.append(top)
-            magnitudes = pairs + magnitudes[len(pairs) * 2:]
-        new_max = Signal(iw)
-        m.d.comb += new_max.eq(Mux(c.fill_fresh | (magnitudes[0] > c.fill_max),
-                                   magnitudes[0], c.fill_max))
-        return new_max
-
-    def _write_row(self, m, c, wr):
-        """The write lands one cycle after its beat is accepted, from registers: the accept
-        decision never reaches the memory's write enables in the same cycle."""
-        m.d.sync += [
-            wr.addr.eq(c.wptr),
-            wr.data.eq(self.i.p.data),
-            wr.en.eq(c.i_fire),
-        ]
-
-    @staticmethod
-    def _advance_read(m, c):
-        """The read pointer steps with every issue and returns to row 0 at a drain's end."""
-        with m.If(c.issue):
-            m.d.sync += [c.rptr.eq(c.rptr + 1), c.rptr_zero.eq(0),
-                         c.rptr_at_end.eq(c.rptr == c.drain_before_end)]
-            with m.If(c.drain_finish):
-                m.d.sync += [c.rptr.eq(0), c.rptr_zero.eq(1)]
-
-    def _advance_fill(self, m, c, new_max):
-        """The write pointer and the block's absmax follow the accepted beats; a block's
-        closing beat returns the pointer to row 0 and makes the next beat start afresh."""
-        beats = self.beats_per_block
-        with m.If(c.i_fire):
-            m.d.sync += [c.wptr.eq(c.wptr + 1), c.fill_max.eq(new_max),
-                         c.fill_fresh.eq(c.block_end)]
-            if beats > 1:
-                m.d.sync += c.wptr_last.eq(c.wptr == beats - 2)
-            with m.If(c.block_end):
-                m.d.sync += [c.wptr.eq(0), c.wptr_last.eq(beats == 1)]
-        with m.If(~c.fill_done):                # fill_end is only read while fill_done
-            m.d.sync += c.fill_end.eq(c.wptr)
-
-    @staticmethod
-    def _start_drain(m, c, new_max):
-        """A drain starts when the draining block is done (or none drains) and a block is
-        complete: waiting (``fill_done``) or closing with this beat, which a free drain
-        always accepts (``i.ready = ~fill_done`` then)."""
-        # Both pointers start a drain at row 0; rptr is there already. The drain's end row
-        # and absmax are loaded whenever the drain is free: with no start they go unused.
-        end = Mux(c.fill_done, c.fill_end, c.wptr)
-        with m.If(c.drain_free):
-            m.d.sync += [
-                c.drain_before_end.eq(end - 1), c.rptr_at_end.eq(end == 0),
-                c.drain_max.eq(Mux(c.fill_done, c.fill_max, new_max)),
-            ]
-        # Written out, without a shared `start`, these stay two or three LUT levels deep.
-        m.d.sync += [
-            c.drain_active.eq(~c.drain_free | c.fill_done | c.closing),
-            c.fill_done.eq(~c.drain_free & (c.fill_done | (c.closing & c.i.ready))),
-        ]
-
-    @staticmethod
-    def _track_free_row(m, c):
-        """``row_free`` (the fill's row has been read) from ``lead = rptr - wptr``.
-
-        lead and row_free restart at 0 for the next drain; a block closing or waiting means
-        the fill stands still until that drain starts (or is refused this beat, which
-        already means lead = 0). Otherwise a block drains (or row_free is unused) and
-        ``i.ready = row_free | may_issue``: the updates are "issue and no beat: lead + 1; a
-        beat and no issue: lead - 1", written on the registered flags for a shallower
-        row_free."""
-        with m.If(c.closing | c.fill_done):
-            m.d.sync += [c.row_free.eq(0), c.lead.eq(0)]
-        with m.Elif(c.may_issue & ~c.i.valid):
-            m.d.sync += [c.lead.eq(c.lead + 1), c.row_free.eq(c.lead != c.lead_minus_one)]
-        with m.Elif(~c.may_issue & c.i.valid & c.row_free):
-            m.d.sync += [c.lead.eq(c.lead - 1), c.row_free.eq(c.lead != 1)]
-
-    def _count_credits(self, m, c):
-        """Beats issued and not yet taken from ``o``; ``credit`` is ``occupancy < credits``,
-        registered."""
-        with m.If(c.issue & ~c.o_fire):
-            m.d.sync += [c.occupancy.eq(c.occupancy + 1),
-                         c.credit.eq(c.occupancy < self._credits - 1)]
-        with m.Elif(c.o_fire & ~c.issue):
-            m.d.sync += [c.occupancy.eq(c.occupancy - 1), c.credit.eq(1)]
-
-    def _scale_stream(self, m, c, scale_fifo):
-        """A block's first issue pushes its absmax into the scale FIFO, which ``scale``
-        reads; ``scale_room`` is ``scale_count < scale FIFO depth``, registered. The
-        float32 model counts a block at its first issue as well, and writes its scale
-        when that beat leaves the pipeline (:meth:`_quantize_float32`)."""
-        scale_push = c.issue & c.rptr_zero
-        scale_pop = self.scale.valid & self.scale.ready
-        with m.If(scale_push & ~scale_pop):
-            m.d.sync += [c.scale_count.eq(c.scale_count + 1),
-                         c.scale_room.eq(c.scale_count < self._scale_depth - 1)]
-        with m.Elif(scale_pop & ~scale_push):
-            m.d.sync += [c.scale_count.eq(c.scale_count - 1), c.scale_room.eq(1)]
-
-        if self._model == "exact":
-            m.d.comb += [scale_fifo.w_en.eq(scale_push), scale_fifo.w_data.eq(c.drain_max)]
-        m.d.comb += [
-            self.scale.valid.eq(scale_fifo.r_rdy),
-            self.scale.p.eq(scale_fifo.r_data),
-            scale_fifo.r_en.eq(self.scale.ready),
-        ]
-
-    # -- datapath -------------------------------------------------------------------------
-
-    def _read_row(self, m, c, wr, rd):
-        """The issued row, one cycle later (two with ``pipeline >= 3``), with its block's
-        absmax and first/last flags: ``(valid, absmax, first, last, row)``.
-
-        A one-row block that closes and starts draining in the same cycle is read (row 0,
-        the next cycle) while its delayed write lands, and the read port returns the old
-        row: that read takes the written data from a copy instead. Nothing else collides:
-        a block's rows are written before its drain starts, except its last one."""
-        collide = Signal()
-        held = Signal.like(wr.data)
-        bypass0 = Signal()
-        m.d.sync += [
-            collide.eq(c.closing & (c.wptr == 0)),  # accepted if wr.en is set next
-            held.eq(wr.data),
-        ]
-        m.d.comb += [rd.addr.eq(c.rptr), rd.en.eq(c.issue)]
-        v0, a0, first0, last0 = Signal(), Signal(self._elem_width), Signal(), Signal()
-        m.d.sync += [
-            v0.eq(c.issue), a0.eq(c.drain_max),
-            bypass0.eq(c.issue & c.rptr_zero & collide & wr.en),
-            first0.eq(c.rptr_zero), last0.eq(c.rptr_at_end),
-        ]
-        values = [v0, a0, first0, last0, bypass0, held, rd.data]
-        if self._pipeline >= 3:
-            # A block RAM's read data comes late in its cycle: register it before any logic.
-            values = self._register(m, "row", values)
-        valid, absmax, first, last, bypass, copy, read = values
-        row = Signal.like(rd.data)
-        m.d.comb += row.eq(Mux(bypass, copy, read))
-        return valid, absmax, first, last, row
 
     def _to_integers(self, m, valid, absmax, first, last, row):
         """Float input: the block's absmax and each element as integers of one scale,
@@ -804,93 +490,5 @@ class BlockwiseAbsmax(wiring.Component):
                 m, "rounding", [valid, zero, first, last, *integers, *ups])
             integers, ups = rest[:lanes], rest[lanes:]
         qs = [Mux(zero, 0, integers[lane] + ups[lane] - qmax) for lane in range(lanes)]
-        self._push(m, valid, first, last, qs, out_fifo)
+        self.push(m, valid, first, last, qs, out_fifo)
 
-    def _quantize_float32(self, m, valid, absmax, first, last, row, out_fifo, scale_fifo):
-        """The float32 model (:class:`~qdp.hdl.absmax_float.Float32Quantize`): a pipeline
-        that never stalls (a beat is issued only with room for it in the output FIFO);
-        the block's first beat writes its absmax and ``c`` into the scale FIFO."""
-        model = Float32Quantize(self._fmt, self._out_width)
-        pipe = Pipeline(m, C(1, 1), valid)
-        values = [{"absmax": absmax, "first": first, "last": last}] \
-            + [{"x": row[lane]} for lane in range(self._lanes)]
-        for stage in model.stages():
-            values = model.multiply(m, pipe, values) if stage is MULTIPLY \
-                else pipe.register(True, stage(values))
-        block, qs = model.outputs(values)
-        self._push(m, pipe.valid, block["first"], block["last"], qs, out_fifo)
-        scale = Signal(self.scale.p.shape())
-        m.d.comb += [scale.absmax.eq(block["absmax"]), scale.c.eq(block["c"]),
-                     scale_fifo.w_en.eq(pipe.valid & block["first"]),
-                     scale_fifo.w_data.eq(scale)]
-
-    def _push(self, m, valid, first, last, qs, out_fifo):
-        """A finished beat into the output FIFO, which ``o`` reads."""
-        result = Signal(self.o.p.shape())
-        for lane, q in enumerate(qs):
-            m.d.comb += result.data[lane].eq(q)
-        m.d.comb += [result.first.eq(first), result.last.eq(last)]
-        m.d.comb += [
-            out_fifo.w_en.eq(valid),
-            out_fifo.w_data.eq(result),
-            self.o.valid.eq(out_fifo.r_rdy),
-            self.o.p.eq(out_fifo.r_data),
-            out_fifo.r_en.eq(self.o.ready),
-        ]
-
-    @staticmethod
-    def _register(m, name, values):
-        """One pipeline register for each value: the values a cycle later."""
-        delayed = [Signal.like(value, name=f"{name}_{n}") for n, value in enumerate(values)]
-        m.d.sync += [d.eq(v) for d, v in zip(delayed, values)]
-        return delayed
-
-
-class _Control:
-    """The state of the fill/drain control, and the decisions of a cycle.
-
-    The decisions of a cycle (issue a read, accept a beat, start a drain) depend on each
-    other when fill and drain run in lockstep, so everything they need is kept as
-    registered flags, updated from comparisons made a cycle ahead."""
-
-    def __init__(self, i, o, *, beats, width, credits, scale_depth):
-        self.i = i
-        # -- fill side: the block being written -----------------------------------------
-        self.wptr = Signal(range(beats))
-        self.fill_max = Signal(width)
-        # fill_max belongs to the previous block (drained or waiting): read it as 0. This
-        # keeps the drain start off fill_max's reset.
-        self.fill_fresh = Signal(init=1)
-        self.fill_done = Signal()       # a complete block waits for the previous one to drain
-        self.fill_end = Signal(range(beats))
-
-        # -- drain side: the block being read -------------------------------------------
-        self.drain_active = Signal()
-        self.drain_before_end = Signal(range(beats))    # end row - 1: compared with rptr
-        self.drain_max = Signal(width)
-        self.rptr = Signal(range(beats))                # 0 whenever no block drains
-
-        # -- registered flags ---------------------------------------------------------------
-        self.rptr_zero = Signal(init=1)
-        self.rptr_at_end = Signal()                     # rptr is the draining block's last row
-        self.wptr_last = Signal(init=beats == 1)        # wptr is the last row
-        # While a block drains, the fill may write row wptr: wptr != rptr.
-        self.row_free = Signal()
-        # rptr - wptr while a block drains, so that row_free is updated from comparisons
-        # with constants; wide enough that -1 (all ones) is not a valid lead.
-        self.lead = Signal(len(self.rptr) + 1)
-        self.lead_minus_one = (1 << len(self.lead)) - 1
-        self.occupancy = Signal(range(credits + 1))
-        self.credit = Signal(init=1)                    # occupancy < credits
-        self.scale_count = Signal(range(scale_depth + 1))
-        self.scale_room = Signal(init=1)                # scale_count < scale_depth
-
-        # -- the decisions of this cycle --------------------------------------------------
-        self.may_issue = Signal()       # issue, were a block draining
-        self.issue = Signal()
-        self.drain_finish = Signal()
-        self.drain_free = ~self.drain_active | self.drain_finish
-        self.i_fire = i.valid & i.ready
-        self.o_fire = o.valid & o.ready
-        self.block_end = self.wptr_last | i.p.last
-        self.closing = Signal()         # a beat that closes its block is offered

@@ -228,3 +228,8 @@ class Float32Quantize:
     def outputs(values):
         """``(block values, q per lane)`` of the last stage."""
         return values[0], [v["q"] for v in values[1:]]
+
+    @staticmethod
+    def scale(block):
+        """The ``scale`` stream's fields (:func:`scale_layout`)."""
+        return {"absmax": block["absmax"], "c": block["c"]}

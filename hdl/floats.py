@@ -17,6 +17,8 @@ from fractions import Fraction
 import numpy as np
 from amaranth.hdl import Cat, Const, Mux, signed
 
+from .rounding import magnitude_rounds_up
+
 __all__ = ["FloatFields", "Rounded", "RoundingStages", "unpack", "leading_zeros",
            "leading_zeros_groups", "leading_zeros_finish",
            "shift_by_eights", "divide_step", "division_step", "quotient_value",
@@ -185,8 +187,8 @@ class Rounded:
 
 
 class RoundingStages:
-    """Round ``(-1)**sign * significand * 2**exponent`` half to even to ``precision``
-    significant bits; with ``fmt`` also to its exponent range: subnormals below ``emin``
+    """Round ``(-1)**sign * significand * 2**exponent`` half to even (or in another
+    deterministic ``rounding`` mode) to ``precision`` significant bits; with ``fmt`` also to its exponent range: subnormals below ``emin``
     (no flush to zero) and overflow past ``emax`` to Inf.
 
     Eight pipeline stages (five without a format), each a method from one dict of values
@@ -200,8 +202,9 @@ class RoundingStages:
     value (:class:`Rounded`'s fields).
     """
 
-    def __init__(self, *, precision, fmt=None, exp_shape):
+    def __init__(self, *, precision, fmt=None, exp_shape, rounding="half_even"):
         self.precision, self.fmt, self.exp_shape = precision, fmt, exp_shape
+        self.rounding = rounding
 
     def stages(self):
         """The stage methods in order (no subnormal step without a format)."""
@@ -246,9 +249,11 @@ class RoundingStages:
                    sticky=top[:width - keep] != 0 if width > keep else Const(0, 1))
         if self.fmt is not None:
             # How far the last place lies below the subnormals' (:meth:`subnormal_amount`
-            # clamps it): the subtraction a stage ahead of the comparisons.
-            floor = self.fmt.emin - self.fmt.man_bits
-            out["below"] = (floor - v["lsb"]).as_signed()
+            # clamps it), and its comparisons, made on the last place against constants
+            # so that they run beside the subtraction, not behind it.
+            floor, lsb = self.fmt.emin - self.fmt.man_bits, v["lsb"]
+            out.update(below=(floor - lsb).as_signed(), below_floor=lsb < floor,
+                       below_window=lsb < floor - keep)
         return out
 
     def subnormal_amount(self, v):
@@ -256,12 +261,12 @@ class RoundingStages:
         keep = self.precision + 1
         # Below emin, the last place stays at the subnormals' one: shift right by extra.
         floor = self.fmt.emin - self.fmt.man_bits
-        below = v["below"]
-        extra = Mux(below < 0, 0, Mux(below > keep, keep, below)) \
+        extra = Mux(v["below_floor"], Mux(v["below_window"], keep, v["below"]), 0) \
             .as_unsigned()[:keep.bit_length()]
-        out = {k: val for k, val in v.items() if k != "below"}
-        return dict(out, extra=extra,
-                    lsb=Mux(below > 0, floor, v["lsb"])[:self.exp_shape.width].as_signed())
+        out = {k: val for k, val in v.items()
+               if k not in ("below", "below_floor", "below_window")}
+        return dict(out, extra=extra, lsb=Mux(v["below_floor"], floor, v["lsb"])
+                    [:self.exp_shape.width].as_signed())
 
     def subnormal(self, v):
         """The kept bits shifted right by the multiple of 8 in that amount; the bits the
@@ -283,7 +288,8 @@ class RoundingStages:
     def carry(self, v):
         window, lsb = v["window"], v["lsb"]
         kept, half = window[1:], window[0]
-        rounded = kept + (half & (v["sticky"] | kept[0]))
+        rounded = kept + magnitude_rounds_up(self.rounding, half=half, sticky=v["sticky"],
+                                             lsb=kept[0], negative=v["sign"])
         inf = v.get("inf", Const(0, 1))
         if self.fmt is not None:
             # The largest finite value is (2**p - 1) * 2**(emax - p + 1).

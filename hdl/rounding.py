@@ -9,7 +9,7 @@ from amaranth.hdl import Array, Cat, Const, Mux, Value
 from ..golden.rounding import NEAREST_MODES, STOCHASTIC_BITS
 
 __all__ = ["add_carry", "beyond", "coarse_shift", "fine_round", "group_ors", "round_parts", "round_shift",
-           "saturate", "tie_goes_up"]
+           "magnitude_rounds_up", "saturate", "tie_goes_up"]
 
 
 def round_shift(value, shift, *, max_shift, rounding, random=None):
@@ -91,6 +91,27 @@ def tie_goes_up(rounding, *, integer_lsb, negative):
         "half_down": Const(0, 1),
         "half_zero": negative,
     }[rounding]
+
+
+def magnitude_rounds_up(rounding, *, half, sticky, lsb, negative):
+    """Whether the magnitude ``|v|`` of a sign-magnitude value steps up from
+    ``floor(|v|)`` when ``v`` is rounded in the deterministic mode ``rounding``, from the
+    half bit, the sticky OR below it, ``floor(|v|)``'s last bit and the sign (one-bit
+    values): the rules of :data:`qdp.golden.rounding.DETERMINISTIC_MODES` seen from the
+    magnitude (``half_away`` goes up at every tie, ``floor`` for any inexact negative)."""
+    if rounding == "half_even":
+        return half & (sticky | lsb)
+    if rounding == "half_away":
+        return half
+    if rounding == "half_zero":
+        return half & sticky
+    if rounding in ("half_up", "half_down"):
+        return half & (sticky | (negative if rounding == "half_down" else ~negative))
+    if rounding == "floor":
+        return negative & (half | sticky)
+    if rounding == "trunc":
+        return Const(0, 1)
+    raise ValueError(f"rounding: {rounding!r} is not a deterministic mode")
 
 
 def group_ors(value, *, fine_bits):

@@ -34,8 +34,9 @@ from ..golden.floats import float_format, round_scaled
 from .bench import run_stream_bench
 from .traffic import Check, Expect, Phase, Traffic
 
-__all__ = ["KINDS", "FLOAT_KINDS", "make_block", "make_float_block", "make_packets", "exhaustive_elements", "exhaustive_packets",
-           "input_fields", "expected", "AbsmaxTraffic", "test_absmax"]
+__all__ = ["KINDS", "FLOAT_KINDS", "make_block", "make_float_block", "make_packets",
+           "exhaustive_elements", "exhaustive_packets", "input_fields", "packet_blocks",
+           "block_marks", "expected", "AbsmaxTraffic", "test_absmax"]
 
 KINDS = ("random", "outlier", "zeros", "equal", "most_negative", "ties")
 #: Kinds of float blocks (bit patterns): any finite pattern, similar magnitudes, exact
@@ -112,20 +113,22 @@ def _make(kind, size, unit, rng):
     return make_float_block(kind, size, unit.in_format, rng)
 
 
-def make_packets(unit, blocks, rng, *, short_tails=True, kinds=None):
+def make_packets(unit, blocks, rng, *, short_tails=True, kinds=None, make=None):
     """About ``blocks`` blocks of traffic for ``unit``, as tensors (packets) of 1..3 full
     blocks, half of them (when ``short_tails``) followed by a short block that ``last``
-    closes. Returns a list of int64 arrays, each a whole number of beats."""
+    closes. ``make(kind, size, rng)`` makes a block of a kind (default: this module's
+    integer or float blocks). Returns a list of arrays, each a whole number of beats."""
     b, lanes = unit.block_size, unit.lanes
     kinds = kinds or (KINDS if unit.in_format == "int" else FLOAT_KINDS)
+    make = make or (lambda kind, size, rng: _make(kind, size, unit, rng))
     packets, remaining = [], blocks
     while remaining > 0:
         full = int(rng.integers(1, 4))
         remaining -= full
-        parts = [_make(rng.choice(kinds), b, unit, rng) for _ in range(full)]
+        parts = [make(rng.choice(kinds), b, rng) for _ in range(full)]
         if short_tails and b > lanes and rng.random() < 0.5:
             tail = int(rng.integers(1, b // lanes)) * lanes
-            parts.append(_make(rng.choice(kinds), tail, unit, rng))
+            parts.append(make(rng.choice(kinds), tail, rng))
         packets.append(np.concatenate(parts))
     return packets
 
@@ -183,6 +186,23 @@ def input_fields(unit, packets):
     return {"data": x, "last": last}
 
 
+def packet_blocks(size, block_size):
+    """The sizes of a packet's blocks: whole blocks, then the short one ``last`` closes."""
+    return [block_size] * (size // block_size) + ([size % block_size] if size % block_size
+                                                  else [])
+
+
+def block_marks(sizes, lanes):
+    """Per beat of blocks of ``sizes`` elements: ``(first, last, block index)``."""
+    beats = np.asarray(sizes, dtype=np.int64) // lanes
+    ends = np.cumsum(beats)
+    first = np.zeros(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    last = first.copy()
+    first[ends - beats] = 1
+    last[ends - 1] = 1
+    return first, last, np.repeat(np.arange(len(beats)), beats)
+
+
 def expected(unit, packets, golden_overrides=None, *, start_beat=0):
     """What the unit must emit for ``packets``, sent ``start_beat`` beats after a reset
     (which places them in the LFSR sequence of ``stochastic`` rounding).
@@ -200,30 +220,24 @@ def expected(unit, packets, golden_overrides=None, *, start_beat=0):
     r_all = (stochastic_random(start_beat * lanes + total, lanes,
                                seed=unit.lfsr_seed)[start_beat * lanes:]
              if kwargs["rounding"] == "stochastic" else None)
-    q_parts, scales, first, last, absmax_beat, block_beat = [], [], [], [], [], []
+    q_parts, scales, sizes = [], [], []
     at = 0
     for p in packets:
         r = None if r_all is None else r_all[at:at + p.size]
         at += p.size
         q, absmax = blockwise_absmax(p, b, random=r, **kwargs)
         q_parts.append(q)
-        for k, a in enumerate(absmax.tolist()):
-            n = min(b, p.size - k * b) // lanes
-            first += [1] + [0] * (n - 1)
-            last += [0] * (n - 1) + [1]
-            absmax_beat += [a] * n
-            block_beat += [len(scales)] * n
-            scales.append(a)
+        scales += absmax.tolist()
+        sizes += packet_blocks(p.size, b)
+    first, last, block = block_marks(sizes, lanes)
+    scales = np.array(scales, dtype=np.int64)
     out = {
         "data": np.concatenate(q_parts).reshape(-1, lanes) if q_parts
         else np.zeros((0, lanes), dtype=np.int64),
-        "first": np.array(first, dtype=np.int64),
-        "last": np.array(last, dtype=np.int64),
-        "scale": np.array(scales, dtype=np.int64),
+        "first": first, "last": last, "scale": scales,
         "x": np.concatenate(packets).reshape(-1, lanes) if packets
         else np.zeros((0, lanes), dtype=np.int64),
-        "absmax": np.array(absmax_beat, dtype=np.int64),
-        "block": np.array(block_beat, dtype=np.int64),
+        "absmax": scales[block], "block": block,
     }
     if r_all is not None:
         out["r"] = r_all.reshape(-1, lanes)
@@ -237,7 +251,13 @@ def expected(unit, packets, golden_overrides=None, *, start_beat=0):
 
 class AbsmaxTraffic(Traffic):
     """Tensors of blocks; a reset inside a block; a last stream at full rate that measures
-    the steady state."""
+    the steady state.
+
+    The bench of any unit built on :class:`qdp.hdl.block_store.BlockStore`: a subclass
+    sets ``expected`` (as :func:`expected`), :attr:`kinds` and :meth:`make` for its own
+    blocks."""
+
+    expected = staticmethod(expected)
 
     boards = {"compared": "absmax o.data", "compared_flags": "absmax o.first/last",
               "compared_scales": "absmax scale"}
@@ -251,9 +271,18 @@ class AbsmaxTraffic(Traffic):
         self.beats_per_block = bench.params.block_size // bench.params.lanes
         bench.summary.update(blocks_out=0, beats_per_block=self.beats_per_block)
 
+    @property
+    def kinds(self):
+        return KINDS if self.bench.params.in_format == "int" else FLOAT_KINDS
+
+    def make(self, kind, size, rng):
+        """One block of ``size`` elements of a kind of :attr:`kinds`."""
+        return _make(kind, size, self.bench.params, rng)
+
     def _packets(self, elements):
         blocks = max(2, -(-elements // self.bench.params.block_size))
-        return make_packets(self.bench.params, blocks, self.bench.rng)
+        return make_packets(self.bench.params, blocks, self.bench.rng, kinds=self.kinds,
+                            make=self.make)
 
     def interrupted(self):
         phase, want = self._phase(self._packets(self.bench.config["vectors"] // 4))
@@ -283,8 +312,7 @@ class AbsmaxTraffic(Traffic):
         p, count = self.bench.params, self.bench.config["steady_blocks"]
         if not count:
             return
-        kinds = KINDS if p.in_format == "int" else FLOAT_KINDS
-        blocks = [_make(self.bench.rng.choice(kinds), p.block_size, p, self.bench.rng)
+        blocks = [self.make(self.bench.rng.choice(self.kinds), p.block_size, self.bench.rng)
                   for _ in range(count)]
         phase, want = self._phase([np.concatenate(blocks)])
         phase.label, phase.full_rate, phase.input_stamps = "steady state: ", True, True
@@ -294,8 +322,8 @@ class AbsmaxTraffic(Traffic):
     def _phase(self, packets):
         """The phase that sends ``packets``, and its expectation (see :func:`expected`)."""
         p = self.bench.params
-        want = expected(p, packets, self.bench.config.get("golden"),
-                        start_beat=self.bench.since_reset)
+        want = self.expected(p, packets, self.bench.config.get("golden"),
+                             start_beat=self.bench.since_reset)
         n, blocks = len(want["data"]), len(want["scale"])
         shown = {k: want[k] for k in ("x", "absmax", "block", "r") if k in want}
         flags = Check(np.stack([want["first"], want["last"]], axis=1), {"block": want["block"]},

@@ -6,6 +6,7 @@ valid gaps and backpressure as the cocotb benches, with beats counted.
 
 import random
 
+from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 __all__ = ["run_streams"]
@@ -47,7 +48,7 @@ def run_streams(component, inputs, outputs, *, in_pause=0.3, out_pause=0.3, seed
                 watched += [port.valid, port.ready]
             for name in outputs:
                 port = getattr(component, name)
-                watched += [port.valid, port.ready, port.payload.as_value()]
+                watched += [port.valid, port.ready, Value.cast(port.payload)]
             _, _, *values = await ctx.tick().sample(*watched)
             for name in inputs:
                 valid, ready = values[:2]
