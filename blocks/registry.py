@@ -16,7 +16,7 @@ from ..golden.rounding import (ABSMAX_MODELS, DETERMINISTIC_MODES, ROUNDING_MODE
 from ..golden.saturation import SATURATION_MODES
 from ..golden.mx import MX_ELEMENTS
 from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                   MxDequantize, QLinear, QuantizeLinear, Quantizer)
+                   MxDequantize, MxQuantize, QLinear, QuantizeLinear, Quantizer)
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
 
@@ -255,6 +255,26 @@ BLOCKS = {
             "out_format": _float_format("output format"),
             "model": _choice(ABSMAX_MODELS, "exact: q * absmax / qmax rounded once; "
                              "float32: fl_out(fl32(q / c)), c from the scale stream"),
+        },
+    ),
+    "mx-quantize": Block(
+        name="mx-quantize",
+        component=MxQuantize,
+        golden=golden.mx_quantize,
+        bench="qdp.sim.mx_quantize_tb",
+        proofs="qdp.formal.mx_quantize",
+        summary="OCP MX quantization: FP32/BF16/FP16 in, per block an E8M0 scale from the "
+                "exponent of max |x| on scale, element codes rounded and saturated on o",
+        params={
+            "block_size": Param("int", f"multiple of lanes, lanes.."
+                                       f"{MxQuantize.RANGES['block_size'][1]}",
+                                "elements per block (OCP: 32)"),
+            "lanes": _int(MxQuantize, "lanes", "elements per beat"),
+            "element": _choice(tuple(MX_ELEMENTS), "the MX element format"),
+            "in_format": _float_format("input format"),
+            "rounding": _choice(DETERMINISTIC_MODES, "element rounding (OCP: half_even)"),
+            "read_register": Param("bool", "true/false", "register the block storage's "
+                                   "read data (+1 cycle; for block RAM)"),
         },
     ),
     "mx-dequantize": Block(

@@ -84,6 +84,20 @@ class ElementFormat:
         """Exponent of the largest normal: ``floor(log2(max_value))``."""
         return int(np.floor(np.log2(self.max_value)))
 
+    @property
+    def emin(self):
+        """Exponent of the smallest normal (float elements)."""
+        return 1 - self.bias
+
+    @property
+    def max_field(self):
+        """The encoding of the largest normal without the sign (float elements; MXINT8's
+        127)."""
+        if self.exp_bits == 0:
+            return 127
+        fraction = self.max_value / 2.0 ** self.emax - 1
+        return ((self.emax + self.bias) << self.man_bits) | int(fraction * (1 << self.man_bits))
+
 
 MX_ELEMENTS = {f.name: f for f in (
     ElementFormat("int8", 0, 6, 0, 127 / 64, None),
@@ -127,12 +141,6 @@ def shared_scales(bits, fmt, elem, block_size):
     return np.where(special, E8M0_NAN, shared + E8M0_BIAS).astype(np.uint8)
 
 
-def _max_field(elem):
-    """The encoding of the largest normal (without the sign)."""
-    fraction = elem.max_value / 2.0 ** elem.emax - 1
-    return ((elem.emax + elem.bias) << elem.man_bits) | int(fraction * (1 << elem.man_bits))
-
-
 def _round_element(sign, sig, exp, elem, rounding):
     """The codes of ``(-1)**sign * sig * 2**exp`` (int64 arrays) rounded to ``elem`` in
     ``rounding`` and saturated."""
@@ -150,21 +158,26 @@ def _round_element(sign, sig, exp, elem, rounding):
     # subnormal step is the first normal; fields order as values, so saturating is a min.
     field = np.where(magnitude == 0, 0,
                      ((lsb - elem.lsb) << elem.man_bits) + magnitude)
-    field = np.minimum(field, _max_field(elem))
+    field = np.minimum(field, elem.max_field)
     return (field | (sign.astype(np.int64) << (elem.width - 1))).astype(np.uint8)
 
 
-def mx_quantize(x, element, *, block_size=32, rounding="half_even"):
+def mx_quantize(x, element, *, block_size=32, rounding="half_even", in_format=None):
     """OCP MX quantization of ``x`` (float32, bfloat16 or float16; blocks of
     ``block_size`` consecutive elements in C order): ``(codes, scales)``, the element
     codes (``uint8``, ``x``'s shape) and the E8M0 scale bytes (``uint8``, one per block).
-    See the module for every rule."""
+    With ``in_format`` (``"fp32"``, ``"bf16"``, ``"fp16"``, ``"eXmY"``) ``x`` may also be
+    that format's bit patterns (unsigned integers). See the module for every rule."""
     elem = element_format(element)
     if rounding not in DETERMINISTIC_MODES:
         raise ValueError(f"rounding: {rounding!r} is not one of "
                          f"{', '.join(DETERMINISTIC_MODES)}")
     shape = np.shape(x)
-    fmt, bits = floats.format_of(x)
+    if in_format is None:
+        fmt, bits = floats.format_of(x)
+    else:
+        fmt = floats.float_format(in_format, "in_format")
+        bits = floats.as_bits(x, fmt).reshape(-1)
     scales = shared_scales(bits, fmt, elem, block_size)
     shared = np.repeat(scales.astype(np.int64) - E8M0_BIAS, block_size)
     sign, sig, exp = floats.decompose(bits, fmt)

@@ -11,7 +11,8 @@ from .quantize_linear import QuantizeLinear
 from .dequantize_linear import DequantizeLinear
 from .absmax_dequantize import AbsmaxDequantize
 from .mx_dequantize import MxDequantize
+from .mx_quantize import MxQuantize
 
 __all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax",
-           "AbsmaxDequantize", "MxDequantize", "MacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
+           "AbsmaxDequantize", "MxQuantize", "MxDequantize", "MacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
            "Target"]

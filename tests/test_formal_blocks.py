@@ -13,9 +13,11 @@ from _mutants import (
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 from conftest import require
+from qdp.blocks import get_block
 from qdp.formal import absmax as fa
 from qdp.formal import absmax_dequantize as fad
 from qdp.formal import mx_dequantize as fmx
+from qdp.formal import mx_quantize as fmq
 from qdp.formal import dequantize_linear as fdq
 from qdp.formal import mac_array as fm
 from qdp.formal import qlinear as fl
@@ -24,7 +26,7 @@ from qdp.formal.runner import missing_tools, prove
 from qdp.formal.stream import Harness, StreamHarness
 from qdp.golden.absmax import blockwise_absmax
 from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                     MxDequantize, QLinear, QuantizeLinear)
+                     MxDequantize, MxQuantize, QLinear, QuantizeLinear)
 
 
 @pytest.fixture(autouse=True)
@@ -111,6 +113,34 @@ def test_absmax_mutant_fails(tmp_path, o_fault, scale_fault):
     result = run(proof, tmp_path, harness)
     assert result.status == "FAIL"
     assert result.trace is not None and result.trace.stat().st_size > 0
+
+
+def test_mx_quantize_equals_the_golden_for_every_block(tmp_path):
+    (proof,) = fmq.proofs(lambda: MxQuantize(**fmq.REFERENCE))
+    result = run(proof, tmp_path)
+    assert result.passed, result.workdir
+    scales, codes = fmq.golden_table(get_block("mx-quantize").check(**fmq.REFERENCE))
+    assert len(scales) == 4096 and len(set(scales.tolist())) > 8 and codes.shape == (4096, 2)
+
+
+@pytest.mark.parametrize("o_fault, scale_fault", [
+    (negate_lane("o", lane=1), passthrough("scale")),    # a code, wrong only in lane 1
+    (passthrough("o"), payload_plus_one("scale")),       # a scale off by one
+], ids=["negated-code", "scale-plus-one"])
+def test_mx_quantize_mutant_fails(tmp_path, o_fault, scale_fault):
+    (proof,) = fmq.proofs(lambda: MxQuantize(**fmq.REFERENCE))
+
+    def fault(m, dut, outer):
+        o_fault(m, dut, outer)
+        scale_fault(m, dut, outer)
+
+    harness = fmq.MxQuantizeProperties(Mutant(MxQuantize(**fmq.REFERENCE), fault))
+    assert run(proof, tmp_path, harness).status == "FAIL"
+
+
+def test_mx_quantize_too_large_is_refused():
+    with pytest.raises(ValueError, match="mx-quantize: blocks of 4 e3m2 patterns"):
+        fmq.proofs(lambda: MxQuantize(4, lanes=2, in_format="e3m2"))
 
 
 @pytest.mark.parametrize("params, match", [

@@ -49,12 +49,17 @@ CONFIGS = {
                           {"runtime_scale": True, "block_scale": True}],
     "absmax-dequantize": [{}, {"in_format": "bf16", "model": "float32", "lanes": 2,
                                "out_format": "bf16"}],
+    "mx-quantize": [{}, {"element": "fp4_e2m1", "block_size": 4, "lanes": 2,
+                         "in_format": "bf16", "read_register": True}],
     "mx-dequantize": [{}, {"element": "fp4_e2m1", "lanes": 2, "out_format": "bf16"}],
 }
 CASES = [(block, params) for block in BLOCKS for params in CONFIGS[block]]
 # One result beat per input beat, through a pipeline that stalls as one.
 ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear", "absmax-dequantize",
                "mx-dequantize"}
+# One block of storage (qdp.hdl.block_store): per block, its last input beat -> its first
+# output beat.
+STORED = {"absmax", "mx-quantize"}
 
 
 def _id(case):
@@ -180,11 +185,11 @@ def test_latency_reference_points_match_the_simulation(block, params):
         assert [t - a for a, (t, _) in zip(accepted, taken["o"])] == [cycles] * 16
         return
 
-    # Per block (absmax) or tile (MAC array, QLinear): its last input beat -> its first
-    # output beat, each group well after the previous one has drained.
+    # Per block (absmax, MX) or tile (MAC array, QLinear): its last input beat -> its
+    # first output beat, each group well after the previous one has drained.
     assert "last beat" in latency["from"]
-    assert ("first beat" if block == "absmax" else "first row") in latency["to"]
-    if block == "absmax":
+    assert ("first beat" if block in STORED else "first row") in latency["to"]
+    if block in STORED:
         per_group = component.beats_per_block
         sizes = [per_group, max(1, per_group - 1), per_group]     # a short block between
     else:
@@ -194,8 +199,8 @@ def test_latency_reference_points_match_the_simulation(block, params):
     for size in sizes:
         for k in range(size):
             end = k == size - 1
-            # absmax closes a full block by its count; the short one by `last`
-            last = end and (block != "absmax" or size < per_group)
+            # a stored block closes a full block by its count; the short one by `last`
+            last = end and (block not in STORED or size < per_group)
             beats.append((gap if k == 0 and beats else 0, rng.getrandbits(width),
                           int(last) if has_last else None))
         closing.append(len(beats) - 1)
@@ -289,7 +294,8 @@ def test_ready_dependencies_are_what_the_hardware_does(block, params):
 def test_ready_dependencies_per_block():
     """What the test above establishes, spelled out: the element-wise blocks have no skid
     buffer;
-    absmax and the pipelined array reach their outputs' ready only through FIFOs."""
+    the stored blocks (absmax, MX) and the pipelined array reach their outputs' ready only
+    through FIFOs."""
     deps = {(block, tuple(sorted(params.items()))):
             BLOCKS[block].check(**params).ready_dependencies["i"]
             for block, params in CASES}
@@ -297,7 +303,7 @@ def test_ready_dependencies_per_block():
         params = dict(params)
         if block in ELEMENTWISE:
             assert dep == ("o",)
-        elif block == "absmax":
+        elif block in STORED:
             assert dep == ()
         else:
             assert dep == (() if params.get("pipelined", True) else ("o",))
