@@ -32,11 +32,11 @@ import numpy as np
 from ..golden.absmax import block_constant, blockwise_absmax, stochastic_random
 from ..golden.floats import float_format, round_scaled
 from .bench import run_stream_bench
-from .traffic import Check, Expect, Phase, Traffic
+from .traffic import Check, Expect, Phase, Traffic, block_marks
 
 __all__ = ["KINDS", "FLOAT_KINDS", "make_block", "make_float_block", "make_packets",
            "exhaustive_elements", "exhaustive_packets", "input_fields", "packet_blocks",
-           "block_marks", "expected", "AbsmaxTraffic", "test_absmax"]
+           "expected", "AbsmaxTraffic", "test_absmax"]
 
 KINDS = ("random", "outlier", "zeros", "equal", "most_negative", "ties")
 #: Kinds of float blocks (bit patterns): any finite pattern, similar magnitudes, exact
@@ -192,17 +192,6 @@ def packet_blocks(size, block_size):
                                                   else [])
 
 
-def block_marks(sizes, lanes):
-    """Per beat of blocks of ``sizes`` elements: ``(first, last, block index)``."""
-    beats = np.asarray(sizes, dtype=np.int64) // lanes
-    ends = np.cumsum(beats)
-    first = np.zeros(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
-    last = first.copy()
-    first[ends - beats] = 1
-    last[ends - 1] = 1
-    return first, last, np.repeat(np.arange(len(beats)), beats)
-
-
 def expected(unit, packets, golden_overrides=None, *, start_beat=0):
     """What the unit must emit for ``packets``, sent ``start_beat`` beats after a reset
     (which places them in the LFSR sequence of ``stochastic`` rounding).
@@ -229,7 +218,7 @@ def expected(unit, packets, golden_overrides=None, *, start_beat=0):
         q_parts.append(q)
         scales += absmax.tolist()
         sizes += packet_blocks(p.size, b)
-    first, last, block = block_marks(sizes, lanes)
+    first, last, block = block_marks(np.asarray(sizes, dtype=np.int64) // lanes)
     scales = np.array(scales, dtype=np.int64)
     out = {
         "data": np.concatenate(q_parts).reshape(-1, lanes) if q_parts

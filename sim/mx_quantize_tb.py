@@ -19,8 +19,9 @@ import numpy as np
 
 from ..golden import floats
 from ..golden.mx import element_format, element_parts, mx_quantize
-from .absmax_tb import AbsmaxTraffic, block_marks, make_float_block, packet_blocks
+from .absmax_tb import AbsmaxTraffic, make_float_block, packet_blocks
 from .bench import run_stream_bench
+from .traffic import block_marks
 
 __all__ = ["MX_KINDS", "make_mx_block", "expected", "MxQuantizeTraffic",
            "test_mx_quantize"]
@@ -94,7 +95,7 @@ def expected(unit, packets, golden_overrides=None, *, start_beat=0):
             scales.append(s.astype(np.int64))
             sizes.append(size)
             at += size
-    first, last, block = block_marks(sizes, lanes)
+    first, last, block = block_marks(np.asarray(sizes, dtype=np.int64) // lanes)
     empty = np.zeros((0, lanes), dtype=np.int64)
     return {
         "data": np.concatenate(codes).reshape(-1, lanes) if codes else empty,

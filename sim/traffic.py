@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 
 __all__ = ["Check", "Expect", "Phase", "PhaseResult", "Traffic", "ElementwiseTraffic",
-           "lane_ramps", "sweep_scales", "block_runs", "as_blocks"]
+           "lane_ramps", "sweep_scales", "block_runs", "as_blocks", "block_marks"]
 
 
 @dataclasses.dataclass
@@ -231,12 +231,19 @@ def block_fields(data, block_beats, scale_fields):
     """Both inputs of a :class:`BlockScaleTraffic` block: ``i`` with ``data`` (beats,
     lanes) in blocks of ``block_beats`` beats, ``first`` and ``last``; ``scale`` with
     ``scale_fields``, one beat per block."""
-    ends = np.cumsum(block_beats)
-    first = np.zeros(len(data), dtype=np.int64)
-    last = np.zeros(len(data), dtype=np.int64)
-    first[ends - block_beats] = 1
-    last[ends - 1] = 1
+    first, last, _ = block_marks(block_beats)
     return {"i": {"data": data, "first": first, "last": last}, "scale": scale_fields}
+
+
+def block_marks(block_beats):
+    """Per beat of blocks of ``block_beats`` beats: ``(first, last, block index)``."""
+    beats = np.asarray(block_beats, dtype=np.int64)
+    ends = np.cumsum(beats)
+    first = np.zeros(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    last = first.copy()
+    first[ends - beats] = 1
+    last[ends - 1] = 1
+    return first, last, np.repeat(np.arange(len(beats)), beats)
 
 
 def block_lengths(rng, beats, max_beats=8):
