@@ -63,6 +63,12 @@ _BLOCK_SCALE = Param("bool", "true/false", "run-time scale and zero point once p
                      "on their own stream (scales); i and o carry first/last")
 
 
+def _block_size(component, help):
+    """A block size: a multiple of ``lanes`` up to the component's limit."""
+    return Param("int", f"multiple of lanes, lanes..{component.RANGES['block_size'][1]}",
+                 help)
+
+
 def _int(component, name, help, note=""):
     """An integer parameter whose range is the one ``component`` checks."""
     lo, hi = component.RANGES[name]
@@ -220,9 +226,7 @@ BLOCKS = {
         summary="per block of block_size elements: q = round(qmax * x / absmax), "
                 "and absmax on the scale stream",
         params={
-            "block_size": Param("int", f"multiple of lanes, lanes.."
-                                       f"{BlockwiseAbsmax.RANGES['block_size'][1]}",
-                                "elements per block"),
+            "block_size": _block_size(BlockwiseAbsmax, "elements per block"),
             "lanes": _int(BlockwiseAbsmax, "lanes", "elements per beat"),
             "in_width": _int(BlockwiseAbsmax, "in_width", "signed input element width"),
             "out_width": _int(BlockwiseAbsmax, "out_width", "signed output element width"),
@@ -266,9 +270,7 @@ BLOCKS = {
         summary="OCP MX quantization: FP32/BF16/FP16 in, per block an E8M0 scale from the "
                 "exponent of max |x| on scale, element codes rounded and saturated on o",
         params={
-            "block_size": Param("int", f"multiple of lanes, lanes.."
-                                       f"{MxQuantize.RANGES['block_size'][1]}",
-                                "elements per block (OCP: 32)"),
+            "block_size": _block_size(MxQuantize, "elements per block (OCP: 32)"),
             "lanes": _int(MxQuantize, "lanes", "elements per beat"),
             "element": _choice(tuple(MX_ELEMENTS), "the MX element format"),
             "in_format": _float_format("input format"),

@@ -1,7 +1,8 @@
 """Parameter checks shared by the components: every message names the parameter, the value
 and what is allowed."""
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_ints", "check_numbers"]
+__all__ = ["check_block_size", "check_bool", "check_choice", "check_int", "check_ints",
+           "check_numbers"]
 
 
 def check_int(name, value, lo, hi=None):
@@ -11,6 +12,15 @@ def check_int(name, value, lo, hi=None):
         allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
         raise ValueError(f"{name}: {value} is out of range (allowed {allowed})")
     return value
+
+
+def check_block_size(block_size, lanes, top):
+    """``block_size``: a multiple of ``lanes`` from ``lanes`` to ``top``."""
+    check_int("block_size", block_size, 1)
+    if block_size % lanes or not lanes <= block_size <= top:
+        raise ValueError(f"block_size: {block_size} is out of range (allowed a multiple "
+                         f"of lanes={lanes} from {lanes} to {top})")
+    return block_size
 
 
 def check_bool(name, value):

@@ -115,7 +115,7 @@ from amaranth.lib import data
 from ..golden.lfsr import DEFAULT_SEED
 from ..golden.rounding import ABSMAX_MODELS, NEAREST_MODES, ROUNDING_MODES, STOCHASTIC_BITS
 from ..golden.floats import float_format
-from ._checks import check_choice, check_int
+from ._checks import check_block_size, check_choice, check_int
 from .absmax_float import Float32Quantize, scale_layout
 from .block_store import BlockStore
 from .floats import unpack
@@ -282,11 +282,7 @@ class BlockwiseAbsmax(BlockStore):
         check_int("lanes", lanes, *ranges["lanes"])
         check_int("in_width", in_width, *ranges["in_width"])
         check_int("out_width", out_width, *ranges["out_width"])
-        check_int("block_size", block_size, 1)
-        top = ranges["block_size"][1]
-        if block_size % lanes or not lanes <= block_size <= top:
-            raise ValueError(f"block_size: {block_size} is out of range (allowed a multiple "
-                             f"of lanes={lanes} from {lanes} to {top})")
+        check_block_size(block_size, lanes, ranges["block_size"][1])
         check_choice("rounding", rounding, ROUNDING_MODES)
         check_int("lfsr_seed", lfsr_seed, *ranges["lfsr_seed"])
         check_int("pipeline", pipeline, *ranges["pipeline"])

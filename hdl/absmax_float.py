@@ -40,6 +40,7 @@ from .floats import (Rounded, RoundingStages, division_step, encode_rounded,
                      exponent_shape, leading_zeros, quotient_value, shift_by_eights, unpack)
 from .dsp import DSPMultiplier
 from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, pipeline_products
+from .pipeline import on_block, on_lanes
 from .rounding import coarse_shift, fine_round, group_ors
 
 __all__ = ["Float32Quantize", "QUOTIENT_BITS", "MAX_SHIFT", "scale_layout"]
@@ -90,10 +91,10 @@ class Float32Quantize:
     def stages(self):
         """Stage functions on the list of dicts, :data:`MULTIPLY` for the multipliers."""
         return ([self._unpack, self._shift, self._normalize]
-                + [self._block(s) for s in [self._divide] * QUOTIENT_BITS + [self._round_input]
+                + [on_block(s) for s in [self._divide] * QUOTIENT_BITS + [self._round_input]
                    + self.rounding.stages()]
                 + [self._constant, MULTIPLY]
-                + [self._lanes(s) for s in self.rounding.stages()
+                + [on_lanes(s) for s in self.rounding.stages()
                    + [self._align, self._coarse, self._fine, self._clip]])
 
     @property
@@ -108,14 +109,6 @@ class Float32Quantize:
 
     def _multiplier(self):
         return TiledMultiplier(*self._operands, registered_levels=adder_levels(*self._operands))
-
-    @staticmethod
-    def _block(stage):
-        return lambda values: [stage(values[0])] + values[1:]
-
-    @staticmethod
-    def _lanes(stage):
-        return lambda values: values[:1] + [stage(v) for v in values[1:]]
 
     # -- the block constant ------------------------------------------------------------
 

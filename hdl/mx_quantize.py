@@ -38,10 +38,11 @@ from amaranth.hdl import Cat, Const, Mux, unsigned
 from ..golden.floats import FP32, float_format
 from ..golden.mx import E8M0_BIAS, E8M0_NAN, element_format
 from ..golden.rounding import DETERMINISTIC_MODES
-from ._checks import check_choice, check_int
+from ._checks import check_block_size, check_bool, check_choice, check_int
 from .block_store import BlockStore
 from .floats import Rounded, RoundingStages, encode_rounded, exponent_shape, leading_zeros, \
     unpack
+from .pipeline import on_lanes
 
 __all__ = ["MxQuantize", "MxStages"]
 
@@ -98,16 +99,12 @@ class MxStages:
 
     def stages(self):
         return [self._shared, self._offset] \
-            + [self._lanes(s) for s in self.rounding.stages()] + [self._encode, self._code]
+            + [on_lanes(s) for s in self.rounding.stages()] + [self._encode, self._code]
 
     @property
     def latency(self):
         """Registered stages: one per stage function."""
         return len(self.stages())
-
-    @staticmethod
-    def _lanes(stage):
-        return lambda values: values[:1] + [stage(v) for v in values[1:]]
 
     def _shared(self, values):
         """The scale byte ``clamp(floor(log2(amax)) - emax, -127, 127) + 127`` (0 for
@@ -242,16 +239,11 @@ class MxQuantize(BlockStore):
                  rounding="half_even", read_register=False):
         try:
             check_int("lanes", lanes, *self.RANGES["lanes"])
-            check_int("block_size", block_size, 1)
-            top = self.RANGES["block_size"][1]
-            if block_size % lanes or not lanes <= block_size <= top:
-                raise ValueError(f"block_size: {block_size} is out of range (allowed a "
-                                 f"multiple of lanes={lanes} from {lanes} to {top})")
+            check_block_size(block_size, lanes, self.RANGES["block_size"][1])
             self.elem = element_format(element)
             fmt = float_format(in_format, "in_format")
             self.rounding = check_choice("rounding", rounding, DETERMINISTIC_MODES)
-            if not isinstance(read_register, bool):
-                raise TypeError(f"read_register: expected a bool, got {read_register!r}")
+            check_bool("read_register", read_register)
         except (TypeError, ValueError):
             self._MustUse__used = True      # failed its checks: not "unused"
             raise

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Signal
 
-__all__ = ["Pipeline", "BEAT_LATENCY", "STALL_TOGETHER_READY"]
+__all__ = ["Pipeline", "BEAT_LATENCY", "STALL_TOGETHER_READY", "on_block", "on_lanes"]
 
 #: What ``latency`` counts for a one-beat-out-per-beat-in pipeline (the manifest's
 #: ``latency``), as the benches and ``tests/test_manifest.py`` measure it.
@@ -16,6 +16,17 @@ BEAT_LATENCY = {
 }
 #: ``i.ready`` is ``~o.valid | o.ready``: a pipeline without a skid buffer.
 STALL_TOGETHER_READY = {"i": ("o",)}
+
+
+def on_block(stage):
+    """A stage function of one dict as a stage of a blockwise list of dicts (the block's
+    values first, one dict per lane after them): applied to the block's dict."""
+    return lambda values: [stage(values[0])] + values[1:]
+
+
+def on_lanes(stage):
+    """The same, applied to every lane's dict; the block's passes through."""
+    return lambda values: values[:1] + [stage(v) for v in values[1:]]
 
 
 class Pipeline:
