@@ -16,7 +16,8 @@ from ..golden.rounding import (ABSMAX_MODELS, DETERMINISTIC_MODES, ROUNDING_MODE
 from ..golden.saturation import SATURATION_MODES
 from ..golden.mx import MX_ELEMENTS
 from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                   MxDequantize, MxQuantize, QLinear, QuantizeLinear, Quantizer)
+                   MxDequantize, MxQuantize, Nf4Quantize, QLinear, QuantizeLinear, Quantizer)
+from ..hdl.nf4_quantize import NF4_IN_FORMATS
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
 
@@ -291,6 +292,23 @@ BLOCKS = {
             "lanes": _int(MxDequantize, "lanes", "elements per beat"),
             "element": _choice(tuple(MX_ELEMENTS), "the MX element format"),
             "out_format": _float_format("output format"),
+        },
+    ),
+    "nf4-quantize": Block(
+        name="nf4-quantize",
+        component=Nf4Quantize,
+        golden=golden.nf4_codes,
+        bench="qdp.sim.nf4_quantize_tb",
+        proofs="qdp.formal.nf4_quantize",
+        summary="QLoRA NF4 as bitsandbytes' kernel: FP32/BF16/FP16 in, per block the FP32 "
+                "absmax on scale, 4-bit codes of fl32(x * fl32(1/absmax)) on o",
+        params={
+            "block_size": Param("int", "power of two 32..4096, a multiple of lanes",
+                                "elements per block (QLoRA: 64)"),
+            "lanes": _int(Nf4Quantize, "lanes", "elements per beat"),
+            "in_format": _choice(NF4_IN_FORMATS, "input format"),
+            "read_register": Param("bool", "true/false", "register the block storage's "
+                                   "read data (+1 cycle; for block RAM)"),
         },
     ),
     "quantize-linear": Block(

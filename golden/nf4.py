@@ -25,7 +25,7 @@ import numpy as np
 
 from . import floats
 
-__all__ = ["CODE_VALUES", "THRESHOLDS", "nf4_quantize", "nf4_dequantize",
+__all__ = ["CODE_VALUES", "THRESHOLDS", "nf4_quantize", "nf4_codes", "code_of", "nf4_dequantize",
            "NF4_BLOCK_SIZES", "normalise_blocks"]
 
 #: ``nf4_dequantization_lut`` of the kernel, FP32.
@@ -46,7 +46,7 @@ THRESHOLDS = np.array([
 #: The block sizes bitsandbytes' kernels take.
 NF4_BLOCK_SIZES = (32, 4096)
 
-def _check_block_size(block_size):
+def check_block_size(block_size):
     lo, hi = NF4_BLOCK_SIZES
     if isinstance(block_size, bool) or not isinstance(block_size, int) or \
             not lo <= block_size <= hi or block_size & (block_size - 1):
@@ -87,19 +87,33 @@ def nf4_quantize(x, *, block_size=64):
     """NF4 codes of ``x`` (flat C order, an even number of elements): ``(packed,
     absmax)`` -- ``uint8`` bytes of two codes each, first element high, and the FP32
     absmax of every block (see the module)."""
-    block_size = _check_block_size(block_size)
+    block_size = check_block_size(block_size)
     if np.size(x) % 2:
         raise ValueError(f"x: {np.size(x)} elements; NF4 packs two codes per byte, so "
                          f"the count must be even")
-    values, absmax = normalise_blocks(x, block_size)
-    codes = (values[:, None] > THRESHOLDS[None, :]).sum(axis=1)     # NaN: 0
+    codes, absmax = nf4_codes(x, block_size=block_size)
     packed = ((codes[0::2] << 4) | codes[1::2]).astype(np.uint8)
     return packed, absmax
 
 
+def nf4_codes(x, *, block_size=64):
+    """Steps 1-4 of the module: ``(codes, absmax)``, one code (0..15, ``uint8``) per
+    element of ``x`` (flat, any count) and the FP32 absmax of every block -- the codes
+    before :func:`nf4_quantize` packs them, as the hardware emits them."""
+    block_size = check_block_size(block_size)
+    values, absmax = normalise_blocks(x, block_size)
+    return code_of(values), absmax
+
+
+def code_of(values):
+    """Step 4 of the module: the code (``uint8``) of each normalised FP32 value, the
+    number of thresholds strictly below it (0 for a NaN)."""
+    return (values[:, None] > THRESHOLDS[None, :]).sum(axis=1).astype(np.uint8)
+
+
 def nf4_dequantize(packed, absmax, *, block_size=64):
     """``fl32(CODE_VALUES[code] * absmax)`` per element, float32, flat."""
-    block_size = _check_block_size(block_size)
+    block_size = check_block_size(block_size)
     packed = np.asarray(packed, dtype=np.uint8).reshape(-1)
     codes = np.stack([packed >> 4, packed & 0xF], axis=1).reshape(-1)
     absmax = np.asarray(absmax, dtype=np.float32).reshape(-1)

@@ -12,7 +12,8 @@ from .dequantize_linear import DequantizeLinear
 from .absmax_dequantize import AbsmaxDequantize
 from .mx_dequantize import MxDequantize
 from .mx_quantize import MxQuantize
+from .nf4_quantize import Nf4Quantize
 
 __all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax",
-           "AbsmaxDequantize", "MxQuantize", "MxDequantize", "MacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
+           "AbsmaxDequantize", "MxQuantize", "MxDequantize", "Nf4Quantize", "MacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
            "Target"]

@@ -184,7 +184,8 @@ class BlockwiseAbsmax(BlockStore):
         ``{"i": ()}``: ``i.ready`` depends on neither ``o.ready`` nor ``scale.ready`` in
         the same cycle (a function of registers only).
     dsp_tiles : int
-        Registered multiplier tiles: none.
+        Registered multiplier tiles, each a MULT18X18D on ECP5: none in the exact model
+        (a divider); in the float32 model those of ``c * x`` per lane.
     throughput : int
         Sustained beats per cycle (1).
     beats_per_block : int
@@ -321,7 +322,11 @@ class BlockwiseAbsmax(BlockStore):
     def pipeline(self):
         return self._pipeline
 
-    dsp_tiles = 0
+    @property
+    def dsp_tiles(self):
+        if self._model != "float32":
+            return 0
+        return self.lanes * Float32Quantize(self._fmt, self._out_width).tiles_per_lane
 
     def datapath(self, m, valid, absmax, first, last, row, out_fifo, scale_fifo):
         """Divide the row by its absmax, round, queue the beat for ``o``."""

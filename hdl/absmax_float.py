@@ -39,7 +39,7 @@ from ..golden.floats import FP32
 from .floats import (Rounded, RoundingStages, division_step, encode_rounded,
                      exponent_shape, leading_zeros, quotient_value, shift_by_eights, unpack)
 from .dsp import DSPMultiplier
-from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, pipeline_products
+from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
 from .pipeline import on_block, on_lanes
 from .rounding import coarse_shift, fine_round, group_ors
 
@@ -79,8 +79,8 @@ class Float32Quantize:
         Width of the signed ``q``: ``qmax = 2**(out_width-1) - 1``.
     """
 
-    def __init__(self, fmt, out_width):
-        self.fmt, self.out_width = fmt, out_width
+    def __init__(self, fmt, out_width, *, fold=1):
+        self.fmt, self.out_width, self.fold = fmt, out_width, fold
         self.qmax = (1 << (out_width - 1)) - 1
         # qmax and the absmax significand, normalized to one width.
         self.width = max(fmt.precision, out_width - 1)
@@ -94,14 +94,32 @@ class Float32Quantize:
                 + [on_block(s) for s in [self._divide] * QUOTIENT_BITS + [self._round_input]
                    + self.rounding.stages()]
                 + [self._constant, MULTIPLY]
-                + [on_lanes(s) for s in self.rounding.stages()
-                   + [self._align, self._coarse, self._fine, self._clip]])
+                + [on_lanes(s) for s in self.rounding.stages() + self.element_stages()])
+
+    def element_stages(self):
+        """The per-lane stages after ``fl32(c * x)`` (a rounded value, its ``nan`` and
+        ``inf`` flags): ``rint``, clipped to ``±qmax``."""
+        return [self._align, self._coarse, self._fine, self._clip]
+
+    def registered(self, k):
+        """Whether stage function ``k`` is followed by a register: every one, or with
+        ``fold`` every ``fold``-th and the last (the same logic in fewer cycles, for the
+        formal proofs, whose cost grows with the depth)."""
+        return (k + 1) % self.fold == 0 or k == len(self.stages()) - 1
 
     @property
     def latency(self):
-        """Registered stages: one per stage function, the multiplier's for
+        """Registered stages (:meth:`registered`), the multiplier's for
         :data:`MULTIPLY`."""
-        return len(self.stages()) - 1 + DSPMultiplier.latency + adder_levels(*self._operands)
+        stages = self.stages()
+        return sum(self.registered(k) for k, s in enumerate(stages) if s is not MULTIPLY) \
+            + DSPMultiplier.latency + adder_levels(*self._operands)
+
+    @property
+    def tiles_per_lane(self):
+        """Multiplier tiles of one lane's ``c * x`` (each a MULT18X18D on ECP5)."""
+        a, b = self._operands
+        return len(limbs(a)) * len(limbs(b))
 
     @property
     def _operands(self):

@@ -202,6 +202,15 @@ class BlockStore(wiring.Component):
         self.datapath(m, *self._read_row(m, c, wr, rd), out_fifo, scale_fifo)
         return m
 
+    def magnitude(self, x):
+        """The value of one element whose maximum over the block the datapath receives
+        as ``absmax`` (``element``'s width): ``|x|`` of an integer; of a float pattern,
+        the pattern without its sign bit (IEEE magnitudes order so, a NaN above Inf
+        above every finite value)."""
+        if self._fmt is None:
+            return Mux(x < 0, -x, x)        # |-2**(iw-1)| = 2**(iw-1) fits
+        return x[:self._elem_width - 1]
+
     def datapath(self, m, valid, absmax, first, last, row, out_fifo, scale_fifo):
         """The subclass's datapath: from the read ``row`` (valid in the cycle ``valid`` is
         set) to a beat pushed with :meth:`push`, ``pipe_latency`` cycles after the read's
@@ -213,15 +222,19 @@ class BlockStore(wiring.Component):
         """A datapath of stage functions on a list of dicts (the block's values first, one
         dict per lane after it), a register after each: ``model.stages()`` lists them,
         :data:`~qdp.hdl.multiplier.MULTIPLY` where ``model.multiply`` registers its own;
-        ``model.outputs`` reads ``(block values, q per lane)`` from the last list and
+        ``model.registered(k)``, where the model has it, says which stages a register
+        follows (all by default); ``model.outputs`` reads ``(block values, q per lane)``
+        from the last list and
         ``model.scale(block)`` the value for ``scale`` (a dict for a struct), written as
         the block's first beat leaves."""
         pipe = Pipeline(m, C(1, 1), valid)
         values = [{"absmax": absmax, "first": first, "last": last}] \
             + [{"x": row[lane]} for lane in range(self._lanes)]
-        for stage in model.stages():
+        registered = getattr(model, "registered", lambda k: True)
+        for k, stage in enumerate(model.stages()):
             values = model.multiply(m, pipe, values) if stage is MULTIPLY \
-                else pipe.register(True, stage(values))
+                else pipe.register(True, stage(values)) if registered(k) \
+                else pipe.wire(stage(values))
         block, qs = model.outputs(values)
         self.push(m, pipe.valid, block["first"], block["last"], qs, out_fifo)
         scale, value = Signal(self.scale.p.shape()), model.scale(block)
@@ -281,14 +294,8 @@ class BlockStore(wiring.Component):
         iw = self._elem_width
         magnitudes = []
         for lane in range(self._lanes):
-            x = self.i.p.data[lane]
             mag = Signal(iw, name=f"mag{lane}")
-            if self._fmt is None:
-                m.d.comb += mag.eq(Mux(x < 0, -x, x))   # |-2**(iw-1)| = 2**(iw-1) fits
-            else:
-                # IEEE magnitudes order as their patterns without the sign bit (a NaN
-                # above Inf above every finite value).
-                m.d.comb += mag.eq(x[:iw - 1])
+            m.d.comb += mag.eq(self.magnitude(self.i.p.data[lane]))
             magnitudes.append(mag)
         while len(magnitudes) > 1:
             pairs = []

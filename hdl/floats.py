@@ -22,7 +22,7 @@ from .rounding import magnitude_rounds_up
 __all__ = ["FloatFields", "Rounded", "RoundingStages", "unpack", "leading_zeros",
            "leading_zeros_groups", "leading_zeros_finish",
            "shift_by_eights", "divide_step", "division_step", "quotient_value",
-           "exponent_shape", "encode_rounded", "constant_parts",
+           "exponent_shape", "encode_rounded", "widen", "constant_parts",
            "encode", "decode"]
 
 
@@ -313,6 +313,21 @@ def encode_rounded(r, fmt):
     field = Cat(r.significand[:m], top)
     field = Mux(r.significand == 0, 0, field)[:fmt.width - 1]
     return Cat(Mux(r.inf, fmt.inf_bits, field)[:fmt.width - 1], r.sign)
+
+
+def widen(bits, fields, lz, fmt, to):
+    """The ``to`` pattern of the ``fmt`` pattern ``bits``, which ``to`` holds exactly
+    (every qdp format in FP32): ``fields`` are its :func:`unpack`, ``lz`` the leading
+    zeros of their significand. A format with ``to``'s exponent range only moves its
+    mantissa up; a narrower range normalizes a subnormal (``to`` has no subnormal of
+    ``fmt``'s)."""
+    if (fmt.exp_bits, fmt.bias) == (to.exp_bits, to.bias):
+        return Cat(Const(0, to.man_bits - fmt.man_bits), bits[:fmt.width])
+    extra = to.precision - fmt.precision
+    significand = Cat(Const(0, extra), (fields.significand << lz)[:fmt.precision])
+    r = Rounded(fields.sign, significand, fields.exponent - lz - extra, fields.inf)
+    return Mux(fields.nan, to.nan_bits | (fields.sign << (to.width - 1)),
+               encode_rounded(r, to))
 
 
 def constant_parts(bits, fmt):

@@ -64,6 +64,23 @@ class Pipeline:
         self.valid, self.depth = valid, n + 1
         return registered
 
+    def wire(self, lanes):
+        """``lanes`` through named wires, no register: a stage's values stay one net
+        each however often later stages read them (an expression read twice by each of
+        many unregistered stages would otherwise be copied at every read)."""
+        m, n = self.m, self.depth
+        wired = []
+        for lane, values in enumerate(lanes):
+            wired.append({})
+            for name, value in values.items():
+                if isinstance(value, int):
+                    wired[lane][name] = value
+                    continue
+                net = Signal(value.shape(), name=f"wire{n}_{lane}_{name}")
+                m.d.comb += net.eq(value)
+                wired[lane][name] = net
+        return wired
+
     def run(self, stages, lanes, *, riders=None, special=None):
         """``lanes`` through ``stages``, a register after each: every stage maps each
         lane's dict to the next. ``riders``, a dict that no stage reads (block marks,

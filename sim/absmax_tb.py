@@ -34,7 +34,7 @@ from ..golden.floats import float_format, round_scaled
 from .bench import run_stream_bench
 from .traffic import Check, Expect, Phase, Traffic, block_marks
 
-__all__ = ["KINDS", "FLOAT_KINDS", "make_block", "make_float_block", "make_packets",
+__all__ = ["KINDS", "FLOAT_KINDS", "MORE_FLOAT_KINDS", "make_block", "make_float_block", "make_packets",
            "exhaustive_elements", "exhaustive_packets", "input_fields", "packet_blocks",
            "expected", "AbsmaxTraffic", "test_absmax"]
 
@@ -43,6 +43,9 @@ KINDS = ("random", "outlier", "zeros", "equal", "most_negative", "ties")
 #: ties (formats of 8+ significand bits), ±0 and subnormals with an Inf or NaN, all
 #: zeros, all equal.
 FLOAT_KINDS = ("random", "narrow", "ties", "specials", "zeros", "equal")
+#: Float blocks the block-format benches add: one huge outlier among small values, all
+#: subnormal, the largest exponents.
+MORE_FLOAT_KINDS = ("outlier", "subnormal", "huge")
 #: Widest input an exhaustive check takes: every (x, absmax) pair of a 10-bit input.
 EXHAUSTIVE_MAX_IN_WIDTH = 10
 
@@ -74,7 +77,8 @@ def make_block(kind, size, in_width, rng):
 
 
 def make_float_block(kind, size, fmt, rng):
-    """``size`` uint64 bit patterns of ``fmt`` of one kind (see :data:`FLOAT_KINDS`)."""
+    """``size`` uint64 bit patterns of ``fmt`` of one kind (see :data:`FLOAT_KINDS` and
+    :data:`MORE_FLOAT_KINDS`)."""
     fmt = float_format(fmt)
     top, m = (1 << fmt.exp_bits) - 1, fmt.man_bits
     sign = rng.integers(0, 2, size=size).astype(np.int64) << (fmt.width - 1)
@@ -94,9 +98,16 @@ def make_float_block(kind, size, fmt, rng):
         return sign.astype(np.uint64)
     elif kind in ("equal", "ties"):
         field, mantissa = np.full(size, rng.integers(0, top)), np.full(size, mantissa[0])
+    elif kind == "outlier":
+        field = rng.integers(1, max(2, top // 3), size=size)
+        field[rng.integers(size)] = rng.integers(top // 2, top)
+    elif kind == "subnormal":
+        field = np.zeros(size, dtype=np.int64)
+    elif kind == "huge":
+        field = rng.integers(max(1, top - 3), top, size=size)
     else:
         raise ValueError(f"kind: unknown float block kind {kind!r}; expected one of "
-                         f"{', '.join(FLOAT_KINDS)}")
+                         f"{', '.join(FLOAT_KINDS + MORE_FLOAT_KINDS)}")
     bits = sign | (field.astype(np.int64) << m) | mantissa
     if kind == "specials":
         spots = rng.permutation(size)[:4]

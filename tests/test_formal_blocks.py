@@ -18,6 +18,7 @@ from qdp.formal import absmax as fa
 from qdp.formal import absmax_dequantize as fad
 from qdp.formal import mx_dequantize as fmx
 from qdp.formal import mx_quantize as fmq
+from qdp.formal import nf4_quantize as fnq
 from qdp.formal import dequantize_linear as fdq
 from qdp.formal import mac_array as fm
 from qdp.formal import qlinear as fl
@@ -26,7 +27,7 @@ from qdp.formal.runner import missing_tools, prove
 from qdp.formal.stream import Harness, StreamHarness
 from qdp.golden.absmax import blockwise_absmax
 from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                     MxDequantize, MxQuantize, QLinear, QuantizeLinear)
+                     MxDequantize, MxQuantize, Nf4Quantize, QLinear, QuantizeLinear)
 
 
 @pytest.fixture(autouse=True)
@@ -135,6 +136,31 @@ def test_mx_quantize_mutant_fails(tmp_path, o_fault, scale_fault):
         scale_fault(m, dut, outer)
 
     harness = fmq.MxQuantizeProperties(Mutant(MxQuantize(**fmq.REFERENCE), fault))
+    assert run(proof, tmp_path, harness).status == "FAIL"
+
+
+def test_nf4_quantize_equals_the_golden_for_every_block(tmp_path):
+    (proof,) = fnq.proofs(lambda: Nf4Quantize(lanes=4))
+    assert "at blocks of 2 e2m1 patterns" in proof.name
+    result = run(proof, tmp_path)
+    assert result.passed, result.workdir
+    absmax, codes = fnq.golden_table(fnq.small())
+    assert len(absmax) == 256 and codes.shape == (256, 2)
+    assert 0xFF7FFFFF in absmax.tolist() and len(set(codes.reshape(-1).tolist())) >= 10
+
+
+@pytest.mark.parametrize("o_fault, scale_fault", [
+    (negate_lane("o", lane=1), passthrough("scale")),    # a code, wrong only in lane 1
+    (passthrough("o"), payload_plus_one("scale")),       # an absmax off by one ulp
+], ids=["negated-code", "absmax-plus-one"])
+def test_nf4_quantize_mutant_fails(tmp_path, o_fault, scale_fault):
+    (proof,) = fnq.proofs(lambda: Nf4Quantize())
+
+    def fault(m, dut, outer):
+        o_fault(m, dut, outer)
+        scale_fault(m, dut, outer)
+
+    harness = fnq.Nf4QuantizeProperties(Mutant(fnq.small(), fault))
     assert run(proof, tmp_path, harness).status == "FAIL"
 
 

@@ -52,6 +52,8 @@ CONFIGS = {
     "mx-quantize": [{}, {"element": "fp4_e2m1", "block_size": 4, "lanes": 2,
                          "in_format": "bf16", "read_register": True}],
     "mx-dequantize": [{}, {"element": "fp4_e2m1", "lanes": 2, "out_format": "bf16"}],
+    "nf4-quantize": [{}, {"block_size": 32, "lanes": 4, "in_format": "fp16",
+                          "read_register": True}],
 }
 CASES = [(block, params) for block in BLOCKS for params in CONFIGS[block]]
 # One result beat per input beat, through a pipeline that stalls as one.
@@ -59,7 +61,7 @@ ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear", "absmax-dequ
                "mx-dequantize"}
 # One block of storage (qdp.hdl.block_store): per block, its last input beat -> its first
 # output beat.
-STORED = {"absmax", "mx-quantize"}
+STORED = {"absmax", "mx-quantize", "nf4-quantize"}
 
 
 def _id(case):
@@ -316,6 +318,9 @@ def test_ready_dependencies_per_block():
     ("quantizer", {"latency": 6, "lanes": 2, "in_width": 20, "mult_width": 20}, 2 * 2 * 2),
     ("quantizer", {"latency": 5}, 2 * 2),
     ("absmax", {"block_size": 4, "lanes": 2, "in_width": 6}, 0),
+    ("absmax", {"block_size": 4, "lanes": 2, "in_format": "bf16", "model": "float32"},
+     2 * 2),
+    ("nf4-quantize", {"lanes": 2}, 2 * 4),
     ("mac-array", {"rows": 2, "cols": 3}, 6),
     ("mac-array", {"rows": 2, "cols": 3, "pipelined": False}, 0),
     ("qlinear", {"rows": 2, "cols": 2}, 4),
