@@ -16,7 +16,8 @@ from ..golden.rounding import (ABSMAX_MODELS, DETERMINISTIC_MODES, ROUNDING_MODE
 from ..golden.saturation import SATURATION_MODES
 from ..golden.mx import MX_ELEMENTS
 from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                   MxDequantize, MxQuantize, Nf4Quantize, QLinear, QuantizeLinear, Quantizer)
+                   MxDequantize, MxQuantize, Nf4Dequantize, Nf4Quantize, QLinear,
+                   QuantizeLinear, Quantizer)
 from ..hdl.nf4_quantize import NF4_IN_FORMATS
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
@@ -309,6 +310,18 @@ BLOCKS = {
             "in_format": _choice(NF4_IN_FORMATS, "input format"),
             "read_register": Param("bool", "true/false", "register the block storage's "
                                    "read data (+1 cycle; for block RAM)"),
+        },
+    ),
+    "nf4-dequantize": Block(
+        name="nf4-dequantize",
+        component=Nf4Dequantize,
+        golden=golden.nf4_values,
+        bench="qdp.sim.nf4_dequantize_tb",
+        proofs="qdp.formal.nf4_dequantize",
+        summary="NF4 dequantization as bitsandbytes' kernel: 4-bit codes and one FP32 "
+                "absmax per block in, fl32(code value * absmax) out",
+        params={
+            "lanes": _int(Nf4Dequantize, "lanes", "codes per beat"),
         },
     ),
     "quantize-linear": Block(

@@ -62,6 +62,8 @@ REFERENCE = [
               {"element": "fp4_e2m1", "in_format": "bf16", "lanes": 4}),
     Reference("mx-dequantize", "fp8_e4m3 → fp32, 4 lanes",
               {"element": "fp8_e4m3", "lanes": 4}),
+    Reference("nf4-quantize", "fp32 → NF4, B = 64, 1 lane", {}),
+    Reference("nf4-quantize", "bf16 → NF4, B = 64, 4 lanes", {"in_format": "bf16", "lanes": 4}),
     Reference("mac-array", "4×4 int8", {"rows": 4, "cols": 4}),
     Reference("mac-array", "8×8 int8", {"rows": 8, "cols": 8}),
     Reference("mac-array", "16×16 int8", {"rows": 16, "cols": 16}),

@@ -19,7 +19,7 @@ from .quantize_linear import quantize_linear
 from .dequantize_linear import dequantize_linear
 from .mx import MX_ELEMENTS, mx_quantize, mx_dequantize
 from .mx_mac_array import mx_matmul
-from .nf4 import nf4_codes, nf4_quantize, nf4_dequantize
+from .nf4 import nf4_codes, nf4_quantize, nf4_dequantize, nf4_values
 from .double_quant import double_quantize, double_dequantize
 from .group import group_quantize, group_dequantize, group_pack, group_unpack
 from .schemes import (absmax_quantize, absmax_dequantize, zeropoint_params,
@@ -35,7 +35,7 @@ __all__ = [
     "blockwise_absmax", "dequantize_blockwise", "block_constant", "stochastic_random",
     "matmul_int", "qlinear",
     "FloatFormat", "FP32", "BF16", "FP16", "float_format", "quantize_linear",
-    "dequantize_linear", "MX_ELEMENTS", "mx_quantize", "mx_dequantize", "nf4_quantize", "nf4_codes",
+    "dequantize_linear", "MX_ELEMENTS", "mx_quantize", "mx_dequantize", "nf4_quantize", "nf4_codes", "nf4_values",
     "nf4_dequantize", "mx_matmul", "double_quantize", "double_dequantize", "group_quantize",
     "group_dequantize", "group_pack", "group_unpack",
 ]

@@ -18,14 +18,15 @@ step an IEEE FP32 operation (:mod:`qdp.golden.floats`), in the kernel's order:
 5. two codes per byte, the first element in the high nibble.
 
 Dequantization: ``fl32(CODE_VALUES[code] * absmax)``, the kernel's ``dDequantizeNF4(q) *
-absmax`` (so the all-zero block comes back as ``-1 * 0 = -0``).
+absmax`` (so the all-zero block comes back as ``-1 * 0 = -0``); a NaN result (``0 * Inf``,
+a NaN absmax) is FP32's canonical quiet NaN ``0x7FC00000``, as qdp's hardware emits it.
 """
 
 import numpy as np
 
 from . import floats
 
-__all__ = ["CODE_VALUES", "THRESHOLDS", "nf4_quantize", "nf4_codes", "code_of", "nf4_dequantize",
+__all__ = ["CODE_VALUES", "THRESHOLDS", "nf4_quantize", "nf4_codes", "code_of", "nf4_dequantize", "nf4_values",
            "NF4_BLOCK_SIZES", "normalise_blocks"]
 
 #: ``nf4_dequantization_lut`` of the kernel, FP32.
@@ -121,6 +122,20 @@ def nf4_dequantize(packed, absmax, *, block_size=64):
     if absmax.size != -(-n // block_size):
         raise ValueError(f"absmax: expected {-(-n // block_size)} values for {n} elements "
                          f"in blocks of {block_size}, got {absmax.size}")
-    # One FP32 product, correctly rounded: exact in float64, then one rounding.
-    product = CODE_VALUES[codes].astype(np.float64) * absmax[_block_index(n, block_size)]
-    return product.astype(np.float32)
+    return nf4_values(codes, absmax[_block_index(n, block_size)])
+
+
+def nf4_values(codes, absmax):
+    """``fl32(CODE_VALUES[code] * absmax)`` per code (0..15), each with its own FP32
+    ``absmax`` (same shape): :func:`nf4_dequantize` before the blocks, as the hardware
+    takes them."""
+    codes = np.asarray(codes).astype(np.int64)
+    if codes.size and (codes.min() < 0 or codes.max() > 15):
+        raise ValueError("codes: NF4 codes are 0..15")
+    # One FP32 product, correctly rounded: exact in float64, then one rounding. A NaN
+    # (0 * Inf, a NaN absmax) is FP32's canonical quiet NaN, whatever its payload.
+    with np.errstate(invalid="ignore"):
+        product = (CODE_VALUES[codes].astype(np.float64)
+                   * np.asarray(absmax, dtype=np.float32)).astype(np.float32)
+    nan = np.array(floats.FP32.nan_bits, dtype=np.uint32).view(np.float32)
+    return np.where(np.isnan(product), nan, product).astype(np.float32)

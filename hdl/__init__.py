@@ -13,7 +13,8 @@ from .absmax_dequantize import AbsmaxDequantize
 from .mx_dequantize import MxDequantize
 from .mx_quantize import MxQuantize
 from .nf4_quantize import Nf4Quantize
+from .nf4_dequantize import Nf4Dequantize
 
 __all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax",
-           "AbsmaxDequantize", "MxQuantize", "MxDequantize", "Nf4Quantize", "MacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
+           "AbsmaxDequantize", "MxQuantize", "MxDequantize", "Nf4Quantize", "Nf4Dequantize", "MacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
            "Target"]

@@ -18,6 +18,7 @@ from qdp.formal import absmax as fa
 from qdp.formal import absmax_dequantize as fad
 from qdp.formal import mx_dequantize as fmx
 from qdp.formal import mx_quantize as fmq
+from qdp.formal import nf4_dequantize as fnd
 from qdp.formal import nf4_quantize as fnq
 from qdp.formal import dequantize_linear as fdq
 from qdp.formal import mac_array as fm
@@ -27,7 +28,8 @@ from qdp.formal.runner import missing_tools, prove
 from qdp.formal.stream import Harness, StreamHarness
 from qdp.golden.absmax import blockwise_absmax
 from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                     MxDequantize, MxQuantize, Nf4Quantize, QLinear, QuantizeLinear)
+                     MxDequantize, MxQuantize, Nf4Dequantize, Nf4Quantize, QLinear,
+                     QuantizeLinear)
 
 
 @pytest.fixture(autouse=True)
@@ -226,7 +228,9 @@ def test_quantize_linear_mutant_fails(tmp_path):
     (DequantizeLinear, fdq, fdq.REFERENCE),
     (AbsmaxDequantize, fad, fad.REFERENCE),
     (MxDequantize, fmx, fmx.REFERENCE),
-], ids=["absmax-float", "dequantize-linear", "absmax-dequantize", "mx-dequantize"])
+    (Nf4Dequantize, fnd, fnd.REFERENCE),
+], ids=["absmax-float", "dequantize-linear", "absmax-dequantize", "mx-dequantize",
+        "nf4-dequantize"])
 def test_float_blocks_keep_the_stream_rules(component, proofs, params, tmp_path):
     (proof,) = proofs.proofs(lambda: component(**params))
     result = run(proof, tmp_path)

@@ -54,11 +54,12 @@ CONFIGS = {
     "mx-dequantize": [{}, {"element": "fp4_e2m1", "lanes": 2, "out_format": "bf16"}],
     "nf4-quantize": [{}, {"block_size": 32, "lanes": 4, "in_format": "fp16",
                           "read_register": True}],
+    "nf4-dequantize": [{}, {"lanes": 3}],
 }
 CASES = [(block, params) for block in BLOCKS for params in CONFIGS[block]]
 # One result beat per input beat, through a pipeline that stalls as one.
 ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear", "absmax-dequantize",
-               "mx-dequantize"}
+               "mx-dequantize", "nf4-dequantize"}
 # One block of storage (qdp.hdl.block_store): per block, its last input beat -> its first
 # output beat.
 STORED = {"absmax", "mx-quantize", "nf4-quantize"}
@@ -321,6 +322,7 @@ def test_ready_dependencies_per_block():
     ("absmax", {"block_size": 4, "lanes": 2, "in_format": "bf16", "model": "float32"},
      2 * 2),
     ("nf4-quantize", {"lanes": 2}, 2 * 4),
+    ("nf4-dequantize", {"lanes": 2}, 2 * 4),
     ("mac-array", {"rows": 2, "cols": 3}, 6),
     ("mac-array", {"rows": 2, "cols": 3, "pipelined": False}, 0),
     ("qlinear", {"rows": 2, "cols": 2}, 4),

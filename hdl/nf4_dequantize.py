@@ -1,0 +1,127 @@
+"""NF4 dequantization: 4-bit codes and one FP32 absmax per block in, FP32 out, exactly as
+:func:`qdp.golden.nf4_dequantize` (bitsandbytes' ``dDequantizeNF4(q) * absmax``) states
+it."""
+
+from amaranth.hdl import Array, Const, Mux, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.floats import FP32
+from ..golden.nf4 import CODE_VALUES
+from ._checks import check_int
+from .dsp import DSPMultiplier
+from .floats import Rounded, RoundingStages, constant_parts, encode_rounded, exponent_shape, \
+    unpack
+from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
+from .pipeline import BEAT_LATENCY
+from .scale_fields import block_scaled_module
+
+__all__ = ["Nf4Dequantize"]
+
+#: The code of 0.0.
+ZERO_CODE = 7
+
+
+def _code_parts():
+    """``(sign, significand, exponent)`` of each code value, the significand normalized to
+    FP32's 24 bits (0 for the zero code)."""
+    parts = []
+    for code, value in enumerate(CODE_VALUES.view("uint32")):
+        parts.append((0, 0, 0) if code == ZERO_CODE else constant_parts(int(value), FP32))
+    return parts
+
+
+class Nf4Dequantize(wiring.Component):
+    """``fl32(CODE_VALUES[code] * absmax)`` on ``lanes`` codes per beat, one FP32 absmax
+    per block: the exact product of the two significands on registered DSP tiles, rounded
+    once to FP32 (half to even, subnormals rounded, overflow to Inf).
+
+    Equal to :func:`qdp.golden.nf4_values` for every code and every absmax pattern: a
+    negative absmax (a block of NaNs' ``-FLT_MAX``) flips the sign, a zero absmax gives a
+    signed zero, ``0 * Inf`` and a NaN absmax the canonical NaN ``0x7FC00000``.
+
+    Parameters
+    ----------
+    lanes : int
+        Codes per beat, 1..32.
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout({"data": ..., "first": 1, "last": 1})))``
+        ``data`` is ``ArrayLayout(unsigned(4), lanes)``, the codes as
+        :class:`~qdp.hdl.Nf4Quantize` emits them. A beat with ``first`` set starts a
+        block and takes the next beat of ``scale``.
+    scale : ``In(stream.Signature(unsigned(32)))``
+        One FP32 absmax pattern per block.
+    o : ``Out(stream.Signature(StructLayout({"data": ..., "first": 1, "last": 1})))``
+        ``data`` is ``ArrayLayout(unsigned(32), lanes)``, FP32 patterns; ``first`` and
+        ``last`` as they came in. One beat per input beat, in order, ``latency`` cycles
+        later with ``o.ready`` high.
+    latency : int
+        The input register, the operands (the code's value from a table, the absmax's
+        fields), the multiplier, eight rounding stages and the output register.
+    dsp_tiles : int
+        ``lanes`` products of 24 x 24 bits: 4 tiles each.
+    """
+
+    RANGES = {"lanes": (1, 32)}
+
+    def __init__(self, *, lanes=1):
+        self.lanes = check_int("lanes", lanes, *self.RANGES["lanes"])
+        self.exp_shape = exponent_shape(FP32, extra=3)
+        codes = data.StructLayout({"data": data.ArrayLayout(unsigned(4), lanes),
+                                   "first": 1, "last": 1})
+        result = data.StructLayout({"data": data.ArrayLayout(unsigned(FP32.width), lanes),
+                                    "first": 1, "last": 1})
+        super().__init__({
+            "i": In(stream.Signature(codes)),
+            "scale": In(stream.Signature(unsigned(FP32.width))),
+            "o": Out(stream.Signature(result)),
+        })
+
+    throughput = 1
+    latency_definition = BEAT_LATENCY
+    #: No skid buffer: both inputs' ready follow ``o.ready``.
+    ready_dependencies = {"i": ("o",), "scale": ("o",)}
+    _operand_shapes = (unsigned(FP32.precision), unsigned(FP32.precision))
+
+    @property
+    def dsp_tiles(self):
+        a, b = self._operand_shapes
+        return self.lanes * len(limbs(a)) * len(limbs(b))
+
+    def _multiplier(self):
+        a, b = self._operand_shapes
+        return TiledMultiplier(a, b, registered_levels=adder_levels(a, b))
+
+    def _stages(self):
+        rounding = RoundingStages(precision=FP32.precision, fmt=FP32, exp_shape=self.exp_shape)
+        return [lambda v: v, self._operands, MULTIPLY] + rounding.stages()
+
+    @property
+    def latency(self):
+        # The MULTIPLY marker counts for the output register; the multiplier for itself.
+        return len(self._stages()) + DSPMultiplier.latency + adder_levels(*self._operand_shapes)
+
+    def elaborate(self, platform):
+        def products(m, pipe):
+            return {MULTIPLY: lambda v: pipeline_products(m, pipe, v, self._multiplier)}
+        return block_scaled_module(self, self._stages(), self._output, special=products)
+
+    def _operands(self, v):
+        """The code's value and the absmax as the product's operands, sign and exponent;
+        IEEE's special cases beside them."""
+        code, fa = v["q"], unpack(v["s"], FP32)
+        parts = _code_parts()
+        zero = code == ZERO_CODE
+        exponent = Array(Const(e, self.exp_shape) for _, _, e in parts)[code] + fa.exponent
+        return dict(a=Array(Const(s, FP32.precision) for _, s, _ in parts)[code],
+                    b=fa.significand, sign=(code < ZERO_CODE) ^ fa.sign,
+                    exponent=exponent.as_signed()[:self.exp_shape.width].as_signed(),
+                    nan=fa.nan | (fa.inf & zero), inf=fa.inf & ~zero)
+
+    @staticmethod
+    def _output(v):
+        bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),
+                              FP32)
+        return Mux(v["nan"], FP32.nan_bits, bits)
