@@ -319,9 +319,13 @@ BLOCKS = {
         bench="qdp.sim.nf4_dequantize_tb",
         proofs="qdp.formal.nf4_dequantize",
         summary="NF4 dequantization as bitsandbytes' kernel: 4-bit codes and one FP32 "
-                "absmax per block in, fl32(code value * absmax) out",
+                "absmax (or its double-quantized form) per block in, fl32(code value * "
+                "absmax) out",
         params={
             "lanes": _int(Nf4Dequantize, "lanes", "codes per beat"),
+            "double_quant": Param("bool", "true/false", "double-quantized constants on "
+                                  "scale (code, absmax2, offset per block; QLoRA's "
+                                  "compress_statistics)"),
         },
     ),
     "quantize-linear": Block(

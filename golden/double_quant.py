@@ -139,9 +139,11 @@ def double_quantize(absmax, *, block_size=DOUBLE_BLOCK_SIZE):
 
 
 def double_dequantize(codes, absmax2, offset, *, block_size=DOUBLE_BLOCK_SIZE):
-    """The FP32 block constants back: ``fl32(fl32(T[code] * absmax2) + offset)``."""
+    """The FP32 block constants back: ``fl32(fl32(T[code] * absmax2) + offset)``;
+    ``offset`` one FP32 value, or one per code (a stream of constants from several
+    tensors, as the hardware takes them with ``block_size=1``)."""
     scaled = dynamic_dequantize(codes, absmax2, block_size=block_size)
+    offset = np.broadcast_to(np.asarray(offset, dtype=np.float32), scaled.shape)
     total = floats.add(scaled.view(np.uint32).astype(np.int64),
-                       np.full(scaled.shape, np.float32(offset).view(np.uint32),
-                               dtype=np.int64), floats.FP32)
+                       offset.view(np.uint32).astype(np.int64), floats.FP32)
     return total.astype(np.uint32).view(np.float32)

@@ -8,7 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.floats import FP32
 from ..golden.nf4 import CODE_VALUES
-from ._checks import check_int
+from ._checks import check_bool, check_int
+from .double_quant import CONSTANTS, DoubleDequantize
 from .dsp import DSPMultiplier
 from .floats import Rounded, RoundingStages, constant_parts, encode_rounded, exponent_shape, \
     unpack
@@ -44,6 +45,14 @@ class Nf4Dequantize(wiring.Component):
     ----------
     lanes : int
         Codes per beat, 1..32.
+    double_quant : bool
+        The block constants arrive double-quantized (QLoRA's ``compress_statistics``):
+        ``scale`` carries per block its 8-bit code, the FP32 ``absmax2`` of its group of
+        256 and the tensor's FP32 ``offset``, and the block's absmax is
+        ``fl32(fl32(T[code] * absmax2) + offset)``
+        (:class:`~qdp.hdl.double_quant.DoubleDequantize`, on the scale stream before the
+        join: a block's first beat waits for its constant, 27 cycles after the
+        constant's beat, so a producer sends constants ahead).
 
     Members
     -------
@@ -52,7 +61,8 @@ class Nf4Dequantize(wiring.Component):
         :class:`~qdp.hdl.Nf4Quantize` emits them. A beat with ``first`` set starts a
         block and takes the next beat of ``scale``.
     scale : ``In(stream.Signature(unsigned(32)))``
-        One FP32 absmax pattern per block.
+        One FP32 absmax pattern per block; with ``double_quant``
+        ``In(stream.Signature(CONSTANTS))``, :data:`~qdp.hdl.double_quant.CONSTANTS`.
     o : ``Out(stream.Signature(StructLayout({"data": ..., "first": 1, "last": 1})))``
         ``data`` is ``ArrayLayout(unsigned(32), lanes)``, FP32 patterns; ``first`` and
         ``last`` as they came in. One beat per input beat, in order, ``latency`` cycles
@@ -61,13 +71,14 @@ class Nf4Dequantize(wiring.Component):
         The input register, the operands (the code's value from a table, the absmax's
         fields), the multiplier, eight rounding stages and the output register.
     dsp_tiles : int
-        ``lanes`` products of 24 x 24 bits: 4 tiles each.
+        ``lanes`` products of 24 x 24 bits: 4 tiles each (4 more with ``double_quant``).
     """
 
     RANGES = {"lanes": (1, 32)}
 
-    def __init__(self, *, lanes=1):
+    def __init__(self, *, lanes=1, double_quant=False):
         self.lanes = check_int("lanes", lanes, *self.RANGES["lanes"])
+        self.double_quant = check_bool("double_quant", double_quant)
         self.exp_shape = exponent_shape(FP32, extra=3)
         codes = data.StructLayout({"data": data.ArrayLayout(unsigned(4), lanes),
                                    "first": 1, "last": 1})
@@ -75,7 +86,8 @@ class Nf4Dequantize(wiring.Component):
                                     "first": 1, "last": 1})
         super().__init__({
             "i": In(stream.Signature(codes)),
-            "scale": In(stream.Signature(unsigned(FP32.width))),
+            "scale": In(stream.Signature(CONSTANTS if double_quant
+                                         else unsigned(FP32.width))),
             "o": Out(stream.Signature(result)),
         })
 
@@ -88,7 +100,8 @@ class Nf4Dequantize(wiring.Component):
     @property
     def dsp_tiles(self):
         a, b = self._operand_shapes
-        return self.lanes * len(limbs(a)) * len(limbs(b))
+        return self.lanes * len(limbs(a)) * len(limbs(b)) \
+            + (DoubleDequantize.dsp_tiles if self.double_quant else 0)
 
     def _multiplier(self):
         a, b = self._operand_shapes
@@ -106,7 +119,14 @@ class Nf4Dequantize(wiring.Component):
     def elaborate(self, platform):
         def products(m, pipe):
             return {MULTIPLY: lambda v: pipeline_products(m, pipe, v, self._multiplier)}
-        return block_scaled_module(self, self._stages(), self._output, special=products)
+        if not self.double_quant:
+            return block_scaled_module(self, self._stages(), self._output, special=products)
+        constants = DoubleDequantize()
+        m = block_scaled_module(self, self._stages(), self._output, special=products,
+                                scale=constants.o)
+        m.submodules.constants = constants
+        wiring.connect(m, wiring.flipped(self.scale), constants.i)
+        return m
 
     def _operands(self, v):
         """The code's value and the absmax as the product's operands, sign and exponent;

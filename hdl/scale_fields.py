@@ -84,7 +84,8 @@ def join_block_scale(m, i, scale, advance):
     return i.valid & take, value
 
 
-def block_scaled_module(component, stages, output, *, scale_bits=None, special=None):
+def block_scaled_module(component, stages, output, *, scale_bits=None, special=None,
+                        scale=None):
     """The module of a block with blocks on ``i`` and one scale per block on ``scale``
     (:func:`join_block_scale`), each lane run through ``stages`` in a
     :class:`~qdp.hdl.pipeline.Pipeline` that stalls as one, into ``o`` one beat per
@@ -92,11 +93,14 @@ def block_scaled_module(component, stages, output, *, scale_bits=None, special=N
 
     A lane starts as ``{"q": its element, "s": the scale}`` (``scale_bits``: a slice of
     it); ``output(v)`` gives its result from the last stage's dict; ``special(m, pipe)``
-    gives the pipeline's ``special`` markers (a multiplier that registers itself)."""
+    gives the pipeline's ``special`` markers (a multiplier that registers itself);
+    ``scale`` is the scale stream to join, if not ``component.scale`` (a submodule's
+    output, which the caller adds to the module returned)."""
     m = Module()
     advance = Signal()
     m.d.comb += advance.eq(~component.o.valid | component.o.ready)
-    valid, scale = join_block_scale(m, component.i, component.scale, advance)
+    valid, scale = join_block_scale(m, component.i,
+                                    component.scale if scale is None else scale, advance)
     if scale_bits is not None:
         scale = Value.cast(scale)[scale_bits]
     pipe = Pipeline(m, advance, valid)

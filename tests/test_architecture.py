@@ -25,6 +25,7 @@ ALLOWED = {
 }
 #: hdl may read golden's mode and format definitions, nothing else of it.
 HDL_FROM_GOLDEN = {"golden.rounding", "golden.saturation", "golden.lfsr", "golden.floats",
+                   "golden.double_quant",
                    "golden.mx", "golden.nf4"}
 #: Optional dependencies that a function may import where it needs them (with a clear
 #: error when missing); everything else is imported at the top of its module.

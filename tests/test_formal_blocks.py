@@ -229,8 +229,9 @@ def test_quantize_linear_mutant_fails(tmp_path):
     (AbsmaxDequantize, fad, fad.REFERENCE),
     (MxDequantize, fmx, fmx.REFERENCE),
     (Nf4Dequantize, fnd, fnd.REFERENCE),
+    (Nf4Dequantize, fnd, fnd.DOUBLE_QUANT_REFERENCE),
 ], ids=["absmax-float", "dequantize-linear", "absmax-dequantize", "mx-dequantize",
-        "nf4-dequantize"])
+        "nf4-dequantize", "nf4-dequantize-double-quant"])
 def test_float_blocks_keep_the_stream_rules(component, proofs, params, tmp_path):
     (proof,) = proofs.proofs(lambda: component(**params))
     result = run(proof, tmp_path)

@@ -54,7 +54,7 @@ CONFIGS = {
     "mx-dequantize": [{}, {"element": "fp4_e2m1", "lanes": 2, "out_format": "bf16"}],
     "nf4-quantize": [{}, {"block_size": 32, "lanes": 4, "in_format": "fp16",
                           "read_register": True}],
-    "nf4-dequantize": [{}, {"lanes": 3}],
+    "nf4-dequantize": [{}, {"lanes": 3}, {"lanes": 2, "double_quant": True}],
 }
 CASES = [(block, params) for block in BLOCKS for params in CONFIGS[block]]
 # One result beat per input beat, through a pipeline that stalls as one.
@@ -323,6 +323,7 @@ def test_ready_dependencies_per_block():
      2 * 2),
     ("nf4-quantize", {"lanes": 2}, 2 * 4),
     ("nf4-dequantize", {"lanes": 2}, 2 * 4),
+    ("nf4-dequantize", {"double_quant": True}, 4 + 4),
     ("mac-array", {"rows": 2, "cols": 3}, 6),
     ("mac-array", {"rows": 2, "cols": 3, "pipelined": False}, 0),
     ("qlinear", {"rows": 2, "cols": 2}, 4),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _float_blocks import beats_of
 
-from qdp.golden import nf4_dequantize, nf4_quantize
+from qdp.golden import double_dequantize, double_quantize, nf4_dequantize, nf4_quantize
 from qdp.hdl import Nf4Dequantize
 from qdp.sim import nf4_dequantize_tb as tb
 from qdp.sim.amaranth_stream import run_streams
@@ -18,22 +18,25 @@ from qdp.sim.traffic import block_fields
 
 def run(unit, fields, **pauses):
     """``fields`` through ``unit``: ``(data patterns, (first, last) flags, cycles)``."""
+    scale = fields["scale"]
     inputs = {"i": beats_of(fields["i"]),
-              "scale": [int(v) for v in fields["scale"]["value"]]}
+              "scale": [int(v) for v in scale["value"]] if "value" in scale
+              else beats_of(scale)}
     beats = len(fields["i"]["data"])
     received, cycles = run_streams(unit, inputs, {"o": beats}, **pauses)
     got = unpack(unit.o.payload.shape(), received["o"])
     return (np.asarray(got["data"]), np.stack([got["first"], got["last"]], axis=1), cycles)
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 5])
-def test_bit_exact(lanes):
-    unit = Nf4Dequantize(lanes=lanes)
+@pytest.mark.parametrize("lanes, double_quant", [(1, False), (2, False), (5, False),
+                                                  (1, True), (3, True)])
+def test_bit_exact(lanes, double_quant):
+    unit = Nf4Dequantize(lanes=lanes, double_quant=double_quant)
     fields, per_beat = tb.stimulus(unit, 400, np.random.default_rng(lanes))
     want = tb.expected(unit, fields, per_beat)
     got, flags, _ = run(unit, fields, seed=3)
     bad = np.argwhere(got != want)
-    assert not len(bad), [(fields["i"]["data"][b, l], hex(per_beat[b]), hex(got[b, l]),
+    assert not len(bad), [(fields["i"]["data"][b, l], per_beat[b], hex(got[b, l]),
                            hex(want[b, l])) for b, l in bad[:5]]
     assert (flags == np.stack([fields["i"]["first"], fields["i"]["last"]], axis=1)).all()
 
@@ -50,6 +53,25 @@ def test_round_trip_of_packed_blocks():
     assert (got.reshape(-1) == nf4_dequantize(packed, absmax).view(np.uint32)).all()
 
 
+def test_round_trip_of_double_quantized_constants():
+    """``nf4_quantize`` then ``double_quantize`` of its constants: the hardware's values
+    from the codes and the double-quantized constants equal ``nf4_dequantize`` with the
+    constants ``double_dequantize`` gives."""
+    x = np.random.default_rng(5).standard_normal(300 * 64).astype(np.float32)
+    packed, absmax = nf4_quantize(x, block_size=64)
+    code8, absmax2, offset = double_quantize(absmax)
+    codes = np.stack([packed >> 4, packed & 0xF], axis=1).reshape(-1, 4).astype(np.int64)
+    blocks = absmax.size
+    unit = Nf4Dequantize(lanes=4, double_quant=True)
+    fields = block_fields(codes, np.full(blocks, 16), {
+        "code": code8.astype(np.int64),
+        "absmax2": np.repeat(absmax2.view(np.uint32), 256)[:blocks].astype(np.int64),
+        "offset": np.full(blocks, np.float32(offset).view(np.uint32), dtype=np.int64)})
+    got, _, _ = run(unit, fields, seed=2, in_pause=0.0, out_pause=0.0)
+    restored = double_dequantize(code8, absmax2, offset)
+    assert (got.reshape(-1) == nf4_dequantize(packed, restored).view(np.uint32)).all()
+
+
 def test_latency_at_full_rate():
     unit = Nf4Dequantize()
     fields, _ = tb.stimulus(unit, 60, np.random.default_rng(2))
@@ -62,6 +84,7 @@ def test_latency_at_full_rate():
     (dict(lanes=0), "lanes: 0 is out of range"),
     (dict(lanes=33), "lanes: 33 is out of range"),
     (dict(lanes=2.0), "lanes: expected an integer"),
+    (dict(double_quant=1), "double_quant: expected True or False"),
 ])
 def test_bad_parameters(params, match):
     with pytest.raises((ValueError, TypeError), match=match):

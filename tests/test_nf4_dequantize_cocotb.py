@@ -13,7 +13,7 @@ from qdp.sim.runner import run_bench
 
 # Elements per configuration: the volume is Verilator's; Icarus is about 5x slower.
 VECTORS = {"verilator": 30_000, "icarus": 6_000}
-CONFIGS = [dict(lanes=1), dict(lanes=4), dict(lanes=3)]
+CONFIGS = [dict(lanes=1), dict(lanes=4), dict(lanes=3), dict(lanes=2, double_quant=True)]
 
 
 def _id(params):

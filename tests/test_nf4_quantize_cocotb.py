@@ -11,7 +11,7 @@ import pytest
 from qdp.sim.runner import run_bench
 
 # Elements per configuration: the volume is Verilator's; Icarus is about 5x slower.
-VECTORS = {"verilator": 40_000, "icarus": 8_000}
+VECTORS = {"verilator": 24_000, "icarus": 5_000}
 PAUSES = ((0.3, 0.3, 0.3), (0.1, 0.6, 0.1), (0.4, 0.1, 0.8), (0.0, 0.5, 0.5))  # i, o, scale
 
 CONFIGS = [
@@ -31,7 +31,7 @@ def _id(params):
 def test_nf4_quantize_bit_exact(simulator, params, tmp_path):
     index = CONFIGS.index(params)
     in_pause, out_pause, scale_pause = PAUSES[index % len(PAUSES)]
-    vectors = max(VECTORS[simulator], 6 * params["block_size"])
+    vectors = max(VECTORS[simulator], 3 * params["block_size"])
     config = {"vectors": vectors, "seed": 61 + index, "in_pause": in_pause,
               "out_pause": out_pause, "scale_pause": scale_pause, "reset": True,
               "steady_blocks": 3}
