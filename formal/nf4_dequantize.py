@@ -2,24 +2,24 @@
 
 One bounded proof from reset of the stream rules on ``o`` (``valid`` held until
 ``ready``, payload stable while stalled) and an idle output after reset, for any input
-on both ``i`` and ``scale``, bounded by ``latency + 3`` cycles (plus the constants'
-pipeline with ``double_quant``): the first beat, stalled once, is taken within it.
+on both ``i`` and ``scale``, bounded by ``latency + 3`` cycles: the first beat, stalled
+once, is taken within it. Not with ``double_quant``: the constants' FP32 multiplier and
+adder ahead of the join make the bound 46 cycles deep, past half an hour in z3; that
+path's stream behaviour is the benches' (random gaps on both inputs, backpressure,
+reset).
 
 Its arithmetic is checked by simulation: every code in every lane against every sign,
 exponent and leading mantissa bits of the absmax
 (:func:`qdp.sim.nf4_dequantize_tb.exhaustive_stimulus`), and the absmax edges.
 """
 
-from ..hdl.double_quant import DoubleDequantize
 from .runner import Proof
 from .stream import StreamHarness
 
-__all__ = ["REFERENCE", "DOUBLE_QUANT_REFERENCE", "proofs"]
+__all__ = ["REFERENCE", "proofs"]
 
 #: The reference configuration of the proof in CI.
 REFERENCE = {"lanes": 1}
-#: The same with double-quantized constants.
-DOUBLE_QUANT_REFERENCE = {"lanes": 1, "double_quant": True}
 
 
 def proofs(build):
@@ -29,12 +29,13 @@ def proofs(build):
     """
     dut = build()
     dut._MustUse__silence = True            # built only to read its parameters
-    if dut.lanes > 2:
-        raise ValueError(f"nf4-dequantize: {dut.lanes} lanes are too large for the formal "
-                         f"proofs (allowed: lanes <= 2)")
-    # Double-quantized constants reach the join through their own pipeline first.
-    scale_path = DoubleDequantize().latency if dut.double_quant else 0
+    if dut.lanes > 2 or dut.double_quant:
+        raise ValueError(f"nf4-dequantize: {dut.lanes} lanes"
+                         f"{' with double_quant' if dut.double_quant else ''} are too large "
+                         f"for the formal proofs (allowed: lanes <= 2, double_quant=False: "
+                         f"the constants' multiplier and adder take the proof past 30 "
+                         f"minutes)")
     return [
         Proof("stream rules, idle after reset", lambda: StreamHarness(build()), "bmc",
-              dut.latency + scale_path + 3),
+              dut.latency + 3),
     ]
