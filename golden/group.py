@@ -98,7 +98,11 @@ def group_quantize(x, *, bits=4, group_size=128, symmetric=False):
 
 def group_dequantize(codes, scales, zeros, *, group_size=128):
     """``fl32(scale * (q - zero))`` per element (FP32, flat): both forms (a symmetric
-    group has zero 0)."""
+    group has zero 0). Any FP32 scale pattern: IEEE's product rounded once, half to even
+    with subnormals and overflow to Inf; a zero product takes the XOR of the scale's sign
+    and ``q - zero < 0`` (``-0`` for a negative scale and ``q = zero``); a NaN result (a
+    NaN scale, ``Inf * 0``) is the canonical ``0x7FC00000``, as qdp's hardware emits it.
+    ``group_size=1`` with a scale and zero per element is the hardware's view."""
     codes = np.asarray(codes, dtype=np.int64).reshape(-1)
     scales = np.asarray(scales, dtype=np.float32).reshape(-1)
     zeros = np.asarray(zeros, dtype=np.int64).reshape(-1)
@@ -107,8 +111,13 @@ def group_dequantize(codes, scales, zeros, *, group_size=128):
                          f"groups of {group_size} for {codes.size} codes, got "
                          f"{scales.size} scales and {zeros.size} zeros")
     per = np.arange(codes.size) // group_size
-    # q - zero is a small integer: the product is exact in float64, rounded once.
-    return (scales[per].astype(np.float64) * (codes - zeros[per])).astype(np.float32)
+    # q - zero is a small integer: the product is exact in float64, rounded once. A NaN
+    # (a NaN scale, Inf * 0) is FP32's canonical quiet NaN, whatever payload and sign
+    # NumPy's float64 product carries (x86 gives Inf * 0 the sign bit set).
+    with np.errstate(invalid="ignore", over="ignore"):
+        product = (scales[per].astype(np.float64) * (codes - zeros[per])).astype(np.float32)
+    nan = np.array(_FP32.nan_bits, dtype=np.uint32).view(np.float32)
+    return np.where(np.isnan(product), nan, product).astype(np.float32)
 
 
 def group_pack(codes, order="gptq"):
