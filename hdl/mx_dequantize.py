@@ -9,6 +9,7 @@ from ..golden.floats import float_format
 from ..golden.mx import E8M0_BIAS, E8M0_NAN, element_format
 from ._checks import check_int
 from .floats import Rounded, RoundingStages, encode_rounded, exponent_shape
+from .mx_element import decode_element
 from .pipeline import BEAT_LATENCY
 from .scale_fields import block_scaled_module
 
@@ -97,34 +98,18 @@ class MxDequantize(wiring.Component):
         """The scale's exponent with every constant of the element's exponent folded in
         (one subtraction, so that the decode adds only the element's field)."""
         elem = self.elem
-        offset = E8M0_BIAS + elem.man_bits + (elem.bias if elem.exp_bits else 0)
+        # The float elements' exponent is their step above the subnormals' (1 - bias).
+        offset = E8M0_BIAS + elem.man_bits + (elem.bias - 1 if elem.exp_bits else 0)
         return dict(q=v["q"], nan=v["s"] == E8M0_NAN,
                     shared=self._exponent(Cat(v["s"], Const(0, 1)).as_signed() - offset))
 
     def _decode(self, v):
         """The element as ``(-1)**sign * significand * 2**exponent``, the scale's
         exponent added; the NaN and Inf flags."""
-        code, shared, nan, elem = v["q"], v["shared"], v["nan"], self.elem
-        if elem.exp_bits == 0:                   # MXINT8: two's complement, 2**-6 steps
-            sign = code[7]
-            magnitude = Mux(sign, -code.as_signed(), code.as_signed()).as_unsigned()[:8]
-            return dict(sign=sign, significand=magnitude, nan=nan, inf=Const(0, 1),
-                        exponent=shared)
-        field = code[elem.man_bits:elem.man_bits + elem.exp_bits]
-        man = code[:elem.man_bits]
-        top = (1 << elem.exp_bits) - 1
-        if elem.name == "fp8_e4m3":              # one NaN per sign, no Inf
-            nan = nan | (code[:7] == 0x7F)
-            inf = Const(0, 1)
-        elif elem.name == "fp8_e5m2":            # IEEE's specials
-            nan = nan | ((field == top) & (man != 0))
-            inf = (field == top) & (man == 0)
-        else:                                    # FP6, FP4: every code finite
-            inf = Const(0, 1)
-        biased = Mux(field != 0, field, 1)
-        exponent = shared + biased
-        return dict(sign=code[elem.width - 1], significand=Cat(man, field != 0), nan=nan,
-                    inf=inf & ~nan, exponent=self._exponent(exponent))
+        parts = decode_element(v["q"], self.elem)
+        nan = v["nan"] | parts.nan
+        return dict(sign=parts.sign, significand=parts.significand, nan=nan,
+                    inf=parts.inf & ~nan, exponent=self._exponent(v["shared"] + parts.step))
 
     def _exponent(self, value):
         return value.as_signed()[:self.exp_shape.width].as_signed()
