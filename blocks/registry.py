@@ -16,8 +16,9 @@ from ..golden.rounding import (ABSMAX_MODELS, DETERMINISTIC_MODES, ROUNDING_MODE
 from ..golden.saturation import SATURATION_MODES
 from ..golden.mx import MX_ELEMENTS
 from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                   MxDequantize, MxQuantize, Nf4Dequantize, Nf4Quantize, QLinear,
+                   MxDequantize, MxMacArray, MxQuantize, Nf4Dequantize, Nf4Quantize, QLinear,
                    QuantizeLinear, Quantizer)
+from ..hdl.mx_mac_array import LIMB_WIDTHS
 from ..hdl.nf4_quantize import NF4_IN_FORMATS
 
 __all__ = ["Param", "Block", "BLOCKS", "get_block"]
@@ -279,6 +280,23 @@ BLOCKS = {
             "rounding": _choice(DETERMINISTIC_MODES, "element rounding (OCP: half_even)"),
             "read_register": Param("bool", "true/false", "register the block storage's "
                                    "read data (+1 cycle; for block RAM)"),
+        },
+    ),
+    "mx-mac-array": Block(
+        name="mx-mac-array",
+        component=MxMacArray,
+        golden=golden.mx_matmul,
+        bench="qdp.sim.mx_mac_array_tb",
+        proofs="qdp.formal.mx_mac_array",
+        summary="the MX dot product: rows x cols FP32 outputs, each the exact sum of its "
+                "element products with their E8M0 block scales, rounded once",
+        params={
+            "rows": _int(MxMacArray, "rows", "rows of A per beat (rows of the result tile)"),
+            "cols": _int(MxMacArray, "cols", "columns of B per beat (lanes per output beat)"),
+            "element": _choice(tuple(MX_ELEMENTS), "the MX element format of both operands"),
+            "block_size": _int(MxMacArray, "block_size", "elements of K per shared scale"),
+            "limb_width": Param("int", "|".join(map(str, LIMB_WIDTHS)),
+                                "bits of the accumulator ring's adder"),
         },
     ),
     "mx-dequantize": Block(

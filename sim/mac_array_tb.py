@@ -236,14 +236,17 @@ def _shown(tiles, mac):
     }
 
 
-def tile_phase(mac, tiles, expected, golden_overrides=None):
+def tile_phase(mac, tiles, expected, golden_overrides=None, *, fields_of=input_fields,
+               shown_of=None):
     """The phase that streams ``tiles`` through ``mac`` (a MAC array, or a block built on
     one): ``expected(mac, tiles, golden_overrides)`` gives ``(data, first, last)`` per
-    output row. A reset cuts it once half the input is in and a row is out, so that it
-    lands in the middle of a tile with rows already delivered to check."""
-    fields = input_fields(mac, tiles)
+    output row, ``fields_of(mac, tiles)`` the input fields and ``shown_of(tiles, mac)``
+    what a mismatch report names per output row (default: the integer array's). A reset
+    cuts it once half the input is in and a row is out, so that it lands in the middle of
+    a tile with rows already delivered to check."""
+    fields = fields_of(mac, tiles)
     want, first, last = expected(mac, tiles, golden_overrides)
-    shown = _shown(tiles, mac)
+    shown = (shown_of or _shown)(tiles, mac)
     n_in, n_out = len(fields["last"]), len(want)
     checks = [Check(want, shown),
               Check(np.stack([first, last], axis=1), {"tile": shown["tile"]},
@@ -261,6 +264,18 @@ class TileTraffic(Traffic):
 
     #: ``expected(component, tiles, overrides)``: ``(data, first, last)`` per output row.
     expected = staticmethod(expected_rows)
+    #: ``make_tiles(component, ks, rng, kinds)``: the tiles of the given K.
+    make_tiles = staticmethod(make_tiles)
+    #: ``input_fields(component, tiles)``: the input payload fields.
+    input_fields = staticmethod(input_fields)
+    #: ``shown(tiles, component)``: the inputs a mismatch report names per output row.
+    shown = staticmethod(_shown)
+    #: The stimulus kinds cycled over the tiles by default.
+    kinds = KINDS
+    #: ``ks_for(component, config)``: the K of every tile.
+    ks_for = staticmethod(_ks_for)
+    #: ``exhaustive_tiles(component)``: the tiles of the exhaustive check.
+    exhaustive_tiles = staticmethod(exhaustive_tiles)
 
     def __init__(self, bench):
         super().__init__(bench)
@@ -276,36 +291,39 @@ class TileTraffic(Traffic):
             self.gemm = gemm_operands(mac, *config["gemm"], bench.rng)
             self.tiles = tile_gemm(mac, *self.gemm)
         else:
-            self.ks = _ks_for(mac, config)
+            self.ks = self.ks_for(mac, config)
 
     def interrupted(self):
         if self.gemm is not None:
             return self._phase(self.tiles[:max(1, len(self.tiles) // 4)])
         ks = self.ks[:max(2, len(self.ks) // 4)]
-        return self._phase(make_tiles(self.bench.params, ks, self.bench.rng, self._kinds()))
+        return self._phase(self.make_tiles(self.bench.params, ks, self.bench.rng,
+                                           self._kinds()))
 
     def checked(self):
         if self.gemm is not None:
             tiles = self.tiles
         else:
-            tiles = make_tiles(self.bench.params, self.ks, self.bench.rng, self._kinds())
+            tiles = self.make_tiles(self.bench.params, self.ks, self.bench.rng, self._kinds())
         phase = self._phase(tiles)
         phase.label = "gemm: " if self.gemm is not None else ""
         phase.on_done = lambda result: self._done(tiles, result)
         return phase
 
     def exhaustive(self):
-        tiles = exhaustive_tiles(self.bench.params)
+        tiles = self.exhaustive_tiles(self.bench.params)
         phase = self._phase(tiles)
         phase.label = "exhaustive: "
         phase.on_done = lambda result: self._done(tiles, result)
         return phase
 
     def _kinds(self):
-        return tuple(self.bench.config.get("kinds", KINDS))
+        return tuple(self.bench.config.get("kinds", self.kinds))
 
     def _phase(self, tiles):
-        return tile_phase(self.bench.params, tiles, self.expected, self.bench.config.get("golden"))
+        return tile_phase(self.bench.params, tiles, self.expected,
+                          self.bench.config.get("golden"), fields_of=self.input_fields,
+                          shown_of=self.shown)
 
     def _done(self, tiles, result):
         mac, summary = self.bench.params, self.bench.summary

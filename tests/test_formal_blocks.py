@@ -17,6 +17,7 @@ from qdp.blocks import get_block
 from qdp.formal import absmax as fa
 from qdp.formal import absmax_dequantize as fad
 from qdp.formal import mx_dequantize as fmx
+from qdp.formal import mx_mac_array as fmm
 from qdp.formal import mx_quantize as fmq
 from qdp.formal import nf4_dequantize as fnd
 from qdp.formal import nf4_quantize as fnq
@@ -28,8 +29,8 @@ from qdp.formal.runner import missing_tools, prove
 from qdp.formal.stream import Harness, StreamHarness
 from qdp.golden.absmax import blockwise_absmax
 from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                     MxDequantize, MxQuantize, Nf4Dequantize, Nf4Quantize, QLinear,
-                     QuantizeLinear)
+                     MxDequantize, MxMacArray, MxQuantize, Nf4Dequantize, Nf4Quantize,
+                     QLinear, QuantizeLinear)
 
 
 @pytest.fixture(autouse=True)
@@ -171,6 +172,11 @@ def test_nf4_dequantize_with_double_quant_is_refused():
         fnd.proofs(lambda: Nf4Dequantize(double_quant=True))
 
 
+def test_mx_mac_array_too_large_is_refused():
+    with pytest.raises(ValueError, match="mx-mac-array: a 2 x 2 array is too large"):
+        fmm.proofs(lambda: MxMacArray(rows=2, cols=2))
+
+
 def test_mx_quantize_too_large_is_refused():
     with pytest.raises(ValueError, match="mx-quantize: blocks of 4 e3m2 patterns"):
         fmq.proofs(lambda: MxQuantize(4, lanes=2, in_format="e3m2"))
@@ -234,8 +240,9 @@ def test_quantize_linear_mutant_fails(tmp_path):
     (AbsmaxDequantize, fad, fad.REFERENCE),
     (MxDequantize, fmx, fmx.REFERENCE),
     (Nf4Dequantize, fnd, fnd.REFERENCE),
+    (MxMacArray, fmm, fmm.REFERENCE),
 ], ids=["absmax-float", "dequantize-linear", "absmax-dequantize", "mx-dequantize",
-        "nf4-dequantize"])
+        "nf4-dequantize", "mx-mac-array"])
 def test_float_blocks_keep_the_stream_rules(component, proofs, params, tmp_path):
     (proof,) = proofs.proofs(lambda: component(**params))
     result = run(proof, tmp_path)
