@@ -9,11 +9,12 @@ from ..golden.floats import FP32, float_format
 from ..golden.rounding import ABSMAX_MODELS
 from ._checks import check_choice, check_int
 from .absmax_float import scale_layout
-from .floats import (Rounded, RoundingStages, division_step, encode_rounded, exponent_shape,
-                     leading_zeros, quotient_value, shift_by_eights, unpack)
+from .floats import (RoundingStages, division_step, exponent_shape, leading_zeros,
+                     quotient_value, shift_by_eights, unpack)
 from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
 from .pipeline import BEAT_LATENCY
 from .scale_fields import block_scaled_module
+from .scaled_product import product_bits
 
 __all__ = ["AbsmaxDequantize"]
 
@@ -242,6 +243,4 @@ class AbsmaxDequantize(wiring.Component):
         return dict(out, significand=Mux(vanish, 0, out["significand"]))
 
     def _output(self, v):
-        bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),
-                              self.out)
-        return Mux(v["nan"], self.out.nan_bits, bits)
+        return product_bits(v, self.out)

@@ -5,12 +5,12 @@ from amaranth.lib import wiring
 
 from ..golden.floats import FP32, float_format
 from ._checks import check_bool, check_int, check_numbers
-from .floats import (Rounded, RoundingStages, constant_parts, decode, encode,
-                     encode_rounded, exponent_shape, unpack)
+from .floats import RoundingStages, decode, encode, exponent_shape
 from .dsp import DSPMultiplier
 from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
 from .pipeline import BEAT_LATENCY, Pipeline
 from .scale_fields import ScaledStreams, check_block_scale
+from .scaled_product import product_bits, product_operands
 
 __all__ = ["DequantizeLinear"]
 
@@ -214,19 +214,8 @@ class DequantizeLinear(wiring.Component):
         d = v["d"]
         sign_d = d < 0
         magnitude = Mux(sign_d, -d, d).as_unsigned()[:self.in_width + self.wide]
-        if isinstance(v["s"], int):
-            sign_s, ms, es = constant_parts(v["s"], self.fmt)
-            ms = Const(ms, unsigned(self.fmt.precision))
-            special = {"nan": 0, "inf": 0}
-        else:
-            fs = unpack(v["s"], self.fmt)
-            sign_s, ms, es = fs.sign, fs.significand, fs.exponent
-            special = {"nan": fs.nan | (fs.inf & (d == 0)), "inf": fs.inf}
-        return {"sign": sign_d ^ sign_s, "a": magnitude, "b": ms, "exponent": es,
-                **special}
+        return product_operands(sign_d, magnitude, 0, d == 0, v["s"], self.fmt)
 
     def _output(self, v):
-        bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),
-                              self.fmt)
-        return Mux(v["nan"], self.fmt.nan_bits, bits)
+        return product_bits(v, self.fmt)
 

@@ -8,7 +8,7 @@ rounded to FP32 by the shared rounding stages and encoded; then the addition of
 ``offset`` (:class:`~qdp.hdl.float_add.AddStages`), rounded again. A pipeline that
 stalls as one, no skid buffer."""
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Array, Const, Module, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,10 +16,10 @@ from ..golden.double_quant import dynamic_map
 from ..golden.floats import FP32
 from .dsp import DSPMultiplier
 from .float_add import AddStages
-from .floats import Rounded, RoundingStages, constant_parts, encode_rounded, exponent_shape, \
-    unpack
+from .floats import RoundingStages, constant_parts, exponent_shape
 from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, pipeline_products
 from .pipeline import BEAT_LATENCY, Pipeline
+from .scaled_product import product_bits, product_operands
 
 __all__ = ["DoubleDequantize", "CONSTANTS"]
 
@@ -88,24 +88,20 @@ class DoubleDequantize(wiring.Component):
 
     def _operands(self, v):
         c = data.View(CONSTANTS, v["c"])
-        code, fa = c.code, unpack(c.absmax2, FP32)
-        parts = _map_parts()
-        zero = Array(Const(s == 0, 1) for _, s, _ in parts)[code]
-        sign = Array(Const(n, 1) for n, _, _ in parts)[code]
-        exponent = Array(Const(e, self.exp_shape) for _, _, e in parts)[code] + fa.exponent
-        return dict(a=Array(Const(s, FP32.precision) for _, s, _ in parts)[code],
-                    b=fa.significand, sign=sign ^ fa.sign,
-                    exponent=exponent.as_signed()[:self.exp_shape.width].as_signed(),
-                    nan=fa.nan | (fa.inf & zero), inf=fa.inf & ~zero, y=c.offset)
+        code, parts = c.code, _map_parts()
+        exponent = Array(Const(e, self.exp_shape) for _, _, e in parts)[code]
+        operands = product_operands(
+            Array(Const(n, 1) for n, _, _ in parts)[code],
+            Array(Const(s, FP32.precision) for _, s, _ in parts)[code], exponent,
+            Array(Const(s == 0, 1) for _, s, _ in parts)[code], c.absmax2, FP32,
+            self.exp_shape)
+        return dict(operands, y=c.offset)
 
-    def _product(self, v):
+    @staticmethod
+    def _product(v):
         """The rounded product's FP32 pattern, the adder's ``x``."""
-        bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),
-                              FP32)
-        return {"x": Mux(v["nan"], FP32.nan_bits, bits), "y": v["y"]}
+        return {"x": product_bits(v, FP32), "y": v["y"]}
 
     @staticmethod
     def _output(v):
-        bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),
-                              FP32)
-        return Mux(v["nan"], FP32.nan_bits, bits)
+        return product_bits(v, FP32)

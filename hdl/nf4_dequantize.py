@@ -2,7 +2,7 @@
 :func:`qdp.golden.nf4_dequantize` (bitsandbytes' ``dDequantizeNF4(q) * absmax``) states
 it."""
 
-from amaranth.hdl import Array, Const, Mux, unsigned
+from amaranth.hdl import Array, Const, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,11 +11,11 @@ from ..golden.nf4 import CODE_VALUES
 from ._checks import check_bool, check_int
 from .double_quant import CONSTANTS, DoubleDequantize
 from .dsp import DSPMultiplier
-from .floats import Rounded, RoundingStages, constant_parts, encode_rounded, exponent_shape, \
-    unpack
+from .floats import RoundingStages, constant_parts, exponent_shape
 from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
 from .pipeline import BEAT_LATENCY
 from .scale_fields import block_scaled_module
+from .scaled_product import product_bits, product_operands
 
 __all__ = ["Nf4Dequantize"]
 
@@ -131,17 +131,12 @@ class Nf4Dequantize(wiring.Component):
     def _operands(self, v):
         """The code's value and the absmax as the product's operands, sign and exponent;
         IEEE's special cases beside them."""
-        code, fa = v["q"], unpack(v["s"], FP32)
-        parts = _code_parts()
-        zero = code == ZERO_CODE
-        exponent = Array(Const(e, self.exp_shape) for _, _, e in parts)[code] + fa.exponent
-        return dict(a=Array(Const(s, FP32.precision) for _, s, _ in parts)[code],
-                    b=fa.significand, sign=(code < ZERO_CODE) ^ fa.sign,
-                    exponent=exponent.as_signed()[:self.exp_shape.width].as_signed(),
-                    nan=fa.nan | (fa.inf & zero), inf=fa.inf & ~zero)
+        code, parts = v["q"], _code_parts()
+        exponent = Array(Const(e, self.exp_shape) for _, _, e in parts)[code]
+        return product_operands(code < ZERO_CODE,
+                                Array(Const(s, FP32.precision) for _, s, _ in parts)[code],
+                                exponent, code == ZERO_CODE, v["s"], FP32, self.exp_shape)
 
     @staticmethod
     def _output(v):
-        bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),
-                              FP32)
-        return Mux(v["nan"], FP32.nan_bits, bits)
+        return product_bits(v, FP32)
