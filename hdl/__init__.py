@@ -14,9 +14,10 @@ from .mx_dequantize import MxDequantize
 from .mx_quantize import MxQuantize
 from .nf4_quantize import Nf4Quantize
 from .nf4_dequantize import Nf4Dequantize
+from .group_dequantize import GroupDequantize
 from .mx_mac_array import MxMacArray
 
 __all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax",
-           "AbsmaxDequantize", "MxQuantize", "MxDequantize", "Nf4Quantize", "Nf4Dequantize", "MacArray",
-           "MxMacArray", "QLinear", "DSPMultiplier", "TiledMultiplier",
-           "Target"]
+           "AbsmaxDequantize", "MxQuantize", "MxDequantize", "Nf4Quantize", "Nf4Dequantize",
+           "GroupDequantize", "MacArray", "MxMacArray", "QLinear", "DSPMultiplier",
+           "TiledMultiplier", "Target"]

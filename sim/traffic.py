@@ -200,7 +200,10 @@ class BlockScaleTraffic(ElementwiseTraffic):
     compared. A subclass names its bench module's functions, as for
     :class:`ElementwiseTraffic` but with both inputs' fields (``block_fields``) and the
     scale of every beat: ``stimulus(params, beats, rng)``, ``exhaustive_stimulus(params,
-    rng)`` and ``expected(params, fields, per_beat, golden_overrides)``.
+    rng)`` and ``expected(params, fields, per_beat, golden_overrides)``. ``per_beat`` is
+    one array (shown in mismatch reports as ``scale``) or a dict of the constants' fields,
+    one array each, shown by their names (an array with a second axis would be read as
+    one value per lane).
     """
 
     element = "q"
@@ -218,7 +221,8 @@ class BlockScaleTraffic(ElementwiseTraffic):
         beats = len(fields["i"]["data"])
         want = self.expected(self.bench.params, fields, per_beat,
                              self.bench.config.get("golden"))
-        shown = {self.element: fields["i"]["data"], "scale": per_beat}
+        constants = per_beat if isinstance(per_beat, dict) else {"scale": per_beat}
+        shown = {self.element: fields["i"]["data"], **constants}
         flags = np.stack([fields["i"]["first"], fields["i"]["last"]], axis=1)
         checks = [Check(want, shown),
                   Check(flags, shown, fields=("first", "last"), key="compared_flags",

@@ -22,15 +22,16 @@ from qdp.formal import mx_quantize as fmq
 from qdp.formal import nf4_dequantize as fnd
 from qdp.formal import nf4_quantize as fnq
 from qdp.formal import dequantize_linear as fdq
+from qdp.formal import group_dequantize as fgd
 from qdp.formal import mac_array as fm
 from qdp.formal import qlinear as fl
 from qdp.formal import quantize_linear as fq
 from qdp.formal.runner import missing_tools, prove
 from qdp.formal.stream import Harness, StreamHarness
 from qdp.golden.absmax import blockwise_absmax
-from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                     MxDequantize, MxMacArray, MxQuantize, Nf4Dequantize, Nf4Quantize,
-                     QLinear, QuantizeLinear)
+from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, GroupDequantize,
+                     MacArray, MxDequantize, MxMacArray, MxQuantize, Nf4Dequantize,
+                     Nf4Quantize, QLinear, QuantizeLinear)
 
 
 @pytest.fixture(autouse=True)
@@ -177,6 +178,11 @@ def test_mx_mac_array_too_large_is_refused():
         fmm.proofs(lambda: MxMacArray(rows=2, cols=2))
 
 
+def test_group_dequantize_too_large_is_refused():
+    with pytest.raises(ValueError, match="group-dequantize: 3 lanes are too large"):
+        fgd.proofs(lambda: GroupDequantize(lanes=3))
+
+
 def test_mx_quantize_too_large_is_refused():
     with pytest.raises(ValueError, match="mx-quantize: blocks of 4 e3m2 patterns"):
         fmq.proofs(lambda: MxQuantize(4, lanes=2, in_format="e3m2"))
@@ -240,9 +246,10 @@ def test_quantize_linear_mutant_fails(tmp_path):
     (AbsmaxDequantize, fad, fad.REFERENCE),
     (MxDequantize, fmx, fmx.REFERENCE),
     (Nf4Dequantize, fnd, fnd.REFERENCE),
+    (GroupDequantize, fgd, fgd.REFERENCE),
     (MxMacArray, fmm, fmm.REFERENCE),
 ], ids=["absmax-float", "dequantize-linear", "absmax-dequantize", "mx-dequantize",
-        "nf4-dequantize", "mx-mac-array"])
+        "nf4-dequantize", "group-dequantize", "mx-mac-array"])
 def test_float_blocks_keep_the_stream_rules(component, proofs, params, tmp_path):
     (proof,) = proofs.proofs(lambda: component(**params))
     result = run(proof, tmp_path)
