@@ -4,6 +4,7 @@ output the exact sum of its products (block scales included) rounded once to FP3
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.floats import FP32
@@ -41,9 +42,10 @@ class MxMacArray(wiring.Component):
     fixed-point accumulators of ``acc_width`` bits (a Kulisch accumulator: every scale
     sum 0..508 has its place, plus :data:`MAX_BLOCK_BITS` guard bits), shifted by
     ``sa + sb``. The ring stores its accumulators as ``limb_width``-bit limbs in one
-    shift register that turns every cycle past a single adder, least significant limb
-    first, so the carry ripples through a whole accumulator in one turn of
-    ``rows * limbs`` cycles (``ring_period``) and no adder is wider than a limb. On a
+    memory (LUT RAM) that turns every cycle past a single adder, least significant limb
+    first (the first turn after a reset writes zeros), so the carry ripples through a
+    whole accumulator in one turn of ``rows * limbs`` cycles (``ring_period``) and no
+    adder is wider than a limb. On a
     tile's last block the ring streams each finished accumulator, least significant
     limb first, into a window finder (the topmost limb that is not sign extension, the
     limb below it, a sticky OR of the rest), writes zeros behind it, and one FP32
@@ -302,14 +304,17 @@ class MxMacArray(wiring.Component):
             m.d.sync += [operand.eq(block_sum << s[:shift_bits]), wait.eq(s[shift_bits:])]
             m.d.sync += [flags[k].eq(Array(shadow["flags"][r, c][k] for r in range(rows))
                                      [nxt]) for k in flags]
-        # The ring: limb 0 of `store` is at the adder.
-        store = [Signal(limb, name=f"ring{c}_limb{k}") for k in range(ring.length)]
+        # The ring: a memory of `ring.length` limbs (LUT RAM), the limb of the turn's
+        # phase read a cycle ahead and written back behind the adder.
+        m.submodules[f"ring{c}"] = store = Memory(shape=unsigned(limb), depth=ring.length,
+                                                  init=[])
+        head, back = store.read_port(transparent_for=()), store.write_port()
         carry = Signal(name=f"ring{c}_carry")
-        total = store[0] + Mux(arrived, operand[:limb], 0) + carry
+        total = head.data + Mux(arrived, operand[:limb], 0) + carry
         added = Signal(limb, name=f"ring{c}_sum")
-        m.d.comb += added.eq(total[:limb])
-        m.d.sync += [a.eq(b) for a, b in zip(store, store[1:])]
-        m.d.sync += store[-1].eq(Mux(ring.final, 0, added))
+        m.d.comb += [added.eq(total[:limb]), head.addr.eq(ring.next_phase),
+                     back.addr.eq(ring.phase), back.en.eq(1),
+                     back.data.eq(Mux(ring.final | ring.clearing, 0, added))]
         m.d.sync += carry.eq(Mux(ring.last_limb, 0, total[limb]))
         return self._window(m, ring, added, flags, c)
 
@@ -410,6 +415,15 @@ class _RingControl:
         self.next_row = Signal(range(rows), name="ring_next_row")
         m.d.comb += self.next_row.eq(Mux(self.row == rows - 1, 0, self.row + 1))
         self.take = Signal(name="ring_take")
+        self.phase = Signal(range(self.length), name="ring_phase")
+        self.next_phase = Signal(range(self.length), name="ring_next_phase")
+        # The memory holds whatever it held before a reset: the first turn clears it.
+        self.clearing = Signal(init=1, name="ring_clearing")
+        self.last_phase = last_phase = self.phase == self.length - 1
+        m.d.comb += self.next_phase.eq(Mux(last_phase, 0, self.phase + 1))
+        m.d.sync += self.phase.eq(self.next_phase)
+        with m.If(last_phase):
+            m.d.sync += self.clearing.eq(0)
         m.d.sync += self.limb.eq(Mux(self.last_limb, 0, self.limb + 1))
         with m.If(self.last_limb):
             m.d.sync += self.row.eq(self.next_row)
@@ -420,7 +434,9 @@ class _RingControl:
         m, nxt = self._m, self.next_row
         waiting = self.pending.bit_select(nxt, 1)
         free = ~self.busy.bit_select(nxt, 1)
-        m.d.comb += self.take.eq(self.last_limb & waiting & (~shadow_final | free))
+        # The clearing turn's last cycle may take row 0: its pass starts on cleared limbs.
+        m.d.comb += self.take.eq(self.last_limb & (~self.clearing | self.last_phase)
+                                 & waiting & (~shadow_final | free))
         with m.If(self.last_limb):
             m.d.sync += [self.active.eq(self.take), self.final.eq(self.take & shadow_final)]
         with m.If(self.take):
