@@ -15,9 +15,9 @@ from ..golden.rounding import (ABSMAX_MODELS, DETERMINISTIC_MODES, ROUNDING_MODE
                                ROUNDING_MODES)
 from ..golden.saturation import SATURATION_MODES
 from ..golden.mx import MX_ELEMENTS
-from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, MacArray,
-                   MxDequantize, MxMacArray, MxQuantize, Nf4Dequantize, Nf4Quantize, QLinear,
-                   QuantizeLinear, Quantizer)
+from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, GroupDequantize,
+                   MacArray, MxDequantize, MxMacArray, MxQuantize, Nf4Dequantize,
+                   Nf4Quantize, QLinear, QuantizeLinear, Quantizer)
 from ..hdl.mx_mac_array import LIMB_WIDTHS
 from ..hdl.nf4_quantize import NF4_IN_FORMATS
 
@@ -344,6 +344,22 @@ BLOCKS = {
             "double_quant": Param("bool", "true/false", "double-quantized constants on "
                                   "scale (code, absmax2, offset per block; QLoRA's "
                                   "compress_statistics)"),
+        },
+    ),
+    "group-dequantize": Block(
+        name="group-dequantize",
+        component=GroupDequantize,
+        golden=golden.group_dequantize,
+        bench="qdp.sim.group_dequantize_tb",
+        proofs="qdp.formal.group_dequantize",
+        summary="GPTQ/AWQ group dequantization: bits-bit codes and one FP32 scale (and "
+                "zero point) per group in, fl32(scale * (q - zero)) out",
+        params={
+            "lanes": _int(GroupDequantize, "lanes", "codes per beat"),
+            "bits": _int(GroupDequantize, "bits", "code width (GPTQ, AWQ: 4)"),
+            "symmetric": Param("bool", "true/false", "AWQ's symmetric form: signed codes, "
+                               "no zero point (scale carries the FP32 scale alone); else "
+                               "GPTQ's unsigned codes and a zero point per group"),
         },
     ),
     "quantize-linear": Block(

@@ -55,13 +55,15 @@ CONFIGS = {
     "nf4-quantize": [{}, {"block_size": 32, "lanes": 4, "in_format": "fp16",
                           "read_register": True}],
     "nf4-dequantize": [{}, {"lanes": 3}, {"lanes": 2, "double_quant": True}],
+    "group-dequantize": [{}, {"lanes": 3, "bits": 3, "symmetric": True},
+                         {"lanes": 2, "bits": 8}],
     "mx-mac-array": [{}, {"rows": 2, "cols": 1, "element": "int8", "block_size": 2,
                           "limb_width": 128}],
 }
 CASES = [(block, params) for block in BLOCKS for params in CONFIGS[block]]
 # One result beat per input beat, through a pipeline that stalls as one.
 ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear", "absmax-dequantize",
-               "mx-dequantize", "nf4-dequantize"}
+               "mx-dequantize", "nf4-dequantize", "group-dequantize"}
 # One block of storage (qdp.hdl.block_store): per block, its last input beat -> its first
 # output beat.
 STORED = {"absmax", "mx-quantize", "nf4-quantize"}
@@ -334,6 +336,8 @@ def test_ready_dependencies_per_block():
     ("nf4-quantize", {"lanes": 2}, 2 * 4),
     ("nf4-dequantize", {"lanes": 2}, 2 * 4),
     ("nf4-dequantize", {"double_quant": True}, 4 + 4),
+    ("group-dequantize", {"lanes": 2}, 2 * 2),
+    ("group-dequantize", {"bits": 8, "symmetric": True}, 2),
     ("mac-array", {"rows": 2, "cols": 3}, 6),
     ("mac-array", {"rows": 2, "cols": 3, "pipelined": False}, 0),
     ("qlinear", {"rows": 2, "cols": 2}, 4),
