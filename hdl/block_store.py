@@ -186,7 +186,7 @@ class BlockStore(wiring.Component):
 
         # Fill and drain control: which beat is accepted, which row is read, which block
         # drains.
-        c = _Control(self.i, self.o, beats=self.beats_per_block, width=self._elem_width,
+        c = _Control(self.i, self.o, beats=self.beats_per_block, width=self.key_width,
                      credits=self._credits, scale_depth=self._scale_depth)
         self._issue_and_accept(m, c)
         new_max = self._capture_absmax(m, c)
@@ -210,6 +210,18 @@ class BlockStore(wiring.Component):
         if self._fmt is None:
             return Mux(x < 0, -x, x)        # |-2**(iw-1)| = 2**(iw-1) fits
         return x[:self._elem_width - 1]
+
+    @property
+    def key_width(self):
+        """Bits of :meth:`magnitude`'s value (and of the datapath's ``absmax``): the
+        element's width unless a subclass keeps more per block."""
+        return self._elem_width
+
+    @staticmethod
+    def larger(a, b):
+        """The maximum of two :meth:`magnitude` values: their unsigned maximum, unless a
+        subclass keeps several maxima side by side in one value."""
+        return Mux(a > b, a, b)
 
     def datapath(self, m, valid, absmax, first, last, row, out_fifo, scale_fifo):
         """The subclass's datapath: from the read ``row`` (valid in the cycle ``valid`` is
@@ -291,7 +303,7 @@ class BlockStore(wiring.Component):
     def _capture_absmax(self, m, c):
         """``max |x|`` over the offered beat's lanes and the block so far: the block's
         absmax once its last beat is accepted."""
-        iw = self._elem_width
+        iw = self.key_width
         magnitudes = []
         for lane in range(self._lanes):
             mag = Signal(iw, name=f"mag{lane}")
@@ -301,12 +313,12 @@ class BlockStore(wiring.Component):
             pairs = []
             for a, b in zip(magnitudes[0::2], magnitudes[1::2]):
                 top = Signal(iw)
-                m.d.comb += top.eq(Mux(a > b, a, b))
+                m.d.comb += top.eq(self.larger(a, b))
                 pairs.append(top)
             magnitudes = pairs + magnitudes[len(pairs) * 2:]
         new_max = Signal(iw)
-        m.d.comb += new_max.eq(Mux(c.fill_fresh | (magnitudes[0] > c.fill_max),
-                                   magnitudes[0], c.fill_max))
+        m.d.comb += new_max.eq(Mux(c.fill_fresh, magnitudes[0],
+                                   self.larger(magnitudes[0], c.fill_max)))
         return new_max
 
     def _write_row(self, m, c, wr):
@@ -448,7 +460,7 @@ class BlockStore(wiring.Component):
         # Read every cycle: the datapath never stalls and takes the row the cycle after its
         # issue, so an enable would only load `issue` with the row's whole width.
         m.d.comb += [rd.addr.eq(c.rptr), rd.en.eq(1)]
-        v0, a0, first0, last0 = Signal(), Signal(self._elem_width), Signal(), Signal()
+        v0, a0, first0, last0 = Signal(), Signal(self.key_width), Signal(), Signal()
         m.d.sync += [
             v0.eq(c.issue), a0.eq(c.drain_max),
             bypass0.eq(c.issue & c.rptr_zero & collide & wr.en),
