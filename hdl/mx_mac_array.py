@@ -2,6 +2,8 @@
 output the exact sum of its products (block scales included) rounded once to FP32, as
 :func:`qdp.golden.mx_matmul` states it."""
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -55,9 +57,9 @@ class MxMacArray(wiring.Component):
     makes that output NaN; ``fp8_e5m2``'s Inf products follow IEEE (``Inf * 0`` and
     ``Inf - Inf`` give NaN, else the signed Inf); an exact zero sum is +0.
 
-    Throughput. One k-step per cycle while ``block_size >= ring_period + 3``; shorter
+    Throughput. One k-step per cycle while ``block_size >= ring_period + 5``; shorter
     blocks wait at their last beat for the ring to take the previous block's sums
-    (``block_size / (ring_period + 3)`` k-steps per cycle). Tiles of one block drain
+    (``block_size / (ring_period + 5)`` k-steps per cycle). Tiles of one block drain
     through the same ring.
 
     Parameters
@@ -89,9 +91,10 @@ class MxMacArray(wiring.Component):
         FP32 patterns of row r of C), ``first`` (row 0), ``last`` (row ``rows - 1``).
     latency : int
         The most cycles from taking a tile's last beat to its first row on ``o`` (with
-        ``o.ready`` high and the ring free): three front stages, up to a ring turn to
-        reach row 0's slot, one turn of its limbs, the window register, the rounder's
-        nine stages and the output buffer.
+        ``o.ready`` high and the ring free): four front stages, the decision a cycle
+        ahead, up to a ring turn to reach row 0's slot, one turn of its limbs, the sum
+        and window registers, the magnitude's two stages, the rounder's eight and the
+        output buffer.
     """
 
     RANGES = {"rows": (1, 16), "cols": (1, 16), "block_size": (1, 256)}
@@ -142,14 +145,14 @@ class MxMacArray(wiring.Component):
     @property
     def throughput(self):
         """Sustained k-steps per cycle (each ``rows * cols`` MACs), at least."""
-        return min(1.0, self.block_size / (self.ring_period + 3))
+        return min(1.0, self.block_size / (self.ring_period + 5))
 
     def _rounding(self):
         return RoundingStages(precision=FP32.precision, fmt=FP32, exp_shape=_EXP_SHAPE)
 
     @property
     def latency(self):
-        return 3 + self.ring_period + self.limbs + 1 + 1 + len(self._rounding().stages()) + 1
+        return 5 + self.ring_period + self.limbs + 2 + 2 + len(self._rounding().stages()) + 1
 
     latency_definition = {
         "from_stream": "i",
@@ -167,8 +170,8 @@ class MxMacArray(wiring.Component):
         m = Module()
         ring = _RingControl(m, self.rows, self.limbs)
         s1 = self._input(m, ring)
-        s2 = self._products(m, s1)
-        shadow = self._accumulate(m, s2, ring)
+        s3 = self._products(m, s1)
+        shadow = self._accumulate(m, s3, ring)
         ring.wire(shadow["final"])
         captures = [self._column(m, ring, shadow, c) for c in range(self.cols)]
         rounded, valid, row = self._round(m, ring, captures)
@@ -212,32 +215,41 @@ class MxMacArray(wiring.Component):
 
     def _products(self, m, s1):
         """Every PE's exact product (an integer times ``2**(2 lsb)``, zero for the
-        special codes) and its IEEE flags, behind one register."""
-        s2 = {k: Signal(name=f"s2_{k}") for k in ("valid", "end", "tile")}
-        m.d.sync += [s2[k].eq(s1[k]) for k in s2]
-        m.d.comb += self._in_flight.eq((s1["valid"] & s1["end"]) | (s2["valid"] & s2["end"]))
-        s2["a_scale"] = [self._register(m, a["scale"], f"s2_sa{r}") for r, a in
-                         enumerate(s1["a"])]
-        s2["b_scale"] = [self._register(m, b["scale"], f"s2_sb{c}") for c, b in
-                         enumerate(s1["b"])]
-        s2["pe"] = {}
+        special codes) and its IEEE flags: the significands' product and the exponent
+        steps' sum behind one register, the product shifted into place behind the next
+        (its sign beside it: the accumulator adds or subtracts)."""
+        stages = []
+        for n, prev in ((2, s1), (3, None)):
+            stage = {k: Signal(name=f"s{n}_{k}") for k in ("valid", "end", "tile")}
+            prev = prev or stages[-1]
+            m.d.sync += [stage[k].eq(prev[k]) for k in stage]
+            for side in ("a", "b"):
+                stage[f"{side}_scale"] = [
+                    self._register(m, v["scale"] if n == 2 else v, f"s{n}_s{side}{k}")
+                    for k, v in enumerate(prev[side] if n == 2 else prev[f"{side}_scale"])]
+            stages.append(stage)
+        s2, s3 = stages
+        m.d.comb += self._in_flight.eq(
+            Cat(s["valid"] & s["end"] for s in (s1, s2, s3)).any())
+        s2["pe"], s3["pe"] = {}, {}
         for r, a in enumerate(s1["a"]):
             for c, b in enumerate(s1["b"]):
                 special = a["nan"] | a["inf"] | b["nan"] | b["inf"]
-                magnitude = Mux(special, 0, (a["sig"] * b["sig"]) << (a["step"] + b["step"]))
-                magnitude = magnitude[:self.product_width - 1]
-                value = Mux(a["sign"] ^ b["sign"], -magnitude, magnitude)
                 a_zero, b_zero = ((x["sig"] == 0) & ~x["nan"] & ~x["inf"] for x in (a, b))
                 infinite = (a["inf"] | b["inf"]) & ~a["nan"] & ~b["nan"]
                 negative = a["sign"] ^ b["sign"]
-                flags = dict(
-                    nan=a["nan"] | b["nan"] | (a["inf"] & b_zero) | (a_zero & b["inf"]),
-                    pinf=infinite & ~negative, ninf=infinite & negative)
-                s2["pe"][r, c] = dict(
-                    product=self._register(m, value, f"s2_p{r}_{c}",
-                                           signed(self.product_width)),
-                    **{k: self._register(m, v, f"s2_{k}{r}_{c}") for k, v in flags.items()})
-        return s2
+                values = dict(
+                    product=Mux(special, 0, a["sig"] * b["sig"]), step=a["step"] + b["step"],
+                    negative=negative, pinf=infinite & ~negative, ninf=infinite & negative,
+                    nan=a["nan"] | b["nan"] | (a["inf"] & b_zero) | (a_zero & b["inf"]))
+                pe = {k: self._register(m, v, f"s2_{k}{r}_{c}") for k, v in values.items()}
+                s2["pe"][r, c] = pe
+                shifted = (pe["product"] << pe["step"])[:self.product_width - 1]
+                s3["pe"][r, c] = dict(
+                    magnitude=self._register(m, shifted, f"s3_p{r}_{c}"),
+                    **{k: self._register(m, pe[k], f"s3_{k}{r}_{c}")
+                       for k in ("negative", "nan", "pinf", "ninf")})
+        return s3
 
     @staticmethod
     def _register(m, value, name, shape=None):
@@ -250,17 +262,16 @@ class MxMacArray(wiring.Component):
         scales and (at the tile's end) the flags move into the shadow registers, and
         every row of the ring becomes pending."""
         load = s2["valid"] & s2["end"]
-        shadow = dict(sum={}, flags={}, final=Signal(name="shadow_final"),
-                      a_scale=[Signal(8, name=f"shadow_sa{r}") for r in range(self.rows)],
-                      b_scale=[Signal(8, name=f"shadow_sb{c}") for c in range(self.cols)])
+        shadow = dict(sum={}, shift={}, flags={}, final=Signal(name="shadow_final"))
         with m.If(load):
             m.d.sync += [shadow["final"].eq(s2["tile"]), ring.pending.eq(-1)]
-            m.d.sync += [reg.eq(v) for reg, v in zip(shadow["a_scale"], s2["a_scale"])]
-            m.d.sync += [reg.eq(v) for reg, v in zip(shadow["b_scale"], s2["b_scale"])]
         for (r, c), pe in s2["pe"].items():
             acc = Signal(signed(self.block_width), name=f"acc{r}_{c}")
-            total = acc + pe["product"]
+            addend = Cat(pe["magnitude"], Const(0, 1)).as_signed()
+            total = (acc + Mux(pe["negative"], ~addend, addend) + pe["negative"]) \
+                [:self.block_width].as_signed()
             shadow["sum"][r, c] = Signal(signed(self.block_width), name=f"shadow{r}_{c}")
+            shadow["shift"][r, c] = Signal(9, name=f"shadow_shift{r}_{c}")
             scale_nan = (s2["a_scale"][r] == E8M0_NAN) | (s2["b_scale"][c] == E8M0_NAN)
             flags, merged, shadow_flags = {}, {}, {}
             for key in ("nan", "pinf", "ninf"):
@@ -273,7 +284,8 @@ class MxMacArray(wiring.Component):
                 m.d.sync += acc.eq(Mux(s2["end"], 0, total))
                 m.d.sync += [flags[k].eq(Mux(s2["tile"], 0, merged[k])) for k in flags]
             with m.If(load):
-                m.d.sync += shadow["sum"][r, c].eq(total)
+                m.d.sync += [shadow["sum"][r, c].eq(total),
+                             shadow["shift"][r, c].eq(s2["a_scale"][r] + s2["b_scale"][c])]
                 m.d.sync += [shadow_flags[k].eq(merged[k]) for k in flags]
         return shadow
 
@@ -287,53 +299,79 @@ class MxMacArray(wiring.Component):
         # The operand of the pass starting next cycle: the block sum shifted by the
         # scale sum's low bits, and how many limbs to wait for its first.
         nxt = ring.next_row
-        s = Array(shadow["a_scale"])[nxt] + shadow["b_scale"][c]
+        chosen = {"sum": Signal(signed(self.block_width), name=f"ring{c}_chosen_sum"),
+                  "shift": Signal(9, name=f"ring{c}_chosen_shift")}
+        chosen.update({k: Signal(name=f"ring{c}_chosen_{k}") for k in ("nan", "pinf", "ninf")})
+        with m.If(ring.decide):
+            m.d.sync += [chosen[k].eq(Array(shadow[k][r, c] for r in range(rows))[nxt])
+                         for k in ("sum", "shift")]
+            m.d.sync += [chosen[k].eq(Array(shadow["flags"][r, c][k] for r in range(rows))
+                                      [nxt]) for k in ("nan", "pinf", "ninf")]
+        s = chosen["shift"]
         shift_bits = limb.bit_length() - 1
         operand = Signal(signed(self.block_width + limb), name=f"ring{c}_operand")
         wait = Signal(range(_SCALE_SPAN // limb + 2), name=f"ring{c}_wait")
         flags = {k: Signal(name=f"ring{c}_{k}") for k in ("nan", "pinf", "ninf")}
-        arrived = ring.active & (wait == 0)
+        # The limb the adder takes, a register ahead: the operand's next limb once its
+        # wait is over, else 0.
+        addend = Signal(limb, name=f"ring{c}_addend")
         with m.If(ring.active):
-            with m.If(arrived):
-                m.d.sync += operand.eq(operand >> limb)
+            with m.If(wait == 0):
+                m.d.sync += [operand.eq(operand >> limb),
+                             addend.eq((operand >> limb)[:limb])]
             with m.Else():
-                m.d.sync += wait.eq(wait - 1)
+                m.d.sync += [wait.eq(wait - 1), addend.eq(Mux(wait == 1, operand[:limb], 0))]
         # After the pass above: a pass's last limb is the cycle the next one loads in.
+        with m.If(ring.last_limb):
+            m.d.sync += addend.eq(0)
         with m.If(ring.take):
-            block_sum = Array(shadow["sum"][r, c] for r in range(rows))[nxt]
-            m.d.sync += [operand.eq(block_sum << s[:shift_bits]), wait.eq(s[shift_bits:])]
-            m.d.sync += [flags[k].eq(Array(shadow["flags"][r, c][k] for r in range(rows))
-                                     [nxt]) for k in flags]
+            shifted = chosen["sum"] << s[:shift_bits]
+            m.d.sync += [operand.eq(shifted), wait.eq(s[shift_bits:]),
+                         addend.eq(Mux(s[shift_bits:] == 0, shifted[:limb], 0))]
+            m.d.sync += [flags[k].eq(chosen[k]) for k in flags]
         # The ring: a memory of `ring.length` limbs (LUT RAM), the limb of the turn's
         # phase read a cycle ahead and written back behind the adder.
         m.submodules[f"ring{c}"] = store = Memory(shape=unsigned(limb), depth=ring.length,
                                                   init=[])
         head, back = store.read_port(transparent_for=()), store.write_port()
         carry = Signal(name=f"ring{c}_carry")
-        total = head.data + Mux(arrived, operand[:limb], 0) + carry
+        total = head.data + addend + carry
         added = Signal(limb, name=f"ring{c}_sum")
         m.d.comb += [added.eq(total[:limb]), head.addr.eq(ring.next_phase),
                      back.addr.eq(ring.phase), back.en.eq(1),
                      back.data.eq(Mux(ring.final | ring.clearing, 0, added))]
         m.d.sync += carry.eq(Mux(ring.last_limb, 0, total[limb]))
-        return self._window(m, ring, added, flags, c)
+        # The window finder works a cycle behind, on the registered sum.
+        # With it, which of its nibbles are not all zeros and not all ones: the window
+        # finder's two tests, half done here so that neither cycle holds a whole OR tree.
+        summed = Signal(limb, name=f"ring{c}_summed")
+        nibbles = range(0, limb, 4)
+        marks = {"pos": Signal(len(nibbles), name=f"ring{c}_nonzero"),
+                 "neg": Signal(len(nibbles), name=f"ring{c}_nonones")}
+        m.d.sync += [summed.eq(added),
+                     marks["pos"].eq(Cat(added[k:k + 4] != 0 for k in nibbles)),
+                     marks["neg"].eq(Cat(added[k:k + 4] != 0xF for k in nibbles))]
+        behind = {k: Signal(name=f"ring{c}_{k}_behind") for k in flags}
+        m.d.sync += [behind[k].eq(flags[k]) for k in flags]
+        return self._window(m, ring.behind, summed, marks, behind, c)
 
-    def _window(self, m, ring, added, flags, c):
+    def _window(self, m, turn, added, marks, flags, c):
         """The finished accumulator's window as its limbs pass, least significant first,
         for either sign (chosen by the top bit at the end): the topmost limb that is
-        not sign extension, the limb below it, a sticky OR of the limbs below those."""
+        not sign extension (``marks``: its nibbles that are not), the limb below it, a
+        sticky OR of the limbs below those."""
         limb = self.limb_width
-        first = ring.limb == 0
+        first = turn.first
         prev = Signal(limb, name=f"win{c}_prev")
         below = Signal(name=f"win{c}_below")
         prev_now, below_now = Mux(first, 0, prev), Mux(first, 0, below)
         m.d.sync += [prev.eq(added), below.eq(below_now | (prev_now != 0))]
         found = {}
-        for key, sign_limb in (("pos", 0), ("neg", (1 << limb) - 1)):
-            here = dict(hi=added, lo=prev_now, sticky=below_now, top=ring.limb)
+        for key in ("pos", "neg"):
+            here = dict(hi=added, lo=prev_now, sticky=below_now, top=turn.limb)
             kept = {k: Signal(len(v), name=f"win{c}_{key}_{k}") for k, v in here.items()}
-            take = first | (added != sign_limb)
-            with m.If(ring.final):
+            take = first | marks[key].any()
+            with m.If(turn.final):
                 m.d.sync += [kept[k].eq(Mux(take, here[k], kept[k])) for k in kept]
             found[key] = {k: Mux(take, here[k], kept[k]) for k in kept}
         negative = added[limb - 1]
@@ -349,23 +387,19 @@ class MxMacArray(wiring.Component):
         limb = self.limb_width
         valid = Signal(name="window_valid")
         row = Signal(range(self.rows), name="window_row")
-        m.d.sync += [valid.eq(ring.final & ring.last_limb), row.eq(ring.row)]
+        turn = ring.behind
+        m.d.sync += [valid.eq(turn.final & turn.last_limb), row.eq(turn.row)]
         lanes = []
         for c, cap in enumerate(captures):
             regs = {k: Signal(len(v), name=f"window{c}_{k}") for k, v in cap.items()}
-            with m.If(ring.final & ring.last_limb):
+            with m.If(turn.final & turn.last_limb):
                 m.d.sync += [regs[k].eq(cap[k]) for k in regs]
-            bits = Cat(regs["lo"], regs["hi"])
-            magnitude = Mux(regs["negative"], (~bits) + ~regs["sticky"], bits)[:2 * limb + 1]
             exponent = (regs["top"] << (limb.bit_length() - 1)) + (self.acc_lsb - limb - 1)
-            lanes.append(dict(sign=regs["negative"],
-                              significand=Cat(regs["sticky"], magnitude),
-                              exponent=exponent.as_signed()[:_EXP_SHAPE.width].as_signed(),
-                              inf=Const(0, 1), nan=regs["nan"], pinf=regs["pinf"],
-                              ninf=regs["ninf"]))
+            lanes.append(dict(regs, sign=regs["negative"], inf=Const(0, 1),
+                              exponent=exponent.as_signed()[:_EXP_SHAPE.width].as_signed()))
         pipe = Pipeline(m, Const(1, 1), valid)
-        lanes = pipe.wire(lanes)
-        lanes, riders = pipe.run(self._rounding().stages(), lanes, riders=dict(row=row))
+        stages = [self._complement, self._carry] + self._rounding().stages()
+        lanes, riders = pipe.run(stages, lanes, riders=dict(row=row))
         out = []
         for v in lanes:
             bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"],
@@ -375,6 +409,23 @@ class MxMacArray(wiring.Component):
                            Mux(v["pinf"], FP32.inf_bits,
                                Mux(v["ninf"], FP32.inf_bits | (1 << 31), bits))))
         return out, pipe.valid, riders["row"]
+
+    @staticmethod
+    def _complement(v):
+        """A negative window's complement, plus one unless a bit below it is set: the low
+        limb's half of the increment (the carry into the high limb kept)."""
+        flip = v["negative"]
+        low = Mux(flip, ~v["lo"], v["lo"]) + (flip & ~v["sticky"])
+        rest = {k: x for k, x in v.items() if k not in ("lo", "hi", "negative", "top")}
+        return dict(rest, low=low, high=Mux(flip, ~v["hi"], v["hi"]))
+
+    @staticmethod
+    def _carry(v):
+        """The high limb's half: the magnitude, the sticky bit below it."""
+        limb = len(v["high"])
+        magnitude = Cat(v["low"][:limb], v["high"] + v["low"][limb])
+        rest = {k: x for k, x in v.items() if k not in ("low", "high")}
+        return dict(rest, significand=Cat(v["sticky"], magnitude))
 
     def _output(self, m, ring, rounded, valid, row):
         """One buffer row per tile row, written as its result arrives (in any order) and
@@ -398,6 +449,18 @@ class MxMacArray(wiring.Component):
                          send.eq(Mux(send == rows - 1, 0, send + 1))]
 
 
+@dataclass
+class _Turn:
+    """Where a ring's turn is: the limb and row at the adder, whether its pass is a
+    tile's last."""
+
+    limb: Signal
+    row: Signal
+    final: Signal
+    last_limb: object
+    first: object = None
+
+
 class _RingControl:
     """The accumulator rings' shared control: the turn (the row and limb at the adders),
     which rows have a block sum waiting (``pending``) and which rows' results are on
@@ -411,7 +474,13 @@ class _RingControl:
         self.busy = Signal(rows, name="ring_busy")
         self.active = Signal(name="ring_active")
         self.final = Signal(name="ring_final")
-        self.last_limb = self.limb == limbs - 1
+        # Registered a cycle ahead (the limb counts up every cycle): each drives a wide
+        # load.
+        self.last_limb = Signal(name="ring_last_limb")
+        #: The limb before the last: the next pass is decided and its operand selected.
+        self.decide = Signal(name="ring_decide")
+        m.d.sync += [self.last_limb.eq(self.limb == limbs - 2),
+                     self.decide.eq(self.limb == limbs - 3)]
         self.next_row = Signal(range(rows), name="ring_next_row")
         m.d.comb += self.next_row.eq(Mux(self.row == rows - 1, 0, self.row + 1))
         self.take = Signal(name="ring_take")
@@ -428,15 +497,31 @@ class _RingControl:
         with m.If(self.last_limb):
             m.d.sync += self.row.eq(self.next_row)
         self._m = m
+        #: The turn a cycle later: the window finder's view.
+        self.behind = _Turn(*(Signal(len(v), name=f"{name}_behind") for name, v in
+                              (("ring_limb", self.limb), ("ring_row", self.row),
+                               ("ring_final", self.final))), None)
+        self.behind.last_limb = Signal(name="ring_last_limb_behind")
+        self.behind.first = Signal(name="ring_first_behind")
+        m.d.sync += [self.behind.last_limb.eq(self.last_limb),
+                     self.behind.first.eq(self.limb == 0)]
+        m.d.sync += [self.behind.limb.eq(self.limb), self.behind.row.eq(self.row),
+                     self.behind.final.eq(self.final)]
 
     def wire(self, shadow_final):
         """Connect the decision to the shadow's ``final`` flag."""
         m, nxt = self._m, self.next_row
         waiting = self.pending.bit_select(nxt, 1)
         free = ~self.busy.bit_select(nxt, 1)
-        # The clearing turn's last cycle may take row 0: its pass starts on cleared limbs.
-        m.d.comb += self.take.eq(self.last_limb & (~self.clearing | self.last_phase)
-                                 & waiting & (~shadow_final | free))
+        # Decided a cycle ahead, at the limb before the last (nothing it reads can become
+        # true in that cycle but by a load, which finds no row pending: a missed slot at
+        # worst). The clearing turn's last cycle may take row 0: its pass starts on
+        # cleared limbs.
+        decided = Signal(name="ring_decided")
+        cleared = ~self.clearing | (self.phase == self.length - 2)
+        with m.If(self.decide):
+            m.d.sync += decided.eq(cleared & waiting & (~shadow_final | free))
+        m.d.comb += self.take.eq(self.last_limb & decided)
         with m.If(self.last_limb):
             m.d.sync += [self.active.eq(self.take), self.final.eq(self.take & shadow_final)]
         with m.If(self.take):

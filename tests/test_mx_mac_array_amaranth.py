@@ -62,9 +62,9 @@ def test_every_code_pair_of_fp4():
 
 
 def test_full_rate_when_blocks_outlast_the_ring():
-    """One k-step per cycle when block_size >= ring_period + 3, tiles back to back."""
+    """One k-step per cycle when block_size >= ring_period + 5, tiles back to back."""
     mac = MxMacArray(rows=2, cols=2, element="int8", block_size=16, limb_width=128)
-    assert mac.ring_period + 3 <= 16 and mac.throughput == 1
+    assert mac.ring_period + 5 <= 16 and mac.throughput == 1
     tiles = tb.make_tiles(mac, [32] * 6, np.random.default_rng(0), kinds=("random",))
     cycles = check(mac, tiles, in_pause=0, out_pause=0)
     assert cycles <= 6 * 32 + mac.latency + 2
