@@ -82,3 +82,14 @@ def pytest_report_header(config):
         return [probe().message]
     except ImportError as error:          # onnx / onnxruntime not installed
         return [f"onnxruntime probe not run: {error}"]
+
+
+def params_id(params):
+    """A test id from a block's parameters: ``name=value`` joined by ``-``."""
+    return "-".join(f"{k}={v}" for k, v in params.items())
+
+
+def assert_bit_exact(result):
+    """A bench result that passed with no mismatch; else its mismatch reports."""
+    assert result.passed and result.mismatches == 0, "\n".join(
+        result.summary.get("reports", [])) or result.summary

@@ -9,6 +9,7 @@ compared per full run.
 """
 
 import pytest
+from conftest import params_id
 
 from qdp.golden import ROUNDING_MODES
 from qdp.sim.runner import run_bench
@@ -35,10 +36,6 @@ def _matrix():
 CONFIGS = _matrix()
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
 def test_matrix_covers_every_size_lane_count_mode_and_pipeline():
     assert {p["rounding"] for p in CONFIGS} == set(ROUNDING_MODES)
     assert {p["pipeline"] for p in CONFIGS} == {0, 1, 2, 3}
@@ -49,7 +46,7 @@ def test_matrix_covers_every_size_lane_count_mode_and_pipeline():
     assert 2 * total >= 1_000_000          # both simulators
 
 
-@pytest.mark.parametrize("params", CONFIGS, ids=_id)
+@pytest.mark.parametrize("params", CONFIGS, ids=params_id)
 def test_absmax_bit_exact(simulator, params, tmp_path):
     index = CONFIGS.index(params)
     in_pause, out_pause, scale_pause = PAUSES[index % len(PAUSES)]
@@ -86,7 +83,7 @@ FLOAT_CONFIGS = [
 FLOAT_ELEMENTS = 16000
 
 
-@pytest.mark.parametrize("params", FLOAT_CONFIGS, ids=_id)
+@pytest.mark.parametrize("params", FLOAT_CONFIGS, ids=params_id)
 def test_float_absmax_bit_exact(simulator, params, tmp_path):
     index = FLOAT_CONFIGS.index(params)
     in_pause, out_pause, scale_pause = PAUSES[index % len(PAUSES)]

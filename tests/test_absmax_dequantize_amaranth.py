@@ -7,6 +7,7 @@ latency at full rate; chained behind the absmax unit; parameter checks."""
 import numpy as np
 import pytest
 from _float_blocks import beats_of
+from conftest import params_id
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 
@@ -42,14 +43,10 @@ def run(unit, fields, **pauses):
     return np.asarray(got["data"]), flags, cycles
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
-@pytest.mark.parametrize("params", CASES, ids=_id)
+@pytest.mark.parametrize("params", CASES, ids=params_id)
 def test_bit_exact(params):
     unit = AbsmaxDequantize(**params)
-    rng = np.random.default_rng(len(_id(params)))
+    rng = np.random.default_rng(len(params_id(params)))
     fields, per_beat = tb.stimulus(unit, 400, rng)
     want = tb.expected(unit, fields, per_beat)
     got, flags, _ = run(unit, fields, seed=3)

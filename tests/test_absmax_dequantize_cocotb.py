@@ -5,7 +5,7 @@ absmax) pair of an 8-bit format; random gaps on both inputs, backpressure and a
 mid-stream reset."""
 
 import pytest
-from conftest import require_simulator
+from conftest import assert_bit_exact, params_id, require_simulator
 
 from qdp.blocks import generate
 from qdp.sim.absmax_dequantize_tb import exhaustive_elements
@@ -31,33 +31,24 @@ EXHAUSTIVE = {
 }
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
-def _passed(result):
-    assert result.passed and result.mismatches == 0, "\n".join(
-        result.summary.get("reports", [])) or result.summary
-
-
-@pytest.mark.parametrize("params", CONFIGS, ids=_id)
+@pytest.mark.parametrize("params", CONFIGS, ids=params_id)
 def test_absmax_dequantize_bit_exact(simulator, params, tmp_path):
     vectors = VECTORS[simulator]
     result = run_bench("absmax-dequantize", params, simulator,
-                       {"vectors": vectors, "seed": len(_id(params))}, workdir=tmp_path)
-    _passed(result)
+                       {"vectors": vectors, "seed": len(params_id(params))}, workdir=tmp_path)
+    assert_bit_exact(result)
     assert result.compared >= vectors
     assert result.summary["scales_in"] > vectors // (8 * params.get("lanes", 1))
 
 
 @pytest.mark.parametrize("simulator_name, params",
                          [(sim, p) for sim, configs in EXHAUSTIVE.items() for p in configs],
-                         ids=lambda v: v if isinstance(v, str) else _id(v))
+                         ids=lambda v: v if isinstance(v, str) else params_id(v))
 def test_every_input(simulator_name, params, tmp_path):
     require_simulator(simulator_name)
     result = run_bench("absmax-dequantize", params, simulator_name,
                        {"vectors": 1000, "exhaustive": True}, workdir=tmp_path)
-    _passed(result)
+    assert_bit_exact(result)
     _, manifest = generate("absmax-dequantize", params)
     every = exhaustive_elements(Module(manifest).params)
     assert every >= 15 * 18 and result.compared >= every

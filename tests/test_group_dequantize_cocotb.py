@@ -6,7 +6,7 @@ every top half of the scale; random gaps on both inputs, backpressure and a mid-
 reset."""
 
 import pytest
-from conftest import require_simulator
+from conftest import assert_bit_exact, params_id, require_simulator
 
 from qdp.blocks import generate
 from qdp.sim.group_dequantize_tb import exhaustive_elements
@@ -19,21 +19,12 @@ CONFIGS = [dict(lanes=1), dict(lanes=4), dict(lanes=3, bits=8),
            dict(lanes=2, bits=3, symmetric=True)]
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
-def _passed(result):
-    assert result.passed and result.mismatches == 0, "\n".join(
-        result.summary.get("reports", [])) or result.summary
-
-
-@pytest.mark.parametrize("params", CONFIGS, ids=_id)
+@pytest.mark.parametrize("params", CONFIGS, ids=params_id)
 def test_group_dequantize_bit_exact(simulator, params, tmp_path):
     vectors = VECTORS[simulator]
     result = run_bench("group-dequantize", params, simulator,
-                       {"vectors": vectors, "seed": len(_id(params))}, workdir=tmp_path)
-    _passed(result)
+                       {"vectors": vectors, "seed": len(params_id(params))}, workdir=tmp_path)
+    assert_bit_exact(result)
     assert result.compared >= vectors
     assert result.summary["compared_flags"] == 2 * result.compared // params["lanes"]
     assert result.summary["scales_in"] > vectors // (8 * params["lanes"])
@@ -48,7 +39,7 @@ def test_every_code_and_zero_against_every_top_half(tmp_path):
     result = run_bench("group-dequantize", params, "verilator",
                        {"vectors": 1000, "exhaustive": True, "in_pause": 0.0,
                         "out_pause": 0.0}, workdir=tmp_path)
-    _passed(result)
+    assert_bit_exact(result)
     _, manifest = generate("group-dequantize", params)
     every = exhaustive_elements(Module(manifest).params)
     assert every == 16 * 16 * 65536 and result.summary["exhaustive"] == every

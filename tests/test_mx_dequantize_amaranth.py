@@ -7,6 +7,7 @@ latency at full rate; parameter checks."""
 import numpy as np
 import pytest
 from _float_blocks import beats_of
+from conftest import params_id
 from amaranth.lib import wiring
 
 from qdp.golden.mx import MX_ELEMENTS
@@ -31,14 +32,10 @@ def run(unit, fields, **pauses):
     return (np.asarray(got["data"]), np.stack([got["first"], got["last"]], axis=1), cycles)
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
-@pytest.mark.parametrize("params", CASES, ids=_id)
+@pytest.mark.parametrize("params", CASES, ids=params_id)
 def test_bit_exact(params):
     unit = MxDequantize(**params)
-    fields, per_beat = tb.stimulus(unit, 300, np.random.default_rng(len(_id(params))))
+    fields, per_beat = tb.stimulus(unit, 300, np.random.default_rng(len(params_id(params))))
     want = tb.expected(unit, fields, per_beat)
     got, flags, _ = run(unit, fields, seed=3)
     bad = np.argwhere(got != want)

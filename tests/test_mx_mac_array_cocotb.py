@@ -5,7 +5,7 @@ and a reset in the middle of a tile; every pair of FP8 E4M3 codes as a product; 
 that adds the block sums in FP32 must fail."""
 
 import pytest
-from conftest import require_simulator
+from conftest import assert_bit_exact, params_id, require_simulator
 
 from qdp.blocks import generate
 from qdp.sim.module import Module
@@ -19,21 +19,12 @@ CONFIGS = [dict(rows=4, cols=4, element="fp8_e4m3"), dict(rows=4, cols=4, elemen
            dict(rows=3, cols=2, element="fp6_e3m2", block_size=4, limb_width=32)]
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
-def _passed(result):
-    assert result.passed and result.mismatches == 0, "\n".join(
-        result.summary.get("reports", [])) or result.summary
-
-
-@pytest.mark.parametrize("params", CONFIGS, ids=_id)
+@pytest.mark.parametrize("params", CONFIGS, ids=params_id)
 def test_mx_mac_array_bit_exact(simulator, params, tmp_path):
     vectors = VECTORS[simulator]
     result = run_bench("mx-mac-array", params, simulator,
-                       {"vectors": vectors, "seed": len(_id(params))}, workdir=tmp_path)
-    _passed(result)
+                       {"vectors": vectors, "seed": len(params_id(params))}, workdir=tmp_path)
+    assert_bit_exact(result)
     assert result.compared >= vectors
     assert result.summary["macs"] >= vectors * params.get("block_size", 32)   # K >= a block
 
@@ -44,7 +35,7 @@ def test_every_pair_of_e4m3_codes(tmp_path):
     params = CONFIGS[0]
     result = run_bench("mx-mac-array", params, "verilator",
                        {"vectors": 100, "exhaustive": True}, workdir=tmp_path)
-    _passed(result)
+    assert_bit_exact(result)
     _, manifest = generate("mx-mac-array", params)
     every = exhaustive_elements(Module(manifest).params)
     assert every == 65536 and result.compared >= every

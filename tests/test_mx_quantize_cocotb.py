@@ -8,6 +8,7 @@ mx_quantize_tb.py MX_KINDS); random gaps, independent backpressure on ``o`` and
 and the latency."""
 
 import pytest
+from conftest import params_id
 
 from qdp.sim.runner import run_bench
 
@@ -29,11 +30,7 @@ CONFIGS = [
 ]
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
-@pytest.mark.parametrize("params", CONFIGS, ids=_id)
+@pytest.mark.parametrize("params", CONFIGS, ids=params_id)
 def test_mx_quantize_bit_exact(simulator, params, tmp_path):
     index = CONFIGS.index(params)
     in_pause, out_pause, scale_pause = PAUSES[index % len(PAUSES)]

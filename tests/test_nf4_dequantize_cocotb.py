@@ -4,7 +4,7 @@ Verilator and Icarus: blocks of 1..8 beats, absmax at the edges (±0, subnormals
 random gaps on both inputs, backpressure and a mid-stream reset."""
 
 import pytest
-from conftest import require_simulator
+from conftest import assert_bit_exact, params_id, require_simulator
 
 from qdp.blocks import generate
 from qdp.sim.module import Module
@@ -16,21 +16,12 @@ VECTORS = {"verilator": 30_000, "icarus": 6_000}
 CONFIGS = [dict(lanes=1), dict(lanes=4), dict(lanes=3), dict(lanes=2, double_quant=True)]
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
-def _passed(result):
-    assert result.passed and result.mismatches == 0, "\n".join(
-        result.summary.get("reports", [])) or result.summary
-
-
-@pytest.mark.parametrize("params", CONFIGS, ids=_id)
+@pytest.mark.parametrize("params", CONFIGS, ids=params_id)
 def test_nf4_dequantize_bit_exact(simulator, params, tmp_path):
     vectors = VECTORS[simulator]
     result = run_bench("nf4-dequantize", params, simulator,
-                       {"vectors": vectors, "seed": len(_id(params))}, workdir=tmp_path)
-    _passed(result)
+                       {"vectors": vectors, "seed": len(params_id(params))}, workdir=tmp_path)
+    assert_bit_exact(result)
     assert result.compared >= vectors
     assert result.summary["scales_in"] > vectors // (8 * params["lanes"])
 
@@ -41,7 +32,7 @@ def test_every_code_against_every_top_half(tmp_path):
     params = dict(lanes=4)
     result = run_bench("nf4-dequantize", params, "verilator",
                        {"vectors": 1000, "exhaustive": True}, workdir=tmp_path)
-    _passed(result)
+    assert_bit_exact(result)
     _, manifest = generate("nf4-dequantize", params)
     every = exhaustive_elements(Module(manifest).params)
     assert every == 16 * 65536 * 4 and result.compared >= every

@@ -7,6 +7,7 @@ thresholds (sim/nf4_quantize_tb.py NF4_KINDS); random gaps, independent backpres
 per block and the latency."""
 
 import pytest
+from conftest import params_id
 
 from qdp.sim.runner import run_bench
 
@@ -23,11 +24,7 @@ CONFIGS = [
 ]
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
-@pytest.mark.parametrize("params", CONFIGS, ids=_id)
+@pytest.mark.parametrize("params", CONFIGS, ids=params_id)
 def test_nf4_quantize_bit_exact(simulator, params, tmp_path):
     index = CONFIGS.index(params)
     in_pause, out_pause, scale_pause = PAUSES[index % len(PAUSES)]
