@@ -163,7 +163,8 @@ class MxMacArray(wiring.Component):
         "when": "o.ready held high and the previous tile drained",
     }
     ready_dependencies = {"i": ()}
-    #: No multiplier tiles: the element products are a few bits wide.
+    #: No instantiated multiplier tiles: the element products are a few bits wide (Yosys
+    #: may still map them to DSPs; the synthesis report counts what it did).
     dsp_tiles = 0
 
     def elaborate(self, platform):
