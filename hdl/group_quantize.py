@@ -383,6 +383,8 @@ class GroupQuantize(BlockStore):
         Cycles from the acceptance of a group's last input beat to its first output beat
         (``o.ready`` and ``scale.ready`` high, no earlier group draining); the scale leaves
         with that beat.
+    dsp_tiles : int
+        0: the divisions are restoring dividers in LUT logic, no multiplier tiles.
 
     Members
     -------
@@ -398,6 +400,7 @@ class GroupQuantize(BlockStore):
 
     RANGES = {"lanes": (1, 32), "bits": (2, 8), "group_size": (1, MAX_GROUP_SIZE)}
     scale_meaning = "that group's FP32 scale and zero point"
+    dsp_tiles = 0
 
     def __init__(self, group_size=128, *, lanes=1, bits=4, symmetric=False,
                  in_format="fp32", read_register=False):

@@ -165,6 +165,7 @@ def test_attributes():
     assert len(unit.scale.p.scale) == 32 and len(unit.scale.p.zero) == 4
     assert len(GroupQuantize(symmetric=True).scale.p) == 32
     assert unit.throughput == 1 and unit.ready_dependencies == {"i": ()}
+    assert unit.dsp_tiles == 0
 
 
 @pytest.mark.parametrize("params, match", [
