@@ -16,8 +16,9 @@ from ..golden.rounding import (ABSMAX_MODELS, DETERMINISTIC_MODES, ROUNDING_MODE
 from ..golden.saturation import SATURATION_MODES
 from ..golden.mx import MX_ELEMENTS
 from ..hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, GroupDequantize,
-                   MacArray, MxDequantize, MxMacArray, MxQuantize, Nf4Dequantize,
-                   Nf4Quantize, QLinear, QuantizeLinear, Quantizer)
+                   GroupQuantize, MacArray, MxDequantize, MxMacArray, MxQuantize,
+                   Nf4Dequantize, Nf4Quantize, QLinear, QuantizeLinear, Quantizer)
+from ..hdl.group_quantize import GROUP_IN_FORMATS
 from ..hdl.mx_mac_array import LIMB_WIDTHS
 from ..hdl.nf4_quantize import NF4_IN_FORMATS
 
@@ -360,6 +361,28 @@ BLOCKS = {
             "symmetric": Param("bool", "true/false", "AWQ's symmetric form: signed codes, "
                                "no zero point (scale carries the FP32 scale alone); else "
                                "GPTQ's unsigned codes and a zero point per group"),
+        },
+    ),
+    "group-quantize": Block(
+        name="group-quantize",
+        component=GroupQuantize,
+        golden=golden.group_quantize,
+        bench="qdp.sim.group_quantize_tb",
+        proofs="qdp.formal.group_quantize",
+        summary="GPTQ/AWQ group quantization: FP32/BF16/FP16 in, per group the FP32 scale "
+                "(and zero point) on scale, bits-bit codes of clamp(rint(fl32(x / scale)) "
+                "+ zero) on o",
+        params={
+            "group_size": Param("int", "1..4096, a multiple of lanes",
+                                "elements per group (GPTQ, AWQ: 128)"),
+            "lanes": _int(GroupQuantize, "lanes", "elements per beat"),
+            "bits": _int(GroupQuantize, "bits", "code width (GPTQ, AWQ: 4)"),
+            "symmetric": Param("bool", "true/false", "AWQ's symmetric form: signed codes, "
+                               "no zero point (scale carries the FP32 scale alone); else "
+                               "GPTQ's unsigned codes and a zero point per group"),
+            "in_format": _choice(GROUP_IN_FORMATS, "input format"),
+            "read_register": Param("bool", "true/false", "register the group storage's "
+                                   "read data (+1 cycle; for block RAM)"),
         },
     ),
     "quantize-linear": Block(

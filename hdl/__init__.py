@@ -15,9 +15,10 @@ from .mx_quantize import MxQuantize
 from .nf4_quantize import Nf4Quantize
 from .nf4_dequantize import Nf4Dequantize
 from .group_dequantize import GroupDequantize
+from .group_quantize import GroupQuantize
 from .mx_mac_array import MxMacArray
 
 __all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax",
            "AbsmaxDequantize", "MxQuantize", "MxDequantize", "Nf4Quantize", "Nf4Dequantize",
-           "GroupDequantize", "MacArray", "MxMacArray", "QLinear", "DSPMultiplier",
+           "GroupDequantize", "GroupQuantize", "MacArray", "MxMacArray", "QLinear", "DSPMultiplier",
            "TiledMultiplier", "Target"]

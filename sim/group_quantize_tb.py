@@ -20,6 +20,7 @@ import cocotb
 import numpy as np
 
 from ..golden import floats
+from ..golden import group as group_golden
 from ..golden.group import group_quantize
 from .absmax_tb import AbsmaxTraffic, make_float_block, packet_blocks
 from .bench import run_stream_bench
@@ -102,13 +103,13 @@ def expected(unit, packets, golden_overrides=None, *, start_beat=0):
                                floats.FP32).astype(np.uint32).view(np.float32)   # exact
             start += n
             if away:
-                import qdp.golden.group as g
-                saved, g._rint = g._rint, _rint_away
+                # The golden's own steps with its rint swapped for ties away.
+                saved, group_golden._rint = group_golden._rint, _rint_away
                 try:
                     q, scale, zero = group_quantize(x, bits=bits, group_size=n,
                                                     symmetric=symmetric)
                 finally:
-                    g._rint = saved
+                    group_golden._rint = saved
             else:
                 q, scale, zero = group_quantize(x, bits=bits, group_size=n,
                                                 symmetric=symmetric)

@@ -23,6 +23,7 @@ from qdp.formal import nf4_dequantize as fnd
 from qdp.formal import nf4_quantize as fnq
 from qdp.formal import dequantize_linear as fdq
 from qdp.formal import group_dequantize as fgd
+from qdp.formal import group_quantize as fgq
 from qdp.formal import mac_array as fm
 from qdp.formal import qlinear as fl
 from qdp.formal import quantize_linear as fq
@@ -30,8 +31,8 @@ from qdp.formal.runner import missing_tools, prove
 from qdp.formal.stream import Harness, StreamHarness
 from qdp.golden.absmax import blockwise_absmax
 from qdp.hdl import (AbsmaxDequantize, BlockwiseAbsmax, DequantizeLinear, GroupDequantize,
-                     MacArray, MxDequantize, MxMacArray, MxQuantize, Nf4Dequantize,
-                     Nf4Quantize, QLinear, QuantizeLinear)
+                     GroupQuantize, MacArray, MxDequantize, MxMacArray, MxQuantize,
+                     Nf4Dequantize, Nf4Quantize, QLinear, QuantizeLinear)
 
 
 @pytest.fixture(autouse=True)
@@ -165,6 +166,28 @@ def test_nf4_quantize_mutant_fails(tmp_path, o_fault, scale_fault):
         scale_fault(m, dut, outer)
 
     harness = fnq.Nf4QuantizeProperties(Mutant(fnq.small(), fault))
+    assert run(proof, tmp_path, harness).status == "FAIL"
+
+
+def test_group_quantize_equals_the_golden_for_every_group(tmp_path):
+    """The symmetric form in CI (about 2 minutes); the asymmetric one, with its span
+    adder and zero-point divider, takes about 7 (``qdp prove group-quantize``)."""
+    (proof,) = fgq.proofs(lambda: GroupQuantize(lanes=4, symmetric=True))
+    assert "at groups of 2 e2m1 patterns" in proof.name
+    result = run(proof, tmp_path)
+    assert result.passed, result.workdir
+    finite, scale, codes = fgq.golden_table(fgq.small(symmetric=True))
+    assert len(scale) == 256 and codes.shape == (256, 2) and finite.sum() == 12 * 12
+    assert len(set(codes.reshape(-1).tolist())) >= 10 and len(set(scale.tolist())) >= 5
+
+
+def test_group_quantize_wrong_table_fails(tmp_path):
+    (proof,) = fgq.proofs(lambda: GroupQuantize(symmetric=True))
+    dut = fgq.small(symmetric=True)
+    finite, scale, codes = fgq.golden_table(dut)
+    codes = codes.copy()
+    codes[np.flatnonzero(finite)[7], 1] ^= 1          # one code of one finite group
+    harness = fgq.GroupQuantizeProperties(dut, table=(finite, scale, codes))
     assert run(proof, tmp_path, harness).status == "FAIL"
 
 

@@ -7,6 +7,7 @@ backpressure on ``o`` and ``scale``, a reset inside a group, and a no-stall stre
 measures cycles per group and the latency."""
 
 import pytest
+from conftest import params_id
 
 from qdp.sim.runner import run_bench
 
@@ -22,11 +23,7 @@ CONFIGS = [
 ]
 
 
-def _id(params):
-    return "-".join(f"{k}={v}" for k, v in params.items())
-
-
-@pytest.mark.parametrize("params", CONFIGS, ids=_id)
+@pytest.mark.parametrize("params", CONFIGS, ids=params_id)
 def test_group_quantize_bit_exact(simulator, params, tmp_path):
     index = CONFIGS.index(params)
     in_pause, out_pause, scale_pause = PAUSES[index % len(PAUSES)]

@@ -57,6 +57,8 @@ CONFIGS = {
     "nf4-dequantize": [{}, {"lanes": 3}, {"lanes": 2, "double_quant": True}],
     "group-dequantize": [{}, {"lanes": 3, "bits": 3, "symmetric": True},
                          {"lanes": 2, "bits": 8}],
+    "group-quantize": [{}, {"group_size": 32, "lanes": 4, "bits": 3, "symmetric": True,
+                            "in_format": "bf16", "read_register": True}],
     "mx-mac-array": [{}, {"rows": 2, "cols": 1, "element": "int8", "block_size": 2,
                           "limb_width": 128}],
 }
@@ -66,7 +68,7 @@ ELEMENTWISE = {"quantizer", "quantize-linear", "dequantize-linear", "absmax-dequ
                "mx-dequantize", "nf4-dequantize", "group-dequantize"}
 # One block of storage (qdp.hdl.block_store): per block, its last input beat -> its first
 # output beat.
-STORED = {"absmax", "mx-quantize", "nf4-quantize"}
+STORED = {"absmax", "mx-quantize", "nf4-quantize", "group-quantize"}
 # A latency that is a bound: the result waits for its turn on a ring (qdp.hdl.mx_mac_array).
 BOUNDED = {"mx-mac-array"}
 
@@ -337,6 +339,7 @@ def test_ready_dependencies_per_block():
     ("nf4-dequantize", {"lanes": 2}, 2 * 4),
     ("nf4-dequantize", {"double_quant": True}, 4 + 4),
     ("group-dequantize", {"lanes": 2}, 2 * 2),
+    ("group-quantize", {"lanes": 2}, 0),
     ("group-dequantize", {"bits": 8, "symmetric": True}, 2),
     ("mac-array", {"rows": 2, "cols": 3}, 6),
     ("mac-array", {"rows": 2, "cols": 3, "pipelined": False}, 0),
