@@ -13,6 +13,7 @@ from ..golden.floats import FP32
 from ..golden.mx import E8M0_BIAS, E8M0_NAN, element_format
 from ._checks import check_choice, check_int
 from .floats import Rounded, RoundingStages, encode_rounded
+from .dsp import is_ecp5
 from .mx_element import decode_element
 from .pipeline import Pipeline
 
@@ -174,7 +175,10 @@ class MxMacArray(wiring.Component):
         s3 = self._products(m, s1)
         shadow = self._accumulate(m, s3, ring)
         ring.wire(shadow["final"])
-        captures = [self._column(m, ring, shadow, c) for c in range(self.cols)]
+        # On ECP5 the rings go to LUT RAM, not block RAM: a block RAM's read data (4.1
+        # ns) would feed the adder. The attribute means nothing to other families.
+        attrs = {"ram_style": "distributed"} if is_ecp5(platform) else {}
+        captures = [self._column(m, ring, shadow, c, attrs) for c in range(self.cols)]
         rounded, valid, row = self._round(m, ring, captures)
         self._output(m, ring, rounded, valid, row)
         return m
@@ -292,7 +296,7 @@ class MxMacArray(wiring.Component):
 
     # -- The accumulator rings -------------------------------------------------------------
 
-    def _column(self, m, ring, shadow, c):
+    def _column(self, m, ring, shadow, c, attrs):
         """Column ``c``'s accumulator ring: the block sum of the row whose turn it is,
         shifted into place limb by limb, added with a carry that ripples one limb per
         cycle; on a tile's last block the finished accumulator's window and flags."""
@@ -331,11 +335,9 @@ class MxMacArray(wiring.Component):
                          addend.eq(Mux(s[shift_bits:] == 0, shifted[:limb], 0))]
             m.d.sync += [flags[k].eq(chosen[k]) for k in flags]
         # The ring: a memory of `ring.length` limbs, the limb of the turn's phase read a
-        # cycle ahead and written back behind the adder. LUT RAM, not block RAM: a block
-        # RAM's read data (4.1 ns on ECP5) would feed the adder.
+        # cycle ahead and written back behind the adder.
         m.submodules[f"ring{c}"] = store = Memory(shape=unsigned(limb), depth=ring.length,
-                                                  init=[],
-                                                  attrs={"ram_style": "distributed"})
+                                                  init=[], attrs=attrs)
         head, back = store.read_port(transparent_for=()), store.write_port()
         carry = Signal(name=f"ring{c}_carry")
         total = head.data + addend + carry
