@@ -68,6 +68,8 @@ REFERENCE = [
     Reference("group-dequantize", "GPTQ int4, fp32 scale + zero → fp32, 1 lane", {}),
     Reference("group-dequantize", "GPTQ int4 → fp32, 8 lanes (one uint32 word)",
               {"lanes": 8}),
+    Reference("mx-mac-array", "4×4 fp8_e4m3, B = 32", {"rows": 4, "cols": 4,
+                                                       "element": "fp8_e4m3"}),
     Reference("mac-array", "4×4 int8", {"rows": 4, "cols": 4}),
     Reference("mac-array", "8×8 int8", {"rows": 8, "cols": 8}),
     Reference("mac-array", "16×16 int8", {"rows": 16, "cols": 16}),
