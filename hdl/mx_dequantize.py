@@ -1,17 +1,18 @@
 """OCP MX dequantization: element codes and one E8M0 scale per block in, floats out,
 exactly as :func:`qdp.golden.mx_dequantize` states it."""
 
-from amaranth.hdl import Cat, Const, Mux, unsigned
+from amaranth.hdl import Cat, Const, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.floats import float_format
 from ..golden.mx import E8M0_BIAS, E8M0_NAN, element_format
 from ._checks import check_int
-from .floats import Rounded, RoundingStages, encode_rounded, exponent_shape
+from .floats import RoundingStages, exponent_shape
 from .mx_element import decode_element
 from .pipeline import BEAT_LATENCY
 from .scale_fields import block_scaled_module
+from .scaled_product import product_bits
 
 __all__ = ["MxDequantize"]
 
@@ -115,7 +116,5 @@ class MxDequantize(wiring.Component):
         return value.as_signed()[:self.exp_shape.width].as_signed()
 
     def _output(self, v):
-        bits = encode_rounded(Rounded(v["sign"], v["significand"], v["exponent"], v["inf"]),
-                              self.out)
-        return Mux(v["nan"], self.out.nan_bits, bits)
+        return product_bits(v, self.out)
 
