@@ -40,3 +40,16 @@ def check_block(component, bench, beats, seed, **pauses):
     assert not len(bad), [(fields["data"][b, l], got[b, l], want[b, l]) for b, l in bad[:5]]
     assert got.size == want.size == beats * component.lanes
     return cycles
+
+
+def run_scaled(unit, fields, **pauses):
+    """``fields`` (``i`` and ``scale``, a bench's ``stimulus``) through a block with a
+    scale per block: ``(data patterns, (first, last) flags, cycles)``."""
+    scale = fields["scale"]
+    inputs = {"i": beats_of(fields["i"]),
+              "scale": [int(v) for v in scale["value"]] if "value" in scale
+              else beats_of(scale)}
+    beats = len(fields["i"]["data"])
+    received, cycles = run_streams(unit, inputs, {"o": beats}, **pauses)
+    got = unpack(unit.o.payload.shape(), received["o"])
+    return (np.asarray(got["data"]), np.stack([got["first"], got["last"]], axis=1), cycles)

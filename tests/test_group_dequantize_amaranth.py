@@ -7,30 +7,16 @@ the exhaustive stimulus's coverage; parameter checks."""
 
 import numpy as np
 import pytest
-from _float_blocks import beats_of
+from _float_blocks import run_scaled
 
 from qdp.golden import group_dequantize, group_pack, group_quantize, group_unpack
 from qdp.hdl import GroupDequantize
 from qdp.sim import group_dequantize_tb as tb
-from qdp.sim.amaranth_stream import run_streams
-from qdp.sim.payload import unpack
-
-
-def run(unit, fields, **pauses):
-    """``fields`` through ``unit``: ``(data patterns, (first, last) flags, cycles)``."""
-    scale = fields["scale"]
-    inputs = {"i": beats_of(fields["i"]),
-              "scale": [int(v) for v in scale["value"]] if "value" in scale
-              else beats_of(scale)}
-    beats = len(fields["i"]["data"])
-    received, cycles = run_streams(unit, inputs, {"o": beats}, **pauses)
-    got = unpack(unit.o.payload.shape(), received["o"])
-    return (np.asarray(got["data"]), np.stack([got["first"], got["last"]], axis=1), cycles)
 
 
 def check(unit, fields, per_beat, **pauses):
     want = tb.expected(unit, fields, per_beat)
-    got, flags, cycles = run(unit, fields, **pauses)
+    got, flags, cycles = run_scaled(unit, fields, **pauses)
     bad = np.argwhere(got != want)
     assert not len(bad), [(fields["i"]["data"][b, l], hex(per_beat["scale"][b]),
                            per_beat["zero"][b], hex(got[b, l]), hex(want[b, l]))
@@ -78,7 +64,7 @@ def test_round_trip_of_packed_groups(symmetric):
     unit = GroupDequantize(lanes=4, symmetric=symmetric)
     fields, _ = tb._fields(unit, unpacked.reshape(-1, 4), np.full(6, 8),
                            scales.view(np.uint32).astype(np.int64), zeros)
-    got, _, _ = run(unit, fields, seed=2)
+    got, _, _ = run_scaled(unit, fields, seed=2)
     want = group_dequantize(codes, scales, zeros, group_size=32)
     assert (got.reshape(-1) == want.view(np.uint32)).all()
 

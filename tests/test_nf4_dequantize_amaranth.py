@@ -6,26 +6,12 @@ latency at full rate; parameter checks."""
 
 import numpy as np
 import pytest
-from _float_blocks import beats_of
+from _float_blocks import run_scaled
 
 from qdp.golden import double_dequantize, double_quantize, nf4_dequantize, nf4_quantize
 from qdp.hdl import Nf4Dequantize
 from qdp.sim import nf4_dequantize_tb as tb
-from qdp.sim.amaranth_stream import run_streams
-from qdp.sim.payload import unpack
 from qdp.sim.traffic import block_fields
-
-
-def run(unit, fields, **pauses):
-    """``fields`` through ``unit``: ``(data patterns, (first, last) flags, cycles)``."""
-    scale = fields["scale"]
-    inputs = {"i": beats_of(fields["i"]),
-              "scale": [int(v) for v in scale["value"]] if "value" in scale
-              else beats_of(scale)}
-    beats = len(fields["i"]["data"])
-    received, cycles = run_streams(unit, inputs, {"o": beats}, **pauses)
-    got = unpack(unit.o.payload.shape(), received["o"])
-    return (np.asarray(got["data"]), np.stack([got["first"], got["last"]], axis=1), cycles)
 
 
 @pytest.mark.parametrize("lanes, double_quant", [(1, False), (2, False), (5, False),
@@ -34,7 +20,7 @@ def test_bit_exact(lanes, double_quant):
     unit = Nf4Dequantize(lanes=lanes, double_quant=double_quant)
     fields, per_beat = tb.stimulus(unit, 400, np.random.default_rng(lanes))
     want = tb.expected(unit, fields, per_beat)
-    got, flags, _ = run(unit, fields, seed=3)
+    got, flags, _ = run_scaled(unit, fields, seed=3)
     bad = np.argwhere(got != want)
     assert not len(bad), [(fields["i"]["data"][b, l], per_beat[b], hex(got[b, l]),
                            hex(want[b, l])) for b, l in bad[:5]]
@@ -49,7 +35,7 @@ def test_round_trip_of_packed_blocks():
     codes = np.stack([packed >> 4, packed & 0xF], axis=1).reshape(-1, 2).astype(np.int64)
     unit = Nf4Dequantize(lanes=2)
     fields = block_fields(codes, np.full(4, 32), {"value": absmax.view(np.uint32)})
-    got, _, _ = run(unit, fields, seed=2)
+    got, _, _ = run_scaled(unit, fields, seed=2)
     assert (got.reshape(-1) == nf4_dequantize(packed, absmax).view(np.uint32)).all()
 
 
@@ -67,7 +53,7 @@ def test_round_trip_of_double_quantized_constants():
         "code": code8.astype(np.int64),
         "absmax2": np.repeat(absmax2.view(np.uint32), 256)[:blocks].astype(np.int64),
         "offset": np.full(blocks, np.float32(offset).view(np.uint32), dtype=np.int64)})
-    got, _, _ = run(unit, fields, seed=2, in_pause=0.0, out_pause=0.0)
+    got, _, _ = run_scaled(unit, fields, seed=2, in_pause=0.0, out_pause=0.0)
     restored = double_dequantize(code8, absmax2, offset)
     assert (got.reshape(-1) == nf4_dequantize(packed, restored).view(np.uint32)).all()
 
@@ -75,7 +61,7 @@ def test_round_trip_of_double_quantized_constants():
 def test_latency_at_full_rate():
     unit = Nf4Dequantize()
     fields, _ = tb.stimulus(unit, 60, np.random.default_rng(2))
-    _, _, cycles = run(unit, fields, in_pause=0.0, out_pause=0.0)
+    _, _, cycles = run_scaled(unit, fields, in_pause=0.0, out_pause=0.0)
     assert cycles == 60 + unit.latency
     assert unit.dsp_tiles == 4 and Nf4Dequantize(lanes=3).dsp_tiles == 12
 
