@@ -88,15 +88,7 @@ def _tile(mac, elem, kind, blocks, rng):
         sa[rng.random(sa.shape) < 0.03] = 0xFF
         sb[rng.random(sb.shape) < 0.03] = 0xFF
     elif kind == "cancel":
-        blocks = 3
-        k = 3 * size
-        a = _finite_codes(rng, (rows, size), elem)
-        b = _finite_codes(rng, (size, cols), elem)
-        a = np.concatenate([a, a, _finite_codes(rng, (rows, size), elem)], axis=1)
-        b = np.concatenate([b, _negated(b, elem), _finite_codes(rng, (size, cols), elem)])
-        high_a, high_b = rng.integers(150, 255, (rows, 1)), rng.integers(150, 255, (1, cols))
-        sa = np.concatenate([high_a, high_a, rng.integers(0, 110, (rows, 1))], axis=1)
-        sb = np.concatenate([high_b, high_b, rng.integers(0, 110, (1, cols))])
+        a, b, sa, sb = _cancelling(mac, elem, rng)
     elif kind == "ties":
         a, b, sa, sb = _ties(mac, elem, rng)
     elif kind == "zero":
@@ -104,6 +96,20 @@ def _tile(mac, elem, kind, blocks, rng):
         b = rng.choice([0, _sign_bit(elem) if elem.exp_bits else 0], (k, cols))
     return {"a": a.astype(np.int64), "b": b.astype(np.int64), "a_scale": sa.astype(np.int64),
             "b_scale": sb.astype(np.int64), "kind": kind}
+
+
+def _cancelling(mac, elem, rng):
+    """Three blocks: one at a large scale, the same with B's signs flipped at the same
+    scale, one at a small scale."""
+    rows, cols, size = mac.rows, mac.cols, mac.block_size
+    a = _finite_codes(rng, (rows, size), elem)
+    b = _finite_codes(rng, (size, cols), elem)
+    a = np.concatenate([a, a, _finite_codes(rng, (rows, size), elem)], axis=1)
+    b = np.concatenate([b, _negated(b, elem), _finite_codes(rng, (size, cols), elem)])
+    high_a, high_b = rng.integers(150, 255, (rows, 1)), rng.integers(150, 255, (1, cols))
+    sa = np.concatenate([high_a, high_a, rng.integers(0, 110, (rows, 1))], axis=1)
+    sb = np.concatenate([high_b, high_b, rng.integers(0, 110, (1, cols))])
+    return a, b, sa, sb
 
 
 def _ties(mac, elem, rng):
