@@ -11,7 +11,8 @@ from ._checks import check_choice, check_int
 from .absmax_float import scale_layout
 from .floats import (RoundingStages, division_step, exponent_shape, leading_zeros,
                      quotient_value, shift_by_eights, unpack)
-from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
+from .multiplier import (MULTIPLY, adder_levels, pipeline_products, registered_multiplier,
+                         tiles)
 from .pipeline import BEAT_LATENCY
 from .scale_fields import block_scaled_module
 from .scaled_product import product_bits
@@ -121,12 +122,10 @@ class AbsmaxDequantize(wiring.Component):
         """Registered multiplier tiles (exact model), each a MULT18X18D on ECP5."""
         if self.model != "exact":
             return 0
-        a, b = self._operand_shapes
-        return self.lanes * len(limbs(a)) * len(limbs(b))
+        return self.lanes * tiles(*self._operand_shapes)
 
     def _multiplier(self):
-        a, b = self._operand_shapes
-        return TiledMultiplier(a, b, registered_levels=adder_levels(a, b))
+        return registered_multiplier(*self._operand_shapes)
 
     def _stages(self):
         """The pipeline, one register after each stage, the output register after them."""

@@ -39,7 +39,8 @@ from ..golden.floats import FP32
 from .floats import (Rounded, RoundingStages, division_step, encode_rounded,
                      exponent_shape, leading_zeros, quotient_value, shift_by_eights, unpack)
 from .dsp import DSPMultiplier
-from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
+from .multiplier import (MULTIPLY, adder_levels, pipeline_products, registered_multiplier,
+                         tiles)
 from .pipeline import on_block, on_lanes
 from .rounding import coarse_shift, fine_round, group_ors
 
@@ -118,15 +119,14 @@ class Float32Quantize:
     @property
     def tiles_per_lane(self):
         """Multiplier tiles of one lane's ``c * x`` (each a MULT18X18D on ECP5)."""
-        a, b = self._operands
-        return len(limbs(a)) * len(limbs(b))
+        return tiles(*self._operands)
 
     @property
     def _operands(self):
         return unsigned(FP32.precision + 1), unsigned(self.fmt.precision)
 
     def _multiplier(self):
-        return TiledMultiplier(*self._operands, registered_levels=adder_levels(*self._operands))
+        return registered_multiplier(*self._operands)
 
     # -- the block constant ------------------------------------------------------------
 

@@ -7,7 +7,8 @@ from ..golden.floats import FP32, float_format
 from ._checks import check_bool, check_int, check_numbers
 from .floats import RoundingStages, decode, encode, exponent_shape
 from .dsp import DSPMultiplier
-from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
+from .multiplier import (MULTIPLY, adder_levels, pipeline_products, registered_multiplier,
+                         tiles)
 from .pipeline import BEAT_LATENCY, Pipeline
 from .scale_fields import ScaledStreams, check_block_scale
 from .scaled_product import product_bits, product_operands
@@ -157,8 +158,7 @@ class DequantizeLinear(wiring.Component):
 
     def _multiplier(self):
         """The exact ``|q - z| * significand``: registered DSP tiles and adder tree."""
-        a, b = self._operand_shapes
-        return TiledMultiplier(a, b, registered_levels=adder_levels(a, b))
+        return registered_multiplier(*self._operand_shapes)
 
     def elaborate(self, platform):
         m = Module()
@@ -205,8 +205,7 @@ class DequantizeLinear(wiring.Component):
     @property
     def dsp_tiles(self):
         """Registered multiplier tiles, each a MULT18X18D in the ECP5 export."""
-        a, b = self._operand_shapes
-        return self.lanes * len(limbs(a)) * len(limbs(b))
+        return self.lanes * tiles(*self._operand_shapes)
 
     def _operands(self, v):
         """The product's operands, ``|q - z|`` and the scale's significand, its sign and

@@ -17,7 +17,7 @@ from ..golden.floats import FP32
 from .dsp import DSPMultiplier
 from .float_add import AddStages
 from .floats import RoundingStages, constant_parts, exponent_shape
-from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, pipeline_products
+from .multiplier import MULTIPLY, adder_levels, pipeline_products, registered_multiplier
 from .pipeline import BEAT_LATENCY, Pipeline
 from .scaled_product import product_bits, product_operands
 
@@ -72,8 +72,7 @@ class DoubleDequantize(wiring.Component):
         return len(self._stages()) + DSPMultiplier.latency + adder_levels(*self._operand_shapes)
 
     def _multiplier(self):
-        return TiledMultiplier(*self._operand_shapes,
-                               registered_levels=adder_levels(*self._operand_shapes))
+        return registered_multiplier(*self._operand_shapes)
 
     def elaborate(self, platform):
         m = Module()

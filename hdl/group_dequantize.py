@@ -9,7 +9,8 @@ from ..golden.floats import FP32
 from ._checks import check_bool, check_int
 from .dsp import DSPMultiplier
 from .floats import RoundingStages, exponent_shape
-from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
+from .multiplier import (MULTIPLY, adder_levels, pipeline_products, registered_multiplier,
+                         tiles)
 from .pipeline import BEAT_LATENCY
 from .scale_fields import block_scaled_module
 from .scaled_product import product_bits, product_operands
@@ -106,12 +107,10 @@ class GroupDequantize(wiring.Component):
 
     @property
     def dsp_tiles(self):
-        a, b = self._operand_shapes
-        return self.lanes * len(limbs(a)) * len(limbs(b))
+        return self.lanes * tiles(*self._operand_shapes)
 
     def _multiplier(self):
-        a, b = self._operand_shapes
-        return TiledMultiplier(a, b, registered_levels=adder_levels(a, b))
+        return registered_multiplier(*self._operand_shapes)
 
     def _stages(self):
         # The exponent is the scale's alone (the difference is an integer): FP32's

@@ -7,7 +7,8 @@ from amaranth.lib.wiring import In, Out
 from ._checks import check_bool, check_int
 from .dsp import DSPMultiplier
 
-__all__ = ["TiledMultiplier", "adder_levels", "limbs", "pipeline_products", "MULTIPLY"]
+__all__ = ["TiledMultiplier", "adder_levels", "limbs", "tiles", "registered_multiplier",
+           "pipeline_products", "MULTIPLY"]
 
 #: Marks, in a component's list of pipeline stages, where :func:`pipeline_products` runs.
 MULTIPLY = "multiply"
@@ -27,6 +28,16 @@ def limbs(shape, low_limb_bits=LOW_LIMB_BITS):
         offset += low_limb_bits
     rest = shape.width - offset
     return result + [(offset, signed(rest) if shape.signed else unsigned(rest))]
+
+
+def tiles(a_shape, b_shape):
+    """Multiplier tiles (MULT18X18D on ECP5) of one ``a_shape x b_shape`` product."""
+    return len(limbs(a_shape)) * len(limbs(b_shape))
+
+
+def registered_multiplier(a_shape, b_shape):
+    """The blocks' product: a :class:`TiledMultiplier` with every adder level registered."""
+    return TiledMultiplier(a_shape, b_shape, registered_levels=adder_levels(a_shape, b_shape))
 
 
 def adder_levels(a_shape, b_shape, low_limb_bits=LOW_LIMB_BITS):

@@ -12,7 +12,8 @@ from ._checks import check_bool, check_int
 from .double_quant import CONSTANTS, DoubleDequantize
 from .dsp import DSPMultiplier
 from .floats import RoundingStages, constant_parts, exponent_shape
-from .multiplier import MULTIPLY, TiledMultiplier, adder_levels, limbs, pipeline_products
+from .multiplier import (MULTIPLY, adder_levels, pipeline_products, registered_multiplier,
+                         tiles)
 from .pipeline import BEAT_LATENCY
 from .scale_fields import block_scaled_module
 from .scaled_product import product_bits, product_operands
@@ -99,13 +100,11 @@ class Nf4Dequantize(wiring.Component):
 
     @property
     def dsp_tiles(self):
-        a, b = self._operand_shapes
-        return self.lanes * len(limbs(a)) * len(limbs(b)) \
+        return self.lanes * tiles(*self._operand_shapes) \
             + (DoubleDequantize.dsp_tiles if self.double_quant else 0)
 
     def _multiplier(self):
-        a, b = self._operand_shapes
-        return TiledMultiplier(a, b, registered_levels=adder_levels(a, b))
+        return registered_multiplier(*self._operand_shapes)
 
     def _stages(self):
         rounding = RoundingStages(precision=FP32.precision, fmt=FP32, exp_shape=self.exp_shape)
