@@ -14,6 +14,7 @@ from .quantizer import (quantize, requantize_tflite, multiplier_from_scale,
 from .absmax import blockwise_absmax, dequantize_blockwise, block_constant, stochastic_random
 from .mac_array import matmul_int
 from .qlinear import qlinear
+from .graph import REQUANT_MODELS, Quant, LinearLayer, TableLayer, QuantGraph, Trace
 from .floats import FloatFormat, FP32, BF16, FP16, float_format
 from .quantize_linear import quantize_linear
 from .dequantize_linear import dequantize_linear
@@ -34,6 +35,7 @@ __all__ = [
     "zeropoint_dequantize", "fixed_point_frac_bits", "fixed_point_quantize", "calibrate_minmax",
     "blockwise_absmax", "dequantize_blockwise", "block_constant", "stochastic_random",
     "matmul_int", "qlinear",
+    "REQUANT_MODELS", "Quant", "LinearLayer", "TableLayer", "QuantGraph", "Trace",
     "FloatFormat", "FP32", "BF16", "FP16", "float_format", "quantize_linear",
     "dequantize_linear", "MX_ELEMENTS", "mx_quantize", "mx_dequantize", "nf4_quantize", "nf4_codes", "nf4_values",
     "nf4_dequantize", "mx_matmul", "double_quantize", "double_dequantize", "group_quantize",

@@ -1,0 +1,433 @@
+"""Golden model of a quantized network: a chain of integer layers between float edges.
+
+What :mod:`qdp.build_scripts.onnx_import` folds a quantized ONNX file into, and what the
+hardware of a compiled model computes, layer by layer. Every layer takes integer codes
+and gives integer codes; floats appear only at the edges and in the per-layer constants
+(the file's float32 scales), never in an integer result's definition.
+
+:class:`Quant` -- one activation tensor's quantization: a float32 ``scale``, an integer
+``zero_point`` and the code type (``bits``, ``signed``), ``real = (q - zero_point) *
+scale``.
+
+:class:`LinearLayer` -- a quantized linear layer (MatMul/Gemm, QLinearMatMul, QGemm)::
+
+    acc[i][j] = wrap32( sum_k (x[i][k] - x.zero_point) * (w[k][j] - w_zero[j]) + bias[j] )
+    y[i][j]   = clip( requant(acc[i][j], j), lo, hi )
+
+``w`` int8 (or uint8) ``(K, N)``, ``w_zero`` and ``w_scale`` one per output channel
+(a per-tensor file repeats its one value), ``bias`` int32 in the accumulator's scale
+``x.scale * w_scale[j]`` (as ``quantize_static`` writes it), ``acc`` ONNX's int32 sum
+(:func:`~qdp.golden.matmul_int`, wrapping). ``[lo, hi]`` is the output type's range,
+narrowed by a folded Relu (``lo = y.zero_point``) or Clip (``lo, hi`` = the Clip's
+bounds quantized with the output's QuantizeLinear), which is exact: QuantizeLinear is
+monotone and maps 0 to the zero point, so ``Q(relu(v)) = max(Q(v), Q(0))``.
+
+``requant`` is one of two models (:data:`REQUANT_MODELS`):
+
+``"integer"``
+    The Quantizer's fixed point: ``(M[j], S[j]) = multiplier_from_scale(rho[j])`` with
+    ``rho[j] = x.scale * w_scale[j] / y.scale`` formed in float64 from the float32 scales
+    (the product of two float32 is exact in float64; the quotient rounds once), 32-bit
+    ``M``; then ``quantize(acc, M, S, zero_point=y.zero_point)``, half to even, saturated
+    -- exact integers, the cheapest hardware.
+``"float32"``
+    onnxruntime's CPU sequence (``QLinearMatMul``, ``QGemm`` and the QDQ fusions into
+    them: ``MlasRequantizeOutput``), every step an exact IEEE operation here:
+    ``r[j] = fl32(fl32(x.scale * w_scale[j]) / y.scale)`` -- the float32 product of the
+    input and weight scales first, then the float32 quotient by the output scale, as
+    onnxruntime's kernels form ``output_scales`` (QGemm's ``alpha`` is 1) --; then
+    ``fl32(acc)`` (int32 to float32, half to even: exact for ``|acc| < 2**24``),
+    ``fl32(fl32(acc) * r[j])``, round half to even to an integer, ``+ y.zero_point``,
+    saturate to the output type (onnxruntime clamps in float before rounding, which gives
+    the same integer: the bounds are integers).
+
+**The two models differ by at most 1**, and only near a tie. With ``v = acc * rho``
+exact (from the file's float32 scales): ``|M / 2**S - rho| <= rho * (2**-32 + 2**-53)``
+(``M`` has its top bit set), so the integer model rounds a value within ``|v| * 2**-31``
+of ``v``; the float32 model rounds ``v`` perturbed by at most three float32 roundings
+(the cast of ``acc``, the ratio's two, the product), within ``|v| * 2**-22``. Both round
+half to even, so they agree unless a half-integer lies within ``|v| * 2**-22`` of ``v``,
+and then differ by exactly 1 (``|v| * 2**-22 < 1/2`` for every ``|v| < 2**21``; beyond
+that both saturate an 8-bit output); the clip to ``[lo, hi]`` is monotone and keeps that.
+qdp's tests count those elements against onnxruntime and check this condition for each.
+
+:class:`TableLayer` -- an activation the file keeps between two quantized tensors
+(``DequantizeLinear -> Relu|Clip -> QuantizeLinear`` with other output parameters): per
+input code, ``quantize_linear(clip(dequantize_linear(q), lo, hi))`` through the golden
+float functions, ONNX's float sequence bit for bit, tabulated (2**bits entries; a ROM in
+hardware).
+
+:class:`QuantGraph` -- the chain, its float edges (``QuantizeLinear`` of a float32 input,
+``DequantizeLinear`` of the last codes, through :func:`~qdp.golden.quantize_linear` and
+:func:`~qdp.golden.dequantize_linear`) and :meth:`QuantGraph.run`, which returns every
+layer's output (:class:`Trace`). The layers are a list in order; each layer names the
+tensor it reads and writes (``source``, ``name``), so a DAG can later reuse them.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from . import floats
+from ._intarray import int_range
+from .dequantize_linear import dequantize_linear
+from .floats import FP32
+from .mac_array import matmul_int
+from .quantize_linear import quantize_linear
+from .quantizer import multiplier_from_scale, quantize
+from .rounding import round_div
+
+__all__ = ["REQUANT_MODELS", "Quant", "LinearLayer", "TableLayer", "QuantGraph", "Trace",
+           "requantize_float32"]
+
+#: The requantization models of a :class:`LinearLayer` (see the module docstring).
+REQUANT_MODELS = ("integer", "float32")
+ACC_WIDTH = 32
+MULT_WIDTH = 32
+
+
+def _check_requant(requant):
+    if requant not in REQUANT_MODELS:
+        raise ValueError(f"requant: {requant!r} is not a requantization model; expected one "
+                         f"of {', '.join(REQUANT_MODELS)}")
+
+
+def _f32(value, name):
+    array = np.asarray(value)
+    if array.dtype != np.float32:
+        raise TypeError(f"{name}: expected float32 (the file's scale type), got dtype "
+                        f"{array.dtype}")
+    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError(f"{name}: scales must be positive finite float32 numbers")
+    return array
+
+
+@dataclasses.dataclass(frozen=True)
+class Quant:
+    """An activation tensor's quantization: ``real = (q - zero_point) * scale``.
+
+    Members
+    -------
+    scale : numpy.float32
+        Positive finite.
+    zero_point : int
+        In the code range.
+    signed : bool
+        int8 (True) or uint8 codes.
+    bits : int
+        Code width (8 for ONNX's int8/uint8).
+    """
+
+    scale: np.float32
+    zero_point: int
+    signed: bool
+    bits: int = 8
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", np.float32(_f32(np.float32(self.scale), "scale")))
+        lo, hi = int_range(self.bits, self.signed)
+        if not lo <= int(self.zero_point) <= hi:
+            raise ValueError(f"zero_point: {self.zero_point} is outside the code range "
+                             f"{lo}..{hi}")
+        object.__setattr__(self, "zero_point", int(self.zero_point))
+
+    @property
+    def range(self):
+        """``(qmin, qmax)`` of the codes."""
+        return int_range(self.bits, self.signed)
+
+    @property
+    def dtype(self):
+        """NumPy dtype of the codes (int8/uint8 for 8 bits)."""
+        return np.dtype(("i" if self.signed else "u") + str(max(self.bits // 8, 1)))
+
+    def quantize(self, x):
+        """ONNX ``QuantizeLinear`` of float32 ``x`` to these codes (int64)."""
+        return quantize_linear(x, self.scale, self.zero_point, out_width=self.bits,
+                               out_signed=self.signed)
+
+    def dequantize(self, q):
+        """ONNX ``DequantizeLinear`` of codes ``q`` (float32)."""
+        return dequantize_linear(np.asarray(q, dtype=np.int64), self.scale, self.zero_point,
+                                 in_width=self.bits, in_signed=self.signed)
+
+
+def requantize_float32(acc, ratio, zero_point, lo, hi):
+    """onnxruntime's float32 requantization of int32 ``acc`` (rows, N) by float32 ``ratio``
+    (N,): ``clip(rint(fl32(fl32(acc) * ratio)) + zero_point, lo, hi)``, each float step an
+    exact IEEE operation (:mod:`qdp.golden.floats`). int64 result."""
+    acc = np.asarray(acc, dtype=object)
+    ratio_bits = np.broadcast_to(FP32.bits(np.asarray(ratio, dtype=np.float32)), acc.shape)
+    acc_bits = floats.round_integer(acc < 0, np.abs(acc), 0, FP32)
+    product = floats.multiply(acc_bits, ratio_bits, FP32)
+    cls, _ = floats.classify(product, FP32)
+    sign, sig, exp = floats.decompose(product, FP32)
+    num = sig.astype(object) * (2 ** np.maximum(exp, 0).astype(object))
+    den = 2 ** np.maximum(-exp, 0).astype(object)
+    rounded = round_div(np.where(sign, -num, num), den, "half_even")
+    rounded = np.where(cls == floats.INF, np.where(sign, lo - zero_point - 1,
+                                                   hi - zero_point + 1), rounded)
+    return np.clip(rounded + zero_point, lo, hi).astype(np.int64)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LinearLayer:
+    """A quantized linear layer (see the module docstring).
+
+    Members
+    -------
+    name : str
+        The tensor it writes (the file's name for the layer's output codes).
+    source : str
+        The tensor it reads.
+    weights : numpy.ndarray of int64, shape (K, N)
+    w_zero : numpy.ndarray of int64, shape (N,)
+    w_scale : numpy.ndarray of float32, shape (N,)
+    bias : numpy.ndarray of int64, shape (N,)
+        int32 values in the accumulator's scale ``x.scale * w_scale``.
+    x, y : Quant
+        Input and output quantization.
+    lo, hi : int
+        The output clip (the output type's range, or narrower: a folded Relu/Clip).
+    per_channel : bool
+        The file gave one weight scale per output channel (else one, repeated here).
+    node : str
+        The file's node name (for messages and traces).
+    w_bits, w_signed : int, bool
+        The weight code type.
+    """
+
+    name: str
+    source: str
+    weights: np.ndarray
+    w_zero: np.ndarray
+    w_scale: np.ndarray
+    bias: np.ndarray
+    x: Quant
+    y: Quant
+    lo: int = None
+    hi: int = None
+    per_channel: bool = True
+    node: str = ""
+    w_bits: int = 8
+    w_signed: bool = True
+
+    def __post_init__(self):
+        w = np.asarray(self.weights)
+        if w.ndim != 2 or w.dtype.kind not in "iu":
+            raise ValueError(f"weights: expected a 2-D integer matrix (K, N), got "
+                             f"{w.dtype} {w.shape}")
+        k, n = w.shape
+        wlo, whi = int_range(self.w_bits, self.w_signed)
+        if w.size and (w.min() < wlo or w.max() > whi):
+            raise ValueError(f"weights: codes outside {wlo}..{whi}")
+        object.__setattr__(self, "weights", w.astype(np.int64))
+        for field, dtype in (("w_zero", np.int64), ("bias", np.int64)):
+            value = np.broadcast_to(np.asarray(getattr(self, field)), (n,)).astype(dtype)
+            object.__setattr__(self, field, value)
+        scale = np.broadcast_to(_f32(self.w_scale, "w_scale"), (n,)).astype(np.float32)
+        object.__setattr__(self, "w_scale", scale)
+        blo, bhi = int_range(ACC_WIDTH, True)
+        if n and (self.bias.min() < blo or self.bias.max() > bhi):
+            raise ValueError("bias: values outside int32")
+        qlo, qhi = self.y.range
+        lo = qlo if self.lo is None else max(int(self.lo), qlo)
+        hi = qhi if self.hi is None else min(int(self.hi), qhi)
+        if lo > hi:
+            raise ValueError(f"lo, hi: the clip {lo}..{hi} is empty")
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
+
+    @property
+    def in_features(self):
+        return self.weights.shape[0]
+
+    @property
+    def out_features(self):
+        return self.weights.shape[1]
+
+    @property
+    def float_ratio(self):
+        """``r[j] = fl32(fl32(x.scale * w_scale[j]) / y.scale)``, float32 (N,): the
+        ``float32`` model's scale, formed as onnxruntime forms ``output_scales``."""
+        sx = np.full(self.out_features, FP32.bits(np.asarray(self.x.scale)), dtype=np.int64)
+        product = floats.multiply(sx, FP32.bits(self.w_scale), FP32)
+        sy = np.full(self.out_features, FP32.bits(np.asarray(self.y.scale)), dtype=np.int64)
+        return FP32.values(floats.divide(product, sy, FP32))
+
+    @property
+    def real_ratio(self):
+        """``rho[j] = x.scale * w_scale[j] / y.scale`` in float64 (N,)."""
+        return float(self.x.scale) * self.w_scale.astype(np.float64) / float(self.y.scale)
+
+    @property
+    def multiplier_shift(self):
+        """``(M, S)``, two int64 arrays (N,): the ``integer`` model's fixed point,
+        :func:`~qdp.golden.multiplier_from_scale` of :attr:`real_ratio` (32-bit ``M``)."""
+        ms = [multiplier_from_scale(float(r), mult_width=MULT_WIDTH) for r in self.real_ratio]
+        return (np.array([m for m, _, _ in ms], dtype=np.int64),
+                np.array([s for _, s, _ in ms], dtype=np.int64))
+
+    def accumulate(self, q):
+        """The int32 accumulators (rows, N) of input codes ``q`` (rows, K), bias
+        included, wrapping as ONNX's int32 sum does."""
+        q = np.asarray(q)
+        if q.ndim != 2 or q.shape[1] != self.in_features:
+            raise ValueError(f"q: layer {self.name} takes (rows, {self.in_features}) codes, "
+                             f"got shape {q.shape}")
+        return matmul_int(q, self.weights, a_zero=self.x.zero_point, b_zero=self.w_zero,
+                          bias=self.bias, acc_width=ACC_WIDTH)
+
+    def requantize(self, acc, requant="float32"):
+        """Output codes (rows, N), int64, of accumulators ``acc`` in model ``requant``."""
+        _check_requant(requant)
+        acc = np.asarray(acc, dtype=np.int64)
+        if requant == "float32":
+            return requantize_float32(acc, self.float_ratio, self.y.zero_point, self.lo,
+                                      self.hi)
+        m, s = self.multiplier_shift
+        y = quantize(acc, m[None, :], s[None, :], zero_point=self.y.zero_point,
+                     in_width=ACC_WIDTH, mult_width=MULT_WIDTH, out_width=self.y.bits,
+                     out_signed=self.y.signed, rounding="half_even", saturation="sat")
+        return np.clip(y, self.lo, self.hi).astype(np.int64)
+
+    def __call__(self, q, requant="float32"):
+        return self.requantize(self.accumulate(q), requant)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TableLayer:
+    """An elementwise activation between two quantized tensors, tabulated:
+    ``y = quantize_linear(clip(dequantize_linear(q; x), lo, hi); y)``.
+
+    Members
+    -------
+    name, source, node : str
+        As for :class:`LinearLayer`.
+    x, y : Quant
+    op : str
+        ``"Relu"`` or ``"Clip"`` (what the file's node was).
+    lo, hi : float or None
+        The float clip bounds (Relu: 0 and None); None is unbounded.
+    """
+
+    name: str
+    source: str
+    x: Quant
+    y: Quant
+    op: str = "Relu"
+    lo: float = 0.0
+    hi: float = None
+    node: str = ""
+
+    @property
+    def table(self):
+        """Output code per input code ``qmin..qmax`` (int64, 2**bits entries)."""
+        qlo, qhi = self.x.range
+        real = self.x.dequantize(np.arange(qlo, qhi + 1))
+        if self.lo is not None:
+            real = np.maximum(real, np.float32(self.lo))
+        if self.hi is not None:
+            real = np.minimum(real, np.float32(self.hi))
+        return self.y.quantize(real.astype(np.float32))
+
+    def __call__(self, q, requant="float32"):
+        _check_requant(requant)      # the same in both models: no accumulator
+        q = np.asarray(q, dtype=np.int64)
+        return self.table[q - self.x.range[0]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trace:
+    """What :meth:`QuantGraph.run` returns.
+
+    Members
+    -------
+    input : numpy.ndarray of int64
+        The first layer's input codes (the QuantizeLinear of a float input, or the given
+        codes).
+    layers : list of numpy.ndarray of int64
+        Each layer's output codes, in order.
+    output : numpy.ndarray
+        The model's output: float32 (DequantizeLinear of the last codes) or the last
+        codes.
+    """
+
+    input: np.ndarray
+    layers: list
+    output: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class QuantGraph:
+    """A quantized network: ``layers`` in order between the model's edges.
+
+    Members
+    -------
+    layers : list of LinearLayer or TableLayer
+        Each reads the tensor the one before writes; quantizations match.
+    input_name, output_name : str
+        The model's input and output names.
+    float_input : bool
+        The input is float32, quantized by ``QuantizeLinear`` with the first layer's
+        ``x`` (else the input is those codes).
+    float_output : bool
+        The output is ``DequantizeLinear`` of the last codes (else the codes).
+    """
+
+    layers: list
+    input_name: str = "x"
+    output_name: str = "y"
+    float_input: bool = True
+    float_output: bool = True
+
+    def __post_init__(self):
+        if not self.layers:
+            raise ValueError("layers: a graph needs at least one layer")
+        for before, after in zip(self.layers, self.layers[1:]):
+            if after.source != before.name or after.x != before.y:
+                raise ValueError(f"layers: {after.name} reads {after.source} {after.x}, but "
+                                 f"{before.name} writes {before.y}")
+
+    @property
+    def input(self):
+        """The input's :class:`Quant`."""
+        return self.layers[0].x
+
+    @property
+    def output(self):
+        """The last layer's output :class:`Quant`."""
+        return self.layers[-1].y
+
+    @property
+    def in_features(self):
+        return next(layer.in_features for layer in self.layers if hasattr(layer, "weights"))
+
+    def quantize_input(self, x):
+        """The first layer's codes of model input ``x`` (float32 or codes), 2-D."""
+        x = np.asarray(x)
+        if self.float_input:
+            if x.dtype != np.float32:
+                raise TypeError(f"x: the model's input {self.input_name} is float32, got "
+                                f"dtype {x.dtype}")
+            q = self.input.quantize(x)
+        else:
+            lo, hi = self.input.range
+            if x.dtype.kind not in "iu" or (x.size and (x.min() < lo or x.max() > hi)):
+                raise ValueError(f"x: the model's input {self.input_name} takes codes "
+                                 f"{lo}..{hi}")
+            q = x.astype(np.int64)
+        return q.reshape(1, -1) if q.ndim == 1 else q
+
+    def run(self, x, requant="float32"):
+        """Run the chain on ``x`` (rows, features) in requantization model ``requant``
+        (:data:`REQUANT_MODELS`); every layer's output in a :class:`Trace`."""
+        _check_requant(requant)
+        q = self.quantize_input(x)
+        outputs = []
+        a = q
+        for layer in self.layers:
+            a = layer(a, requant)
+            outputs.append(a)
+        out = self.output.dequantize(a) if self.float_output else a
+        return Trace(input=q, layers=outputs, output=out)
