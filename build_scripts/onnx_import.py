@@ -318,6 +318,10 @@ def _check_ops(g):
                                "or QLinear* node); quantize it first with onnxruntime."
                                "quantization.quantize_static (QDQ or QOperator format)")
     for node in g.graph.node:
+        if node.op_type in ("DynamicQuantizeLinear", "MatMulInteger"):
+            _refuse(node, "dynamic quantization (scales computed at run time) is not "
+                    "supported; quantize the model with onnxruntime.quantization."
+                    "quantize_static")
         if node.op_type not in _OPS or (node.domain not in ("", "ai.onnx") and
                                         node.op_type != "QGemm"):
             _refuse(node, f"not supported; qdp compile takes quantized MLPs: {SUPPORTED}")

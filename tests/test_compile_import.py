@@ -325,3 +325,103 @@ def test_dynamic_batch_is_accepted(case):
     assert dim.dim_param == "batch" and not dim.HasField("dim_value")
     one = case["graph"].run(case["x"][:1], "float32")
     assert one.output.shape == (1, case["spec"][0][-1])
+
+
+# --- hand-written QDQ forms the importer folds, and what it refuses in them ----------
+
+def _hand_qdq(*, k=16, n=6, act=None, bias_scale=1.0, alpha=1.0, integer_io=False,
+              w_axis=1, fan_out=False):
+    """x -> Q -> DQ -> MatMul(DQ(W)) -> Add(DQ(int32 b)) -> [act] -> Q -> DQ -> y
+    (with ``integer_io``: int8 codes in and out, no Q at the input, no DQ at the end)."""
+    rng = np.random.default_rng(11)
+    sx, sy = np.float32(0.0123), np.float32(0.0871)
+    sw = rng.uniform(0.002, 0.01, n).astype(np.float32)
+    w = rng.integers(-127, 128, (k, n)).astype(np.int8)
+    b = rng.integers(-2000, 2000, n).astype(np.int32)
+    init = [numpy_helper.from_array(np.asarray(v), name) for name, v in [
+        ("sx", sx), ("zx", np.int8(-4)), ("sy", sy), ("zy", np.int8(3)),
+        ("W", w), ("sw", sw), ("zw", np.zeros(n, np.int8)), ("B", b),
+        ("sb", (sx * sw * np.float32(bias_scale)).astype(np.float32)),
+        ("zb", np.zeros(n, np.int32)), ("lo", np.float32(-0.4)), ("hi", np.float32(0.9))]]
+    nodes = [] if integer_io else [helper.make_node("QuantizeLinear", ["x", "sx", "zx"],
+                                                    ["q"], name="quant_in")]
+    src = "x" if integer_io else "q"
+    nodes += [helper.make_node("DequantizeLinear", [src, "sx", "zx"], ["d"], name="dq_x"),
+              helper.make_node("DequantizeLinear", ["W", "sw", "zw"], ["dw"], name="dq_w",
+                               axis=w_axis),
+              helper.make_node("DequantizeLinear", ["B", "sb", "zb"], ["db"], name="dq_b",
+                               axis=0)]
+    if alpha != 1.0:
+        nodes.append(helper.make_node("Gemm", ["d", "dw", "db"], ["s"], name="fc",
+                                      alpha=alpha))
+    else:
+        nodes += [helper.make_node("MatMul", ["d", "dw"], ["m"], name="mm"),
+                  helper.make_node("Add", ["m", "db"], ["s"], name="bias")]
+    last = "s"
+    if act == "relu":
+        nodes.append(helper.make_node("Relu", ["s"], ["r"], name="act"))
+        last = "r"
+    elif act == "clip":
+        nodes.append(helper.make_node("Clip", ["s", "lo", "hi"], ["r"], name="act"))
+        last = "r"
+    out = "y" if integer_io else "qy"
+    nodes.append(helper.make_node("QuantizeLinear", [last, "sy", "zy"], [out], name="quant"))
+    if not integer_io:
+        nodes.append(helper.make_node("DequantizeLinear", ["qy", "sy", "zy"], ["y"],
+                                      name="dq_y"))
+    outputs = [helper.make_tensor_value_info("y", TensorProto.INT8 if integer_io
+                                             else TensorProto.FLOAT, ["N", n])]
+    if fan_out:
+        nodes.append(helper.make_node("Identity", ["d"], ["d2"], name="tap"))
+        outputs.append(helper.make_tensor_value_info("d2", TensorProto.FLOAT, ["N", k]))
+    graph = helper.make_graph(nodes, "hand", [helper.make_tensor_value_info(
+        "x", TensorProto.INT8 if integer_io else TensorProto.FLOAT, ["N", k])], outputs,
+        init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model
+
+
+@pytest.mark.parametrize("act", [None, "relu", "clip"])
+@pytest.mark.parametrize("integer_io", [False, True])
+def test_matmul_add_and_activation_before_the_q_fold(act, integer_io):
+    """MatMul -> Add(int32 bias) -> Relu|Clip -> Q: one layer, the activation in its clip,
+    within the float sequence's bound of the reference evaluator (onnxruntime does not
+    fuse this form: it runs it in float, as the reference does)."""
+    model = _hand_qdq(act=act, integer_io=integer_io)
+    graph = import_onnx(model)
+    (layer,) = graph.layers
+    assert (graph.float_input, graph.float_output) == (not integer_io, not integer_io)
+    assert layer.node == "mm" and layer.lo == {None: -128, "relu": 3, "clip": 3 - 5}[act]
+    if act == "clip":
+        assert layer.hi == 3 + 10       # rint(0.9 / 0.0871) + 3
+    rng = np.random.default_rng(12)
+    x = rng.integers(-128, 128, (400, 16)).astype(np.int8) if integer_io else \
+        rng.uniform(-2, 2, (400, 16)).astype(np.float32)
+    for runtime in ("reference", "onnxruntime"):
+        outputs = layer_outputs(model, graph, x, runtime)
+        for requant in ("float32", "integer"):
+            (report,) = compare_layers(model, graph, outputs, requant, runtime="reference")
+            assert report.conforms and report.max_diff <= 1, (runtime, requant)
+        trace = graph.run(x)
+        assert trace.output.dtype == (np.int64 if integer_io else np.float32)
+
+
+@pytest.mark.parametrize("kwargs, where", [
+    ({"bias_scale": 1.5}, "node 'bias' (Add): its bias scale is not input scale * weight "
+                          "scale"),
+    ({"alpha": 0.5}, "node 'fc' (Gemm): Gemm is supported with alpha = beta = 1"),
+    ({"w_axis": 0}, "node 'mm' (MatMul): weight is quantized per channel along the input "
+                    "axis"),
+    ({"fan_out": True}, "model: 1 inputs and 2 outputs"),
+])
+def test_hand_written_forms_refused(kwargs, where):
+    message = _refusal(_hand_qdq(k=6, **kwargs) if "w_axis" in kwargs else _hand_qdq(**kwargs))
+    assert message.startswith(where), message
+
+
+def test_dynamic_quantization_is_refused_with_its_own_line():
+    dyn = helper.make_node("DynamicQuantizeLinear", ["d"], ["dq", "ds", "dz"], name="dyn")
+    message = _refusal(_tiny_quantized([dyn]))
+    assert message.startswith("node 'dyn' (DynamicQuantizeLinear): dynamic quantization")
