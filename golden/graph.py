@@ -403,6 +403,29 @@ class QuantGraph:
     def in_features(self):
         return next(layer.in_features for layer in self.layers if hasattr(layer, "weights"))
 
+    def summary(self):
+        """One JSON-able dict per layer: ``kind``, ``name``, ``source``, ``node``, the
+        input and output quantization (``scale`` as a float, ``zero_point``, ``signed``,
+        ``bits``), and for a linear layer ``in_features``, ``out_features``,
+        ``per_channel``, ``clip`` (``[lo, hi]``) and ``weight_bytes``; for a table layer
+        ``op`` and ``entries``."""
+        rows = []
+        for layer in self.layers:
+            row = {"kind": type(layer).__name__, "name": layer.name, "source": layer.source,
+                   "node": layer.node,
+                   **{side: {"scale": float(q.scale), "zero_point": q.zero_point,
+                             "signed": q.signed, "bits": q.bits}
+                      for side, q in (("x", layer.x), ("y", layer.y))}}
+            if isinstance(layer, LinearLayer):
+                row.update(in_features=layer.in_features, out_features=layer.out_features,
+                           per_channel=layer.per_channel, clip=[layer.lo, layer.hi],
+                           weight_bytes=layer.in_features * layer.out_features
+                           * -(-layer.w_bits // 8))
+            else:
+                row.update(op=layer.op, entries=int(layer.table.size))
+            rows.append(row)
+        return rows
+
     def quantize_input(self, x):
         """The first layer's codes of model input ``x`` (float32 or codes), 2-D."""
         x = np.asarray(x)

@@ -24,6 +24,7 @@ Run with ``-s`` to see the counts.
 
 import dataclasses
 import importlib.util
+import json
 import warnings
 
 import numpy as np
@@ -214,6 +215,9 @@ def test_import_keeps_the_files_parameters(case):
         assert relus
     else:
         assert not relus and not tables
+    rows = case["graph"].summary()
+    assert [r["kind"] for r in rows] == [type(layer).__name__ for layer in case["graph"].layers]
+    assert rows[0]["in_features"] == case["spec"][0][0] and json.dumps(rows)
 
 
 def test_a_wrong_golden_is_caught(case):

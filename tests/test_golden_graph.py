@@ -3,6 +3,7 @@ references and against NumPy's own float32 arithmetic, and the documented bound 
 the two requantization models (at most 1, only where a half-integer lies within
 |v| * 2**-22 of the exact v = acc * s_x * s_w / s_y)."""
 
+import json
 from fractions import Fraction
 
 import numpy as np
@@ -134,6 +135,11 @@ def test_graph_runs_the_chain_and_checks_it():
     assert np.array_equal(trace.layers[1], second(trace.layers[0], "integer"))
     assert trace.output.dtype == np.float32
     assert np.array_equal(trace.output, second_y.dequantize(trace.layers[1]))
+    rows = graph.summary()
+    assert [r["kind"] for r in rows] == ["LinearLayer", "LinearLayer"]
+    assert rows[1]["in_features"] == 6 and rows[1]["weight_bytes"] == 18
+    assert rows[0]["y"] == rows[1]["x"] and rows[0]["clip"] == [-128, 127]
+    json.dumps(rows)
     with pytest.raises(ValueError, match="requant"):
         graph.run(x, "float64")
     with pytest.raises(TypeError, match="float32"):
