@@ -19,7 +19,8 @@ and ``QGemm``, and the QOperator forms it runs as such):
   ``quantize_static`` writes it (any other bias scale is refused: the int32 bias is added
   in the accumulator, as onnxruntime's fusion does);
 - QOperator ``QLinearMatMul`` and ``com.microsoft`` ``QGemm`` (int32 bias ``C``; an output
-  scale and zero point required, ``alpha`` 1);
+  scale and zero point required, ``alpha`` 1); not ``MatMulInteger`` with float glue
+  (``Cast``, ``Mul``, ``QuantizeLinear``: a third requantization sequence, refused);
 - Relu and Clip: a Relu that ``quantize_static`` dropped is already the output's range
   (zero point = qmin); one between a MatMul/Gemm and its Q, or ``DQ -> Relu|Clip -> Q``
   that maps every code to a clip of itself (same scale and zero point), is folded into the
@@ -318,10 +319,13 @@ def _check_ops(g):
                                "or QLinear* node); quantize it first with onnxruntime."
                                "quantization.quantize_static (QDQ or QOperator format)")
     for node in g.graph.node:
-        if node.op_type in ("DynamicQuantizeLinear", "MatMulInteger"):
+        if node.op_type == "DynamicQuantizeLinear":
             _refuse(node, "dynamic quantization (scales computed at run time) is not "
                     "supported; quantize the model with onnxruntime.quantization."
                     "quantize_static")
+        if node.op_type == "MatMulInteger":
+            _refuse(node, "MatMulInteger with float glue (Cast, Mul) is not supported; "
+                    "quantize_static's QDQ or QOperator form is (QLinearMatMul, QGemm)")
         if node.op_type not in _OPS or (node.domain not in ("", "ai.onnx") and
                                         node.op_type != "QGemm"):
             _refuse(node, f"not supported; qdp compile takes quantized MLPs: {SUPPORTED}")

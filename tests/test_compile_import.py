@@ -425,7 +425,19 @@ def test_hand_written_forms_refused(kwargs, where):
     assert message.startswith(where), message
 
 
-def test_dynamic_quantization_is_refused_with_its_own_line():
+def test_dynamic_quantization_and_matmulinteger_are_refused_with_their_own_lines():
     dyn = helper.make_node("DynamicQuantizeLinear", ["d"], ["dq", "ds", "dz"], name="dyn")
     message = _refusal(_tiny_quantized([dyn]))
     assert message.startswith("node 'dyn' (DynamicQuantizeLinear): dynamic quantization")
+    mmi = helper.make_node("MatMulInteger", ["q", "q"], ["acc"], name="mmi")
+    message = _refusal(_tiny_quantized([mmi]))
+    assert message.startswith("node 'mmi' (MatMulInteger): MatMulInteger with float glue")
+
+
+def test_a_tensor_feeding_two_layers_is_refused():
+    nodes = [helper.make_node("Relu", ["d"], ["r1"], name="a"),
+             helper.make_node("Relu", ["d"], ["r2"], name="b"),
+             helper.make_node("Add", ["r1", "r2"], ["s"], name="join")]
+    message = _refusal(_tiny_quantized(nodes))
+    assert message == ("node 'dequant' (DequantizeLinear): its output tensor 'd' feeds 2 "
+                       "nodes; qdp compile takes a chain of layers")
