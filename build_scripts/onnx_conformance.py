@@ -13,7 +13,7 @@ difference is one the definition allows:
     such a code must equal the float32 requantization of the pair-saturated accumulator,
     and is counted as ``saturation``.
 ``onnxruntime``, ``requant="integer"``
-    a difference of 1 where a half-integer lies within ``|v| * 2**-22`` of the exact
+    a difference of 1 where a half-integer lies within ``|v| * 2**-21`` of the exact
     ``v = acc * s_x * s_w / s_y`` (the bound of :mod:`qdp.golden.graph`), or the saturation
     as above.
 ``reference``
@@ -21,8 +21,8 @@ difference is one the definition allows:
     MatMul/Gemm (and Add), QuantizeLinear. Its error is at most
     ``(K + 8) * 2**-23 * (sum_k |dx_k * dw_k| + |bias|) * rho`` output steps (a float32
     dot product of K terms, the dequantizations, the bias and the division), so a
-    difference of 1 is allowed where a half-integer lies within that plus ``|v| * 2**-22``
-    of ``v``. Its QLinearMatMul computes in float64 from the float32 ratio: ``|v| * 2**-22``.
+    difference of 1 is allowed where a half-integer lies within that plus ``|v| * 2**-21``
+    of ``v``. Its QLinearMatMul computes in float64 from the float32 ratio: ``|v| * 2**-21``.
     (It has no kernel for com.microsoft QGemm.)
 
 A :class:`~qdp.golden.TableLayer` has no accumulator: it must equal either runtime.
@@ -122,7 +122,7 @@ def _near_tie(layer, q_row, acc, j, float_sequence):
     """Whether ``acc * rho`` lies within the stated bound of a half-integer."""
     rho = _rho(layer, j)
     v = int(acc) * rho
-    bound = abs(v) * Fraction(1, 2 ** 22)
+    bound = abs(v) * Fraction(1, 2 ** 21)
     if float_sequence:
         dx = np.abs(q_row - layer.x.zero_point)
         dw = np.abs(layer.weights[:, j] - layer.w_zero[j])

@@ -44,10 +44,11 @@ monotone and maps 0 to the zero point, so ``Q(relu(v)) = max(Q(v), Q(0))``.
 **The two models differ by at most 1**, and only near a tie. With ``v = acc * rho``
 exact (from the file's float32 scales): ``|M / 2**S - rho| <= rho * (2**-32 + 2**-53)``
 (``M`` has its top bit set), so the integer model rounds a value within ``|v| * 2**-31``
-of ``v``; the float32 model rounds ``v`` perturbed by at most three float32 roundings
-(the cast of ``acc``, the ratio's two, the product), within ``|v| * 2**-22``. Both round
-half to even, so they agree unless a half-integer lies within ``|v| * 2**-22`` of ``v``,
-and then differ by exactly 1 (``|v| * 2**-22 < 1/2`` for every ``|v| < 2**21``; beyond
+of ``v``; the float32 model rounds ``v`` perturbed by at most four float32 roundings of
+relative error ``2**-24`` each (the ratio's two, the cast of ``acc`` -- exact below
+``2**24`` --, the product), within ``|v| * (4 * 2**-24 + 2**-40) < |v| * 2**-21``. Both
+round half to even, so they agree unless a half-integer lies within ``|v| * 2**-21`` of
+``v``, and then differ by exactly 1 (``|v| * 2**-21 < 1/2`` for every ``|v| < 2**20``; beyond
 that both saturate an 8-bit output); the clip to ``[lo, hi]`` is monotone and keeps that.
 qdp's tests count those elements against onnxruntime and check this condition for each.
 
