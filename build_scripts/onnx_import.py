@@ -339,6 +339,9 @@ def _check_io(g):
     value = inputs[0]
     tensor = value.type.tensor_type
     dims = tensor.shape.dim
+    if not tensor.HasField("shape"):
+        raise UnsupportedModel(f"input {value.name!r}: no shape; qdp compile takes "
+                               f"(batch, features) with a fixed feature count")
     if len(dims) != 2:
         raise UnsupportedModel(f"input {value.name!r}: rank {len(dims)}; qdp compile takes "
                                f"(batch, features)")

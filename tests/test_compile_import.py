@@ -49,6 +49,7 @@ MODELS = {
     "64-48-10 gemm u8s8 per-channel": ((64, 48, 10), "gemm", "u8", True, False, "qdq"),
     "64-32-16-10 gemm s8s8 relu kept": ((64, 32, 16, 10), "gemm", "s8", False, True, "qdq"),
     "64-32-10 gemm s8s8 requantized relu": ((64, 32, 10), "gemm", "s8", True, True, "qdq"),
+    "64-24-10 gemm u8u8 per-tensor": ((64, 24, 10), "gemm", "u8u8", False, False, "qdq"),
     "64-48-10 qgemm s8s8 qoperator": ((64, 48, 10), "gemm", "s8", True, False, "qoperator"),
     "64-40-10 qlinearmatmul u8s8 qoperator": ((64, 40, 10), "nobias", "u8", False, False,
                                               "qoperator"),
@@ -108,7 +109,8 @@ def _quantized(spec, tmp, seed):
     quantize_static(str(float_path), str(q_path), Reader(),
                     quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
                     activation_type=QuantType.QInt8 if act == "s8" else QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, per_channel=per_channel,
+                    weight_type=QuantType.QUInt8 if act == "u8u8" else QuantType.QInt8,
+                    per_channel=per_channel,
                     extra_options={"ActivationSymmetric": symmetric})
     model = onnx.load(str(q_path))
     if widths == (64, 32, 10):
@@ -194,7 +196,7 @@ def test_golden_against_the_reference_evaluator_is_bounded(case, requant):
 def test_import_keeps_the_files_parameters(case):
     """Weights are the file's, bit for bit; Relus are folded or tabulated."""
     inits = {t.name: numpy_helper.to_array(t) for t in case["model"].graph.initializer}
-    weights = [v for k, v in inits.items() if v.dtype == np.int8 and v.ndim == 2]
+    weights = [v for k, v in inits.items() if v.dtype in (np.int8, np.uint8) and v.ndim == 2]
     linear = [layer for layer in case["graph"].layers if isinstance(layer, LinearLayer)]
     assert len(weights) == len(linear)
     for layer in linear:
