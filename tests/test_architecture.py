@@ -29,7 +29,8 @@ HDL_FROM_GOLDEN = {"golden.rounding", "golden.saturation", "golden.lfsr", "golde
                    "golden.mx", "golden.nf4"}
 #: Optional dependencies that a function may import where it needs them (with a clear
 #: error when missing); everything else is imported at the top of its module.
-OPTIONAL = {"onnx", "onnxruntime", "torch", "sklearn", "z3", "matplotlib"}
+OPTIONAL = {"onnx", "onnxruntime", "torch", "sklearn", "z3", "matplotlib",
+            "dask", "distributed", "dask_jobqueue", "tqdm"}
 MAX_CODE_LINES = 120
 
 
