@@ -1,8 +1,11 @@
-"""The ``qdp`` command: list, generate, verify, synthesize and prove blocks; run the demo.
+"""The ``qdp`` command: list, generate, verify, synthesize, prove and sweep blocks; run the
+demo.
 
-Exit status: 0 success (bit-exact, proved); 1 a mismatch against the golden model or a
-failed proof; 2 a configuration error -- a bad parameter, an unknown block, a missing
-simulator -- as one line on stderr; 3 a bench that crashed (one line with the reason).
+Exit status: 0 success (bit-exact, proved); 1 a mismatch against the golden model, a
+failed proof or a sweep with failed points; 2 a configuration error -- a bad parameter,
+an unknown block, a missing simulator, an unreachable scheduler -- as one line on stderr;
+3 a bench that crashed (one line with the reason); 130 a sweep interrupted (its stored
+rows stay, the same command runs the rest).
 ``verify`` and ``demo`` leave no files behind unless ``--workdir`` is given.
 """
 
@@ -10,6 +13,7 @@ import argparse
 import contextlib
 import importlib.metadata
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -25,11 +29,18 @@ from ..sim.module import Module
 from ..sim.runner import run_bench
 from ..sim.toolchain import missing_tools as missing_sim_tools
 from .demo import run_demo
+from .sweep import grid_points, parse_grid, pending, run_sweep
+from .sweep_cluster import CONNECT_TIMEOUT, dask_client, missing_dask
+from .sweep_db import SweepDB
+from .sweep_report import write_report as write_sweep_report
+from .synth import missing_tools as missing_synth_tools
 from .synth import report_markdown, synthesize, write_report
 
-__all__ = ["main", "EXIT_OK", "EXIT_MISMATCH", "EXIT_USAGE", "EXIT_CRASH"]
+__all__ = ["main", "EXIT_OK", "EXIT_MISMATCH", "EXIT_USAGE", "EXIT_CRASH",
+           "EXIT_INTERRUPTED"]
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_CRASH = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130                  # the shell's status for a SIGINT
 SEED_RANGE = (0, (1 << 32) - 1)
 
 
@@ -78,6 +89,14 @@ def _int(text):
         return int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _seeds(text):
+    try:
+        return list(dict.fromkeys(int(p, 0) for p in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") \
+            from None
 
 
 def _add_block_params(parser, block):
@@ -182,7 +201,52 @@ def _make_parser():
                                help="record waveforms (Verilator: dump.vcd, Icarus: <module>.fst)")
                 p.add_argument("--workdir", type=Path,
                                help="keep the simulation log and summary here")
+    _add_sweep_parser(verbs)
     return parser
+
+
+def _add_sweep_parser(verbs):
+    sweep = verbs.add_parser("sweep", help="synthesize (and verify) a grid of configurations, "
+                                           "one Dask task each; results in SQLite")
+    sweep.add_argument("--report", type=Path, metavar="FILE.sqlite",
+                       help="print a sweep's results as a Markdown table and write its Pareto "
+                            "plot (instead of BLOCK ...)")
+    sweep.add_argument("--plot", type=Path, metavar="FILE.png",
+                       help="with --report: the plot's file (default FILE-pareto.png)")
+    blocks = sweep.add_subparsers(dest="block", required=False, parser_class=_Parser,
+                                  metavar="BLOCK")
+    for block in BLOCKS.values():
+        p = blocks.add_parser(block.name, help=block.summary)
+        _add_block_params(p, block)
+        p.add_argument("--grid", nargs="+", action="extend", default=[],
+                       metavar="NAME=V1,V2", help="swept parameters; the points are the "
+                       "product of their values (other parameters: as given, or defaults)")
+        p.add_argument("--random", type=_int, metavar="N",
+                       help="only N configurations of the grid, drawn at random")
+        p.add_argument("--random-seed", type=_int, default=0, metavar="N",
+                       help="seed of --random's draw (default 0: a rerun draws the same)")
+        p.add_argument("--target", choices=("ecp5", "ice40"), default="ecp5",
+                       help="ecp5 (out of context, default) or ice40 (in the harness)")
+        p.add_argument("--seeds", type=_seeds, default=[1], metavar="S1,S2",
+                       help="nextpnr placement (and stimulus) seeds, a run each (default 1)")
+        p.add_argument("--verify", type=_int, metavar="VECTORS",
+                       help="also run the golden-checked bench on VECTORS elements per point")
+        p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
+                       help="simulator for --verify (default verilator)")
+        p.add_argument("--db", type=Path, required=True, metavar="FILE.sqlite",
+                       help="the results: one row per point and seed; points stored there "
+                            "already are skipped")
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--scheduler", metavar="ADDRESS",
+                           help="a running Dask scheduler (tcp://host:8786) instead of a "
+                                "local cluster")
+        where.add_argument("--workers", type=_int, metavar="N",
+                           help="worker processes of the local cluster (default: one per "
+                                "CPU)")
+        p.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT, metavar="S",
+                       help=f"seconds to wait for --scheduler (default {CONNECT_TIMEOUT:g})")
+        p.add_argument("--retry-failed", action="store_true",
+                       help="run the points stored as failed again")
 
 
 def _shown(value):
@@ -353,6 +417,64 @@ def _verify(args):
     return status
 
 
+def _sweep_points(args):
+    """The sweep's points and verification, every check done before any task starts."""
+    if args.random is not None and args.random < 1:
+        raise ValueError(f"random: must be >= 1, got {args.random}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"workers: must be >= 1, got {args.workers}")
+    grid = parse_grid(args.block, args.grid)
+    points = grid_points(args.block, _block_params(args), grid, targets=(args.target,),
+                         seeds=args.seeds, sample=args.random, sample_seed=args.random_seed)
+    verify = None
+    if args.verify is not None:
+        if args.verify < 1:
+            raise ValueError(f"verify: must be >= 1 vectors, got {args.verify}")
+        verify = {"sim": args.sim, "vectors": args.verify}
+    # On a remote cluster the tools are the workers' business; here they must be present.
+    missing = missing_dask() + ([] if args.scheduler else missing_synth_tools(args.target)
+                                + (missing_sim_tools(args.sim) if verify else []))
+    if missing:
+        raise RuntimeError(f"sweep needs {', '.join(missing)}, which is not installed "
+                           f"(pip install 'qdp[synth]')")
+    return points, verify
+
+
+def _sweep(args):
+    if args.block is None:
+        if args.report is None:
+            raise ValueError("sweep: give a BLOCK and --grid to run, or --report FILE.sqlite")
+        markdown, plot = write_sweep_report(args.report, args.plot)
+        print(markdown, end="")
+        print(f"plot: {plot}")
+        return EXIT_OK
+    if args.report is not None or args.plot is not None:
+        raise ValueError("sweep: --report and --plot read a sweep; give them without BLOCK")
+    points, verify = _sweep_points(args)
+    with SweepDB(args.db) as db:
+        todo = pending(points, db, retry_failed=args.retry_failed)
+        where = args.scheduler or f"{args.workers or os.cpu_count()} local workers"
+        print(f"{args.block}: {len(points)} points, {len(points) - len(todo)} already in "
+              f"{args.db}, {len(todo)} to run" + (f" on {where}" if todo else ""), flush=True)
+        if todo:
+            try:
+                with dask_client(args.scheduler, args.workers,
+                                 connect_timeout=args.connect_timeout) as client:
+                    run_sweep(points, db, client, verify=verify)
+            except KeyboardInterrupt:
+                stored = len(db.done() & {p.key for p in points})
+                print(f"qdp: interrupted: {stored} of {len(points)} points stored in "
+                      f"{args.db}; the same command runs the rest", file=sys.stderr)
+                return EXIT_INTERRUPTED
+        keys = {p.key for p in points}
+        mine = [r for r in db.rows() if (r["block"], r["params_hash"], r["target"], r["seed"])
+                in keys]
+    counts = {s: sum(r["status"] == s for r in mine) for s in ("ok", "does-not-fit", "failed")}
+    print(f"{args.db}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+          + (" (--retry-failed runs the failed ones again)" if counts["failed"] else ""))
+    return EXIT_MISMATCH if counts["failed"] else EXIT_OK
+
+
 def main(argv=None):
     try:
         args = _make_parser().parse_args(argv)
@@ -365,6 +487,8 @@ def main(argv=None):
             return _synth(args)
         if args.verb == "prove":
             return _prove(args)
+        if args.verb == "sweep":
+            return _sweep(args)
         if args.verb == "demo":
             _check_workdir(args.workdir)
             return run_demo(("verilator", "icarus") if args.sim == "both" else (args.sim,),
