@@ -1,17 +1,24 @@
 """The reference sweep: resources, Fmax and simulation speed of every block, in one table.
 
-For each reference configuration this synthesizes, places and routes the block on ECP5
-(LFE5U-85F, speed 8, out of context) and on iCE40 UP5K (inside the serializing harness)
-with :func:`qdp.build_scripts.synth.synthesize`, and runs its golden-checked cocotb bench
-on Verilator and on Icarus with continuous input and an always-ready output, timing the
-run. A configuration that does not fit a device is a row that says why. Writes
+:data:`REFERENCE` is a named list of configurations of the sweep engine
+(:mod:`qdp.build_scripts.sweep`, as ``qdp sweep`` runs it): each configuration is
+synthesized, placed and routed on ECP5 (LFE5U-85F, speed 8, out of context) and on
+iCE40 UP5K (inside the serializing harness) as one Dask task per target on a local
+cluster (``--workers``, or ``--scheduler`` for a running one), its row stored in
+``bench.sqlite`` in the output folder as the task finishes. Then, on this machine and one
+at a time, so that nothing else runs beside the timed simulator, its golden-checked
+cocotb bench runs on Verilator and on Icarus with continuous input and an always-ready
+output. A configuration that does not fit a device is a row that says why; a synthesis
+that fails is left out of the table, named on stderr, and the exit status is 1. Writes
 ``bench.json`` and ``bench.md``; each figure carries its date, seed and tool versions.
 
     python -m qdp.build_scripts.bench -o build/bench
 
 ``--only``, ``--label``, ``--targets`` and ``--sims`` measure part of the sweep; the figures of an
 earlier ``bench.json`` in the output folder that this run does not measure are kept
-(``--fresh`` drops them), so a sweep can be completed or refreshed piece by piece.
+(``--fresh`` drops them), so a sweep can be completed or refreshed piece by piece. Each
+run synthesizes what it selects again, unless ``--resume``: then the rows already in
+``bench.sqlite`` stand and only the missing ones run (an interrupted bench goes on).
 
 Simulation speed is output elements checked per wall-clock second of the cocotb test as
 cocotb times it, with the bulk driver and with the per-cycle driver on the same stimulus
@@ -23,7 +30,7 @@ import argparse
 import datetime
 import json
 import platform
-import tempfile
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +40,15 @@ from ..sim.toolchain import SIMULATORS, missing_tools
 from ._report import write_report
 from .bench_sim import compare
 from ..blocks import get_block
-from .synth import TARGETS, DoesNotFit, synthesize, tool_versions
+from .sweep import make_point, pending, run_sweep
+from .sweep_cluster import dask_client
+from .sweep_db import SweepDB
+from .synth import TARGETS
 
-__all__ = ["REFERENCE", "Reference", "main"]
+__all__ = ["DB_NAME", "REFERENCE", "Reference", "main", "reference_points", "synth_figures"]
+
+#: The sweep database in the output folder.
+DB_NAME = "bench.sqlite"
 
 
 @dataclass(frozen=True)
@@ -85,19 +98,50 @@ REFERENCE = [
 ]
 
 
-def synth_row(ref, target, seed):
-    """The synthesis figures of ``ref`` on ``target``, or why it does not fit."""
-    with tempfile.TemporaryDirectory(prefix="qdp-bench-synth-") as workdir:
-        try:
-            r = synthesize(ref.block, ref.params, target=target, seed=seed, workdir=workdir)
-        except DoesNotFit as error:
-            # The reason without the block's parameters and without the (removed) log.
-            return {"fits": False, "reason": error.reason}
-    return {"fits": True, "luts": r["luts"], "ffs": r["ffs"], "dsps": r["dsps"],
-            "brams": r["brams"], "fmax_mhz": r["fmax_mhz"], "freq_mhz": r["freq_mhz"],
-            "timing_met": r["timing_met"],
-            "critical_path": r["critical_path"], "harness": r["harness"],
-            "device": r["device"], "seconds": r["seconds"]}
+def reference_points(refs, targets, seed):
+    """``[(ref, target, Point)]``: the sweep engine's points of ``refs``."""
+    return [(ref, target, make_point(ref.block, ref.params, target, seed))
+            for ref in refs for target in targets]
+
+
+def synth_figures(row):
+    """The ``bench.json`` synthesis entry of a sweep row that is ok or does not fit
+    (without date, seed and tools): the figures, or the reason without the block's
+    parameters and without the log."""
+    if row["status"] == "does-not-fit":
+        return {"fits": False, "reason": row["reason"]}
+    return {"fits": True, **{k: row[k] for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz",
+                                                 "freq_mhz")},
+            "timing_met": bool(row["timing_met"]), "critical_path": row["critical_path"],
+            "harness": row["harness"], "device": row["device"],
+            "seconds": row["stage_seconds"]}
+
+
+def _synthesize(refs, rows, args):
+    """Synthesize ``refs`` on the sweep engine and put their figures into ``rows``; return
+    one line per failed synthesis."""
+    planned = reference_points(refs, args.targets, args.seed)
+    points = [point for _, _, point in planned]
+    if not points:
+        return []
+    with SweepDB(args.output / DB_NAME) as db:
+        if not args.resume:
+            db.forget([p.key for p in points])
+        if pending(points, db):
+            with dask_client(args.scheduler, args.workers) as client:
+                run_sweep(points, db, client)
+        stored = {(r["block"], r["params_hash"], r["target"], r["seed"]): r
+                  for r in db.rows()}
+    failures = []
+    for ref, target, point in planned:
+        row = stored[point.key]
+        if row["status"] == "failed":
+            failures.append(f"{ref.block} {ref.label} on {target}: {row['reason']}")
+            continue
+        rows[_key(ref.block, ref.params)]["synth"][target] = {
+            **synth_figures(row), "date": row["finished_at"][:10], "seed": point.seed,
+            "tools": row["tools"]}
+    return failures
 
 
 def sim_row(ref, sim, vectors, seed):
@@ -148,28 +192,32 @@ def main(argv=None):
     parser.add_argument("--fresh", action="store_true",
                         help="forget the figures of an earlier bench.json in the output "
                              "folder (default: keep those this run does not measure)")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"keep the synthesis rows already in {DB_NAME} in the output "
+                             "folder and run only the missing ones (default: synthesize "
+                             "again what this run selects)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="synthesis worker processes (default: one per CPU)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="synthesize on a running Dask scheduler (tcp://host:8786)")
     args = parser.parse_args(argv)
     refs = [r for r in REFERENCE if (not args.only or r.block in args.only)
             and (args.label is None or args.label in r.label)]
     sims = [sim for sim in args.sims if not missing_tools(sim)]
     rows = _rows(None if args.fresh else args.output / "bench.json")
-    steps = [(ref, kind, name) for ref in refs
-             for kind, names in (("synth", args.targets), ("sim", sims)) for name in names]
+    failures = _synthesize(refs, rows, args)
+    # Timed one at a time on this machine, after the synthesis: a simulator's speed is
+    # only worth reporting with nothing else running beside it.
+    steps = [(ref, name) for ref in refs for name in sims]
     today = datetime.date.today().isoformat()
     with tqdm(steps, unit="step", dynamic_ncols=True) as progress:
-        for ref, kind, name in progress:
-            progress.set_description(f"{ref.block} {ref.label}: {kind} {name}")
-            row = rows[_key(ref.block, ref.params)]
-            if kind == "synth":
-                result = synth_row(ref, name, args.seed)
-                shown = _fmt_synth(result)
-            else:
-                result = sim_row(ref, name, args.vectors, args.seed)
-                shown = _fmt_sim(result)
-            row[kind][name] = {**result, "date": today, "seed": args.seed,
-                               **({"tools": tool_versions(name)} if kind == "synth" else
-                                  {"vectors": args.vectors})}
-            progress.write(f"{ref.block:9} {ref.label:28} {name:9} {shown}")
+        for ref, name in progress:
+            progress.set_description(f"{ref.block} {ref.label}: sim {name}")
+            result = sim_row(ref, name, args.vectors, args.seed)
+            rows[_key(ref.block, ref.params)]["sim"][name] = {
+                **result, "date": today, "seed": args.seed, "vectors": args.vectors}
+            progress.write(f"{ref.block:9} {ref.label:28} {name:9} {_fmt_sim(result)}")
     report = {"python": platform.python_version(), "machine": platform.machine(),
               "rows": list(rows.values())}
     targets = [t for t in TARGETS if any(t in r["synth"] for r in rows.values())]
@@ -183,6 +231,9 @@ def main(argv=None):
              + [_fmt_sim(row["sim"].get(sim)) for sim in simulators]
              for row in rows.values()]
     write_report(args.output, "bench", report, header, table)
+    for line in failures:
+        print(f"bench: synthesis failed: {line}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _key(block, params):
@@ -206,4 +257,4 @@ def _rows(previous):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,10 +1,32 @@
-"""The reference sweep: its rows, its "does not fit" reasons and its report files."""
+"""The reference sweep: its rows, its "does not fit" reasons and its report files, run on
+the sweep engine (with synthesis replaced, on a cluster of threads in this process so
+that the replacement reaches the tasks)."""
 
+import functools
 import json
 
 import pytest
-from qdp.build_scripts import bench
+from qdp.build_scripts import bench, sweep, sweep_cluster
+from qdp.build_scripts.sweep_db import SweepDB
 from qdp.build_scripts.synth import DoesNotFit
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    """The bench's cluster as worker threads of this process; returns a function that
+    replaces synthesis in the tasks (a report of ``figures``, or an exception)."""
+    monkeypatch.setattr(bench, "dask_client",
+                        functools.partial(sweep_cluster.dask_client, processes=False))
+    monkeypatch.setattr(sweep, "tool_versions", lambda target: {"yosys": "test"})
+
+    def replace(outcome):
+        def synthesize(block, params, *, target, seed, **kwargs):
+            if isinstance(outcome, Exception):
+                raise outcome
+            return {**outcome, "critical_path": None, "harness": None, "device": target,
+                    "seconds": {"yosys": 0.1}}
+        monkeypatch.setattr(sweep, "synthesize", synthesize)
+    return replace
 
 
 def test_reference_sweep_has_the_reference_configurations():
@@ -19,43 +41,48 @@ def test_reference_sweep_has_the_reference_configurations():
     assert {"quantize-linear", "dequantize-linear"} <= {r.block for r in bench.REFERENCE}
 
 
-def test_a_configuration_that_does_not_fit_is_a_row_with_its_reason(monkeypatch, tmp_path):
-    """synth_row keeps the reason (without the parameters and the removed log), and the
-    sweep's table shows it in the configuration's cell."""
-    def synthesize(block, params, **kwargs):
-        raise DoesNotFit("mac-array (rows=16, cols=16)", "iCE40UP5K",
-                         "needs 256 DSPs (ICESTORM_DSP), device has 8",
-                         "/tmp/qdp-synth-log-x/nextpnr.log")
-    monkeypatch.setattr(bench, "synthesize", synthesize)
-    monkeypatch.setattr(bench, "tool_versions", lambda target: {"yosys": "test"})
+def test_a_configuration_that_does_not_fit_is_a_row_with_its_reason(engine, tmp_path):
+    """The engine's row keeps the reason (without the parameters and the removed log), and
+    the sweep's table shows it in the configuration's cell."""
     reason = "needs 256 DSPs (ICESTORM_DSP), device has 8"
-    row = bench.synth_row(next(r for r in bench.REFERENCE if r.label == "16×16 int8"),
-                          "ice40", seed=1)
-    assert row == {"fits": False, "reason": reason}
-    bench.main(["--only", "mac-array", "--targets", "ice40", "--sims", "-o", str(tmp_path)])
+    engine(DoesNotFit("mac-array (rows=16, cols=16)", "iCE40UP5K", reason,
+                      "/tmp/qdp-synth-log-x/nextpnr.log"))
+    ref = next(r for r in bench.REFERENCE if r.label == "16×16 int8")
+    (_, _, point), = bench.reference_points([ref], ["ice40"], 1)
+    row = sweep.run_point(point)
+    assert (row["status"], row["reason"]) == ("does-not-fit", reason)
+    assert bench.synth_figures(row) == {"fits": False, "reason": reason}
+    assert bench.main(["--only", "mac-array", "--targets", "ice40", "--sims",
+                       "-o", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
     assert [r["synth"]["ice40"]["reason"] for r in rows if r["block"] == "mac-array"] == \
         [reason] * 3
+    assert all(r["synth"]["ice40"]["tools"] == {"yosys": "test"} for r in rows
+               if r["block"] == "mac-array")
     cells = [line.split(" | ") for line in (tmp_path / "bench.md").read_text().splitlines()
              if line.startswith("| mac-array | ")]
     assert [cell[-1] for cell in cells] == [reason + " |"] * 3
 
 
-def test_other_synthesis_errors_are_not_hidden(monkeypatch):
-    def synthesize(block, params, **kwargs):
-        raise ValueError("lanes: 0 is out of range")
-    monkeypatch.setattr(bench, "synthesize", synthesize)
-    with pytest.raises(ValueError, match="lanes"):
-        bench.synth_row(bench.REFERENCE[0], "ecp5", seed=1)
+def test_other_synthesis_errors_are_not_hidden(engine, tmp_path, capsys):
+    """A synthesis that fails is named on stderr with its reason, has no figure in the
+    table, and makes the exit status 1."""
+    engine(RuntimeError("nextpnr failed on quantizer: ERROR: boom"))
+    assert bench.main(["--only", "quantizer", "--targets", "ecp5", "--sims",
+                       "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("bench: synthesis failed: quantizer ") == 2
+    assert "synthesis: RuntimeError: nextpnr failed on quantizer: ERROR: boom" in err
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert all(not r["synth"] for r in rows)
 
 
-def test_sweep_writes_json_and_markdown_and_keeps_earlier_figures(tmp_path, monkeypatch):
+def test_sweep_writes_json_and_markdown_and_keeps_earlier_figures(tmp_path, engine):
     """A real (short) timed simulation, with synthesis replaced by fixed figures; a second
-    run over other blocks keeps the first run's figures, ``--fresh`` drops them."""
-    figures = {"fits": True, "luts": 10, "ffs": 20, "dsps": 4, "brams": 0, "fmax_mhz": 300.4,
-               "freq_mhz": 250.0, "timing_met": True}
-    monkeypatch.setattr(bench, "synth_row", lambda ref, target, seed: figures)
-    monkeypatch.setattr(bench, "tool_versions", lambda target: {"yosys": "test"})
+    run over other blocks keeps the first run's figures, ``--fresh`` drops them; the
+    synthesis rows are in the output folder's sweep database."""
+    engine({"luts": 10, "ffs": 20, "dsps": 4, "brams": 0, "fmax_mhz": 300.4,
+            "freq_mhz": 250.0, "timing_met": True})
     bench.main(["--only", "quantizer", "--sims", "verilator", "--vectors", "400",
                 "-o", str(tmp_path)])
     report = json.loads((tmp_path / "bench.json").read_text())
@@ -63,6 +90,11 @@ def test_sweep_writes_json_and_markdown_and_keeps_earlier_figures(tmp_path, monk
     measured = [r for r in report["rows"] if r["block"] == "quantizer"]
     for row in measured:
         assert set(row["synth"]) == {"ecp5", "ice40"}
+        assert row["synth"]["ecp5"] == {
+            "fits": True, "luts": 10, "ffs": 20, "dsps": 4, "brams": 0, "fmax_mhz": 300.4,
+            "freq_mhz": 250.0, "timing_met": True, "critical_path": None, "harness": None,
+            "device": "ecp5", "seconds": {"yosys": 0.1}, "date": row["synth"]["ecp5"]["date"],
+            "seed": 1, "tools": {"yosys": "test"}}
         speed = row["sim"]["verilator"]
         for driver in ("bulk", "cycle"):
             assert speed[driver]["elements"] >= 400 and speed[driver]["beats_per_second"] > 0
@@ -83,3 +115,8 @@ def test_sweep_writes_json_and_markdown_and_keeps_earlier_figures(tmp_path, monk
     markdown = (tmp_path / "bench.md").read_text()
     assert markdown.count("300 MHz, 10 LUT, 20 FF, 4 DSP") == absmax_rows
     assert "Verilator" not in markdown
+    with SweepDB(tmp_path / bench.DB_NAME) as db:
+        stored = db.rows()
+    assert sorted((r["block"], r["target"]) for r in stored) == sorted(
+        [("quantizer", t) for t in ("ecp5", "ice40") for _ in range(2)]
+        + [("absmax", "ecp5")] * absmax_rows)
