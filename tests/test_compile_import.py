@@ -172,6 +172,23 @@ def test_float32_whole_network_equals_onnxruntime(case):
         assert np.array_equal(got, case["ort"][layer.name].astype(np.int64)), layer.name
 
 
+def test_onnxruntime_runs_every_linear_layer_as_an_integer_kernel(case, tmp_path):
+    """What the float32 equality means: onnxruntime fused every QDQ MatMul/Gemm into
+    QLinearMatMul or QGemm (or the file is QOperator), so no layer ran in float."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    options.log_severity_level = 3
+    ort.InferenceSession(case["model"].SerializeToString(), options,
+                         providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    linear = [op for op in ops if op in ("QGemm", "QLinearMatMul", "MatMul", "Gemm")]
+    assert linear and set(linear) <= {"QGemm", "QLinearMatMul"}, ops
+    assert len(linear) == sum(isinstance(layer, LinearLayer)
+                              for layer in case["graph"].layers)
+
+
 def test_integer_requant_against_onnxruntime_is_bounded(case):
     reports = compare_layers(case["model"], case["graph"], case["ort"], "integer")
     print(f"\n{case['name']}: integer vs onnxruntime: {_summary(reports)}")
