@@ -159,15 +159,21 @@ def _weights(node, w, scale, zero, per_output, what):
             w.dtype == np.int8)
 
 
-def _dq_weights(g, node, name, transposed):
-    """The weights behind ``name`` (DequantizeLinear of an initializer) as ``_weights``."""
+def _dq_constant(g, node, name, what, subject, expected):
+    """``(dq, codes, scale, zero)`` of the DequantizeLinear of an initializer behind
+    input ``name`` of ``node`` (``zero`` None when absent); refused if it is anything else."""
     dq = g.producer.get(name)
     if dq is None or dq.op_type != "DequantizeLinear":
-        _refuse(node, f"its weights ({name}) must be a DequantizeLinear of an int8/uint8 "
-                f"initializer (a float weight is not quantized)")
-    w = g.const(dq, 0, "weight")
-    scale = g.const(dq, 1, "weight scale")
-    zero = g.const(dq, 2, "weight zero point", optional=True)
+        _refuse(node, f"its {subject} ({name}) must be a DequantizeLinear of {expected}")
+    return (dq, g.const(dq, 0, what), g.const(dq, 1, f"{what} scale"),
+            g.const(dq, 2, f"{what} zero point", optional=True))
+
+
+def _dq_weights(g, node, name, transposed):
+    """The weights behind ``name`` (DequantizeLinear of an initializer) as ``_weights``."""
+    dq, w, scale, zero = _dq_constant(g, node, name, "weight", "weights",
+                                      "an int8/uint8 initializer (a float weight is not "
+                                      "quantized)")
     if _attrs(dq).get("block_size", 0):
         _refuse(dq, "blocked quantization (block_size) is not supported")
     axis = _attrs(dq).get("axis", 1) % max(w.ndim, 1)
@@ -179,13 +185,8 @@ def _dq_weights(g, node, name, transposed):
 def _dq_bias(g, node, name, x, w_scale):
     """The int32 bias behind ``name``: DequantizeLinear of an int32 initializer, zero
     point 0, scale ``fl32(x.scale * w_scale)`` per channel (as quantize_static writes)."""
-    dq = g.producer.get(name)
-    if dq is None or dq.op_type != "DequantizeLinear":
-        _refuse(node, f"its bias ({name}) must be a DequantizeLinear of an int32 "
-                f"initializer, as quantize_static writes it")
-    b = g.const(dq, 0, "bias")
-    scale = g.const(dq, 1, "bias scale")
-    zero = g.const(dq, 2, "bias zero point", optional=True)
+    _, b, scale, zero = _dq_constant(g, node, name, "bias", "bias",
+                                     "an int32 initializer, as quantize_static writes it")
     n = w_scale.size
     if b.dtype != np.int32 or b.size != n:
         _refuse(node, f"its bias must be {n} int32 values (got {b.dtype} {b.shape})")
