@@ -27,7 +27,6 @@ import dataclasses
 import re
 from fractions import Fraction
 
-import ml_dtypes
 import numpy as np
 
 from .rounding import DETERMINISTIC_MODES, NEAREST_MODES
@@ -95,7 +94,8 @@ class FloatFormat:
 
     @property
     def dtype(self):
-        return _DTYPES.get((self.exp_bits, self.man_bits))
+        dtype = _DTYPES.get((self.exp_bits, self.man_bits))
+        return dtype() if callable(dtype) else dtype
 
     @property
     def inf_bits(self):
@@ -140,8 +140,14 @@ BF16 = FloatFormat("bf16", 8, 7)
 FP16 = FloatFormat("fp16", 5, 10)
 #: The named formats, by the names the CLI and the golden functions take.
 FORMATS = {f.name: f for f in (FP32, BF16, FP16)}
-_DTYPES = {(8, 23): np.dtype(np.float32), (8, 7): np.dtype(ml_dtypes.bfloat16),
-           (5, 10): np.dtype(np.float16)}
+def _bfloat16():
+    # ml_dtypes is imported on first use: its import costs about half a second of CPU,
+    # paid by every simulator launch of a bench that has no bfloat16 in it.
+    import ml_dtypes
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+_DTYPES = {(8, 23): np.dtype(np.float32), (8, 7): _bfloat16, (5, 10): np.dtype(np.float16)}
 _UINTS = {8: np.uint8, 16: np.uint16, 32: np.uint32}
 _CUSTOM = re.compile(r"e(\d+)m(\d+)")
 

@@ -31,7 +31,6 @@ Dequantization
 
 import dataclasses
 
-import ml_dtypes
 import numpy as np
 
 from . import floats
@@ -58,8 +57,11 @@ class ElementFormat:
         ``man_bits`` fraction bits).
     max_value : float
         The largest finite magnitude (saturation bound).
+    dtype_name : str or None
+        The name of the ``ml_dtypes`` type of the same encoding.
     dtype : numpy dtype or None
-        The ``ml_dtypes`` dtype of the same encoding (references in the tests).
+        That type (references in the tests); ``ml_dtypes`` is imported on first use, as
+        its import costs about half a second of CPU in every simulator launch.
     """
 
     name: str
@@ -67,7 +69,14 @@ class ElementFormat:
     man_bits: int
     bias: int
     max_value: float
-    dtype: object
+    dtype_name: object
+
+    @property
+    def dtype(self):
+        if self.dtype_name is None:
+            return None
+        import ml_dtypes
+        return np.dtype(getattr(ml_dtypes, self.dtype_name))
 
     @property
     def width(self):
@@ -101,11 +110,11 @@ class ElementFormat:
 
 MX_ELEMENTS = {f.name: f for f in (
     ElementFormat("int8", 0, 6, 0, 127 / 64, None),
-    ElementFormat("fp8_e4m3", 4, 3, 7, 448.0, np.dtype(ml_dtypes.float8_e4m3fn)),
-    ElementFormat("fp8_e5m2", 5, 2, 15, 57344.0, np.dtype(ml_dtypes.float8_e5m2)),
-    ElementFormat("fp6_e3m2", 3, 2, 3, 28.0, np.dtype(ml_dtypes.float6_e3m2fn)),
-    ElementFormat("fp6_e2m3", 2, 3, 1, 7.5, np.dtype(ml_dtypes.float6_e2m3fn)),
-    ElementFormat("fp4_e2m1", 2, 1, 1, 6.0, np.dtype(ml_dtypes.float4_e2m1fn)),
+    ElementFormat("fp8_e4m3", 4, 3, 7, 448.0, "float8_e4m3fn"),
+    ElementFormat("fp8_e5m2", 5, 2, 15, 57344.0, "float8_e5m2"),
+    ElementFormat("fp6_e3m2", 3, 2, 3, 28.0, "float6_e3m2fn"),
+    ElementFormat("fp6_e2m3", 2, 3, 1, 7.5, "float6_e2m3fn"),
+    ElementFormat("fp4_e2m1", 2, 1, 1, 6.0, "float4_e2m1fn"),
 )}
 
 def element_format(element):
