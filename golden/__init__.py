@@ -14,7 +14,8 @@ from .quantizer import (quantize, requantize_tflite, multiplier_from_scale,
 from .absmax import blockwise_absmax, dequantize_blockwise, block_constant, stochastic_random
 from .mac_array import matmul_int
 from .qlinear import qlinear
-from .graph import REQUANT_MODELS, Quant, LinearLayer, TableLayer, QuantGraph, Trace
+from .graph import (REQUANT_MODELS, Quant, LinearLayer, TableLayer, QuantGraph, Trace,
+                    qlinear_params)
 from .floats import FloatFormat, FP32, BF16, FP16, float_format
 from .quantize_linear import quantize_linear
 from .dequantize_linear import dequantize_linear
@@ -36,6 +37,7 @@ __all__ = [
     "blockwise_absmax", "dequantize_blockwise", "block_constant", "stochastic_random",
     "matmul_int", "qlinear",
     "REQUANT_MODELS", "Quant", "LinearLayer", "TableLayer", "QuantGraph", "Trace",
+    "qlinear_params",
     "FloatFormat", "FP32", "BF16", "FP16", "float_format", "quantize_linear",
     "dequantize_linear", "MX_ELEMENTS", "mx_quantize", "mx_dequantize", "nf4_quantize", "nf4_codes", "nf4_values",
     "nf4_dequantize", "mx_matmul", "double_quantize", "double_dequantize", "group_quantize",

@@ -63,6 +63,11 @@ hardware).
 :func:`~qdp.golden.dequantize_linear`) and :meth:`QuantGraph.run`, which returns every
 layer's output (:class:`Trace`). The layers are a list in order; each layer names the
 tensor it reads and writes (``source``, ``name``), so a DAG can later reuse them.
+
+:func:`qlinear_params` -- the one mapping of a :class:`LinearLayer` in the ``integer``
+model onto the quantized linear layer block (:class:`qdp.hdl.QLinear`, golden
+:func:`qdp.golden.qlinear`): its keyword arguments, or a ``ValueError`` naming the layer
+where the block cannot express it (an output clip that is no integer type's range).
 """
 
 import dataclasses
@@ -79,7 +84,7 @@ from .quantizer import multiplier_from_scale, quantize
 from .rounding import round_div
 
 __all__ = ["REQUANT_MODELS", "Quant", "LinearLayer", "TableLayer", "QuantGraph", "Trace",
-           "requantize_float32"]
+           "qlinear_params", "requantize_float32"]
 
 #: The requantization models of a :class:`LinearLayer` (see the module docstring).
 REQUANT_MODELS = ("integer", "float32")
@@ -455,3 +460,55 @@ class QuantGraph:
             outputs.append(a)
         out = self.output.dequantize(a) if self.float_output else a
         return Trace(input=q, layers=outputs, output=out)
+
+
+def _clip_type(layer):
+    """``(out_width, out_signed)`` whose saturation range is the layer's clip ``[lo, hi]``.
+
+    The Quantizer saturates to its output type only, so a clip narrower than ``y``'s type
+    (a folded Relu or Clip) is expressible exactly when ``[lo, hi]`` is the range of a
+    narrower type: then ``clip(sat_y(v), lo, hi) = clip(v, lo, hi) = sat_w(v)``. A Relu
+    folded into int8 codes with zero point 0 (symmetric activations) is ``[0, 127]``, the
+    uint7 range; with zero point -128 (uint8: 0) it is the type's own range.
+    """
+    y, lo, hi = layer.y, layer.lo, layer.hi
+    if (lo, hi) == y.range:
+        return y.bits, y.signed
+    for bits in range(2, y.bits + 1):
+        for signed in (False, True):
+            if int_range(bits, signed) == (lo, hi) and lo <= y.zero_point <= hi:
+                return bits, signed
+    raise ValueError(f"layer {layer.node or layer.name}: its output clip {lo}..{hi} (a "
+                     f"folded Relu/Clip, zero point {y.zero_point}) is narrower than the "
+                     f"{'int' if y.signed else 'uint'}{y.bits} output and is not the range "
+                     f"of an integer type containing the zero point, so the QLinear's "
+                     f"saturation cannot express it")
+
+
+def qlinear_params(layer, *, rows=4):
+    """Keyword arguments of :class:`qdp.hdl.QLinear` (and, renamed, of
+    :func:`qdp.golden.qlinear`) that compute :class:`LinearLayer` ``layer`` in the
+    ``integer`` model bit for bit, ``rows`` inputs per tile (JSON-able).
+
+    ``cols`` = out_features; A is the input codes (``a_width`` = x.bits, ``a_signed`` =
+    x.signed, ``a_zero`` = x.zero_point), B the weights (``b_width``, ``b_signed``,
+    ``b_zero`` per column, or one value when the file has one); ``bias`` per column;
+    ``(multiplier, shift)`` = :attr:`LinearLayer.multiplier_shift` per column,
+    ``zero_point`` = y.zero_point; 32-bit wrapping accumulator, 32-bit multiplier, half
+    to even, saturating to the clip's type (:func:`_clip_type`: ``out_width`` may be
+    narrower than y's bits, e.g. 7 unsigned for a folded Relu on symmetric int8 -- the
+    same codes). ``ValueError`` naming the layer when the clip is not expressible.
+    """
+    out_width, out_signed = _clip_type(layer)
+    m, s = layer.multiplier_shift
+    w_zero = [int(v) for v in layer.w_zero]
+    return {"rows": rows, "cols": layer.out_features,
+            "a_width": layer.x.bits, "a_signed": layer.x.signed,
+            "b_width": layer.w_bits, "b_signed": layer.w_signed,
+            "a_zero": layer.x.zero_point,
+            "b_zero": w_zero[0] if len(set(w_zero)) == 1 else w_zero,
+            "bias": [int(v) for v in layer.bias],
+            "multiplier": [int(v) for v in m], "shift": [int(v) for v in s],
+            "zero_point": layer.y.zero_point, "acc_width": ACC_WIDTH, "saturate": False,
+            "mult_width": MULT_WIDTH, "out_width": out_width, "out_signed": out_signed,
+            "rounding": "half_even", "saturation": "sat"}

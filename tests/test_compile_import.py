@@ -23,20 +23,18 @@ Run with ``-s`` to see the counts.
 """
 
 import dataclasses
-import importlib.util
 import json
-import warnings
 
 import numpy as np
 import onnx
 import pytest
-from conftest import require
+from _onnx_models import quantized_mlp, torch_mlp
 from onnx import TensorProto, helper, numpy_helper
 
 from qdp.build_scripts.onnx_conformance import compare_layers, layer_outputs
 from qdp.build_scripts.onnx_import import UnsupportedModel, import_onnx
 from qdp.build_scripts.ort_probe import OrtVerdict, probe
-from qdp.golden import LinearLayer, QuantGraph, TableLayer
+from qdp.golden import LinearLayer, QuantGraph, TableLayer, qlinear, qlinear_params
 
 SAMPLES = 1000
 #: name: (widths, export, activations, per_channel, symmetric activations, format)
@@ -56,76 +54,11 @@ MODELS = {
 }
 
 
-def _torch_mlp(widths, export, seed, path):
-    require("the torch-exported models", [] if importlib.util.find_spec("torch") else
-            ["torch"], ' (pip install "qdp[torch]")')
-    import torch
-
-    class MatMulAdd(torch.nn.Module):          # exported as MatMul + Add (no bias: MatMul)
-        def __init__(self, k, n, bias):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.randn(k, n) / k ** 0.5)
-            self.b = torch.nn.Parameter(torch.randn(n) * 0.1) if bias else None
-
-        def forward(self, x):
-            y = torch.matmul(x, self.w)
-            return y if self.b is None else y + self.b
-
-    torch.manual_seed(seed)
-    layers = []
-    for k, n in zip(widths, widths[1:]):
-        layers.append(torch.nn.Linear(k, n) if export == "gemm"
-                      else MatMulAdd(k, n, export == "matmul"))
-        layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers[:-1]).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(1, widths[0]),), str(path), dynamo=False,
-                          input_names=["x"], output_names=["y"], opset_version=19,
-                          dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
-
-
-def _quantized(spec, tmp, seed):
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    widths, export, act, per_channel, symmetric, fmt = spec
-    float_path, pre_path, q_path = tmp / "f.onnx", tmp / "p.onnx", tmp / "q.onnx"
-    _torch_mlp(widths, export, seed, float_path)
-    if export == "matmul":                     # onnxruntime's own advice: fuses MatMul+Add
-        quant_pre_process(str(float_path), str(pre_path), skip_symbolic_shape=True)
-        float_path = pre_path
-    rng = np.random.default_rng(seed)
-    calibration = rng.uniform(0, 1, (32, widths[0])).astype(np.float32)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter([{"x": calibration[i:i + 8]} for i in range(0, 32, 8)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    quantize_static(str(float_path), str(q_path), Reader(),
-                    quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
-                    activation_type=QuantType.QInt8 if act == "s8" else QuantType.QUInt8,
-                    weight_type=QuantType.QUInt8 if act == "u8u8" else QuantType.QInt8,
-                    per_channel=per_channel,
-                    extra_options={"ActivationSymmetric": symmetric})
-    model = onnx.load(str(q_path))
-    if widths == (64, 32, 10):
-        for i, t in enumerate(model.graph.initializer):
-            if t.name == "/0/Gemm_output_0_scale":
-                scaled = numpy_helper.to_array(t) * np.float32(1.375)
-                model.graph.initializer[i].CopyFrom(numpy_helper.from_array(scaled, t.name))
-    return model
-
-
 @pytest.fixture(scope="module", params=list(MODELS))
 def case(request, tmp_path_factory):
     spec = MODELS[request.param]
     seed = list(MODELS).index(request.param)
-    model = _quantized(spec, tmp_path_factory.mktemp("model"), seed)
+    model = quantized_mlp(spec, tmp_path_factory.mktemp("model"), seed)
     graph = import_onnx(model)
     x = np.random.default_rng(100 + seed).uniform(-0.1, 1.1, (SAMPLES, spec[0][0])) \
         .astype(np.float32)
@@ -239,6 +172,38 @@ def test_import_keeps_the_files_parameters(case):
     assert rows[0]["in_features"] == case["spec"][0][0] and json.dumps(rows)
 
 
+def _qlinear_golden(params, q, weights):
+    """:func:`qdp.golden.qlinear` called with a QLinear's keyword arguments."""
+    return qlinear(q, weights, a_zero=params["a_zero"], w_zero=params["b_zero"],
+                   bias=params["bias"], multiplier=params["multiplier"],
+                   shift=params["shift"], zero_point=params["zero_point"],
+                   out_width=params["out_width"], out_signed=params["out_signed"],
+                   rounding=params["rounding"], saturation=params["saturation"],
+                   acc_width=params["acc_width"], saturate=params["saturate"],
+                   mult_width=params["mult_width"])
+
+
+def test_qlinear_params_are_the_integer_layer_exactly(case):
+    """The hardware mapping (qdp.golden.qlinear_params): the QLinear golden with those
+    parameters equals every linear layer in the integer model, on the layer's inputs
+    from the test set and on codes drawn over the whole input range (saturating)."""
+    g = case["graph"]
+    trace = g.run(case["x"], "integer")
+    rng = np.random.default_rng(7)
+    for layer, q_in in zip(g.layers, [trace.input, *trace.layers]):
+        if not isinstance(layer, LinearLayer):
+            continue
+        params = qlinear_params(layer, rows=4)
+        assert (params["cols"], params["a_signed"], params["b_signed"]) == \
+            (layer.out_features, layer.x.signed, layer.w_signed)
+        lo, hi = layer.x.range
+        for q in (q_in, rng.integers(lo, hi + 1, (500, layer.in_features))):
+            assert np.array_equal(_qlinear_golden(params, q, layer.weights),
+                                  layer(q, "integer")), layer.name
+        if layer.lo > layer.y.range[0]:       # a folded Relu: a narrower output type
+            assert (params["out_width"], params["out_signed"]) == (7, False)
+
+
 def test_a_wrong_golden_is_caught(case):
     """The bounded comparison is not vacuous: weight zero points off by one fail it."""
     g = case["graph"]
@@ -319,7 +284,7 @@ def test_dynamic_feature_dimension_is_refused_naming_the_input():
 
 
 def test_float_model_gets_the_quantize_static_line(tmp_path):
-    _torch_mlp((8, 4), "gemm", 0, tmp_path / "f.onnx")
+    torch_mlp((8, 4), "gemm", 0, tmp_path / "f.onnx")
     message = _refusal(onnx.load(str(tmp_path / "f.onnx")))
     assert message.startswith("model: a float model") and "quantize_static" in message
 
@@ -329,7 +294,7 @@ def test_unfused_matmul_add_is_refused_with_the_pre_process_line(tmp_path):
     runs it as QLinearAdd): refused, pointing at quant_pre_process."""
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
-    _torch_mlp((8, 4), "matmul", 0, tmp_path / "f.onnx")
+    torch_mlp((8, 4), "matmul", 0, tmp_path / "f.onnx")
 
     class Reader(CalibrationDataReader):
         def __init__(self):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from qdp.golden import LinearLayer, Quant, QuantGraph, TableLayer, REQUANT_MODELS
+from qdp.golden import (LinearLayer, Quant, QuantGraph, TableLayer, REQUANT_MODELS, qlinear,
+                        qlinear_params)
 
 
 def _half_even(v):
@@ -186,3 +187,41 @@ def test_bad_parameters_are_refused():
         Quant(np.float32(1), 200, True)
     with pytest.raises(ValueError, match="empty"):
         LinearLayer(**{**layer.__dict__, "lo": 10, "hi": 5})
+
+
+def _qlinear_of(params, layer, q):
+    return qlinear(q, layer.weights, a_zero=params["a_zero"], w_zero=params["b_zero"],
+                   bias=params["bias"], multiplier=params["multiplier"],
+                   shift=params["shift"], zero_point=params["zero_point"],
+                   out_width=params["out_width"], out_signed=params["out_signed"],
+                   rounding=params["rounding"], saturation=params["saturation"],
+                   acc_width=params["acc_width"], mult_width=params["mult_width"])
+
+
+@pytest.mark.parametrize("out_zero, lo, hi, out_type", [
+    (-5, None, None, (8, True)),        # the type's range
+    (0, 0, None, (7, False)),           # a Relu folded into symmetric int8: uint7
+    (0, -64, 63, (7, True)),            # a Clip to the int7 range
+    (3, 0, 15, (4, False)),             # uint4, holding the zero point
+])
+def test_qlinear_params_express_a_clip_that_is_a_type_range(out_zero, lo, hi, out_type):
+    """An output clip is the QLinear's saturation when it is some type's range: the
+    QLinear golden with qlinear_params equals the integer layer, accumulators over the
+    whole output range and past it (saturating both ways)."""
+    rng = np.random.default_rng(8)
+    layer = _layer(rng, out_zero=out_zero, lo=lo, hi=hi)
+    params = qlinear_params(layer, rows=2)
+    assert (params["out_width"], params["out_signed"]) == out_type
+    assert params["a_zero"] == layer.x.zero_point and params["zero_point"] == out_zero
+    assert params["b_zero"] == [int(v) for v in layer.w_zero]
+    q = _codes(rng, layer, rows=400)
+    want = layer(q, "integer")
+    assert want.min() == layer.lo and want.max() == layer.hi     # both ends are reached
+    assert np.array_equal(_qlinear_of(params, layer, q), want)
+
+
+@pytest.mark.parametrize("out_zero, lo, hi", [(5, 5, None), (-128, -128, 100), (0, 1, 127)])
+def test_qlinear_params_refuse_a_clip_the_saturation_cannot_express(out_zero, lo, hi):
+    layer = _layer(np.random.default_rng(9), out_zero=out_zero, lo=lo, hi=hi)
+    with pytest.raises(ValueError, match=r"layer y: its output clip .* cannot express it"):
+        qlinear_params(layer)
