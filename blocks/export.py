@@ -6,13 +6,19 @@ import re
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 
+from ..hdl.axis import MAX_TDATA_WIDTH, AxiStreamWrapper, axis_streams
 from ..hdl.dsp import SIMULATION_MODEL_FILES, Target
-from .layout import leaves
+from .layout import field_rows
 from .registry import get_block
 
-__all__ = ["generate", "manifest", "module_name", "check_module_name", "VERILOG_KEYWORDS"]
+__all__ = ["generate", "manifest", "module_name", "check_module_name", "VERILOG_KEYWORDS",
+           "INTERFACES", "axis_port_rows"]
+
+#: The port conventions a module is generated with: Amaranth's stream names (the
+#: default), or AXI4-Stream (:class:`qdp.hdl.axis.AxiStreamWrapper`).
+INTERFACES = ("amaranth", "axis")
 
 #: Reserved words of Verilog-2005 and SystemVerilog (IEEE 1800-2017, Annex B): a module
 #: named like one of them is legal only as an escaped identifier, which tools, wrappers
@@ -44,12 +50,14 @@ wor xnor xor
 """.split())
 
 
-def module_name(block, params, target=None):
-    """``qdp_<block>_<hash>``: the hash covers every resolved parameter and the target
-    family, so two modules with the same name are the same hardware."""
+def module_name(block, params, target=None, interface="amaranth"):
+    """``qdp_<block>_<hash>``: the hash covers every resolved parameter, the target family
+    and the interface, so two modules with the same name are the same hardware."""
     key = {"block": block, "params": params}
     if target is not None:                  # generic modules keep their names
         key["target"] = target
+    if interface != "amaranth":             # and so do Amaranth-interface ones
+        key["interface"] = interface
     key = json.dumps(key, sort_keys=True)
     return f"qdp_{block.replace('-', '_')}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
 
@@ -74,17 +82,38 @@ def _port_rows(component):
         if len(path) == 2 and path[1] in ("valid", "ready", "payload"):
             row["stream"], row["role"] = path[0], path[1]
         if path[-1] == "payload":
-            shape = member.shape
-            # A bare lane array is named like the "data" field of a struct payload.
-            prefix = ("data",) if isinstance(shape, data.ArrayLayout) else ()
-            row["fields"] = [
-                {"field": ".".join(str(p) for p in prefix + field_path) or "value",
-                 "offset": offset, "width": field_shape.width, "signed": field_shape.signed}
-                for field_path, offset, field_shape in leaves(shape)]
+            row["fields"] = field_rows(member.shape)
         rows.append(row)
     rows += [{"name": "clk", "direction": "input", "width": 1, "role": "clock"},
              {"name": "rst", "direction": "input", "width": 1,
               "role": "reset (synchronous, active high)"}]
+    return rows
+
+
+def axis_port_rows(streams):
+    """The ports of the AXI4-Stream form, for the manifest: ``aclk``, ``aresetn`` and per
+    stream of ``streams`` (:func:`qdp.hdl.axis.axis_streams`) its TDATA (with the bit range
+    of every field), TVALID, TREADY, TLAST and TUSER."""
+    rows = [{"name": "aclk", "direction": "input", "width": 1, "role": "clock"},
+            {"name": "aresetn", "direction": "input", "width": 1,
+             "role": "reset (synchronous, active low)"}]
+    for role, row in streams.items():
+        name, out = row["interface"], row["direction"]
+        back = "input" if out == "output" else "output"
+        common = {"stream": role, "interface": name}
+        rows.append({"name": f"{name}_tdata", "direction": out, "width": row["tdata_width"],
+                     "role": "tdata", **common,
+                     "fields": [{k: f[k] for k in ("field", "offset", "width", "signed")}
+                                for f in row["tdata"]]})
+        rows += [{"name": f"{name}_tvalid", "direction": out, "width": 1, "role": "tvalid",
+                  **common},
+                 {"name": f"{name}_tready", "direction": back, "width": 1, "role": "tready",
+                  **common},
+                 {"name": f"{name}_tlast", "direction": out, "width": 1, "role": "tlast",
+                  **common}]
+        if row["tuser"] is not None:
+            rows.append({"name": f"{name}_tuser", "direction": out,
+                         "width": row["tuser"]["width"], "role": "tuser", **common})
     return rows
 
 
@@ -102,14 +131,18 @@ def _stream_rows(component):
     return rows
 
 
-def manifest(block, component, name, target=None):
+def manifest(block, component, name, target=None, interface="amaranth"):
+    """The manifest of ``component`` (the block itself, also for ``interface="axis"``,
+    whose manifest lists the AXI4-Stream ports and adds the mapping as ``axis``)."""
     params = get_block(block).effective_params(component)
+    axis = axis_streams(component) if interface == "axis" else None
     result = {
         "module": name,
         "block": block,
         "target": target,
+        "interface": interface,
         "parameters": params,
-        "ports": _port_rows(component),
+        "ports": _port_rows(component) if axis is None else axis_port_rows(axis),
         "streams": _stream_rows(component),
         "latency_cycles": component.latency,
         # The component states what its latency counts: from which accepted input beat
@@ -120,6 +153,17 @@ def manifest(block, component, name, target=None):
                         "lane k of an array is field <name>.k, lane 0 at the lowest bits",
         "generator": "qdp",
     }
+    if axis is not None:
+        result["axis"] = {
+            "clock": "aclk",
+            "reset": {"port": "aresetn", "active": "low", "synchronous": True,
+                      "effect": "resets the block; no beat moves while it is low"},
+            "tdata_layout": "payload fields except first/last, packed without gaps in the "
+                            "payload's bit order (lane 0 at bit 0), zero-padded to whole "
+                            "bytes; each field's TDATA bit offset is listed",
+            "max_tdata_width": MAX_TDATA_WIDTH,
+            "streams": axis,
+        }
     if target == "ecp5" and component.dsp_tiles:
         file_name = SIMULATION_MODEL_FILES["MULT18X18D"]
         result["simulation_models"] = [{
@@ -129,8 +173,14 @@ def manifest(block, component, name, target=None):
     return result
 
 
-def generate(block, params, *, name=None, target=None):
+def generate(block, params, *, name=None, target=None, interface="amaranth"):
     """Build ``block`` with ``params``; return ``(verilog_text, manifest_dict)``.
+
+    ``interface`` (one of :data:`INTERFACES`): ``"amaranth"`` keeps Amaranth's port names
+    (``clk``, ``rst``, ``i__valid`` ...); ``"axis"`` wraps the block in AXI4-Stream
+    (:class:`qdp.hdl.axis.AxiStreamWrapper`: ``aclk``, ``aresetn``, ``s_axis_<role>_t*``,
+    ``m_axis_<role>_t*``), its default module name ending in ``_axis``, and the manifest
+    records the mapping (``axis``).
 
     ``target`` (``None``, ``"ecp5"`` or ``"ice40"``) is the device family the Verilog is
     for: it reaches ``elaborate(platform)`` as a :class:`qdp.hdl.dsp.Target`, and on ECP5
@@ -139,9 +189,14 @@ def generate(block, params, *, name=None, target=None):
     """
     if name is not None:
         check_module_name(name)
+    if interface not in INTERFACES:
+        raise ValueError(f"interface: {interface!r} is not one of {', '.join(INTERFACES)}")
     spec = get_block(block)
     platform = None if target is None else Target(target)
     component = spec.build(**params)
-    name = name or module_name(block, spec.effective_params(component), target)
-    text = verilog.convert(component, name=name, emit_src=False, platform=platform)
-    return text, manifest(block, component, name, target)
+    top = component if interface == "amaranth" else AxiStreamWrapper(component)
+    if name is None:
+        name = module_name(block, spec.effective_params(component), target, interface)
+        name += "_axis" if interface == "axis" else ""
+    text = verilog.convert(top, name=name, emit_src=False, platform=platform)
+    return text, manifest(block, component, name, target, interface)

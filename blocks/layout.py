@@ -1,21 +1,11 @@
 """Walking a stream payload's layout: every scalar field with its bit offset.
 
-The manifest lists payload fields this way, and the benches pack and unpack beats with
-it (:mod:`qdp.sim.payload`), so both read one definition of where each lane sits.
+The definition lives in :mod:`qdp.hdl.layout` (the AXI4-Stream wrapper needs it below
+this layer); the manifest lists payload fields with it, and the benches pack and unpack
+beats with it (:mod:`qdp.sim.payload`), so all of them read one definition of where each
+lane sits.
 """
 
-from amaranth.hdl import Shape
-from amaranth.lib import data
+from ..hdl.layout import field_name, field_rows, leaves
 
-__all__ = ["leaves"]
-
-
-def leaves(layout, offset=0, path=()):
-    """Yield ``(path, offset, shape)`` for every scalar field of ``layout``: ``path`` is
-    the tuple of struct field names and array indices from the top, ``offset`` the
-    field's lowest bit in the flattened payload (lane 0 of an array lowest)."""
-    if isinstance(layout, data.Layout):
-        for key, field in layout:
-            yield from leaves(field.shape, offset + field.offset, path + (key,))
-    else:
-        yield path, offset, Shape.cast(layout)
+__all__ = ["leaves", "field_name", "field_rows"]
