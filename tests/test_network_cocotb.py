@@ -39,8 +39,15 @@ def test_network_bit_exact(simulator, trained, tmp_path):
 
 
 def test_wrong_golden_is_caught(trained, tmp_path):
+    """One golden element planted off by one in layer 0: that layer's bench fails naming
+    it, and the chain stops there with the rows the hardware produced."""
     require_simulator("verilator")
-    outputs, summaries = run_network(trained["network"], trained["q_x"][:40], "verilator",
-                                     rows=ROWS, workdir=tmp_path, golden={"rounding": "floor"})
-    assert not summaries[0]["passed"] and summaries[0]["mismatches"] > 0
-    assert outputs == [None]
+    from qdp.golden.network import run_integer
+    q_x = trained["q_x"][:40]
+    expected = run_integer(trained["network"], q_x)
+    expected[0][13, 5] += 1
+    outputs, summaries = run_network(trained["network"], q_x, "verilator", rows=ROWS,
+                                     workdir=tmp_path, expected=expected)
+    assert not summaries[0]["passed"] and summaries[0]["mismatches"] == 1
+    assert len(outputs) == 1 and outputs[0][13, 5] == expected[0][13, 5] - 1
+    assert "lane 5" in summaries[0]["reports"][0], summaries[0]["reports"]
