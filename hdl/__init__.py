@@ -17,8 +17,9 @@ from .nf4_dequantize import Nf4Dequantize
 from .group_dequantize import GroupDequantize
 from .group_quantize import GroupQuantize
 from .mx_mac_array import MxMacArray
+from .axis import AxiStreamWrapper
 
 __all__ = ["Quantizer", "QuantizeLinear", "DequantizeLinear", "BlockwiseAbsmax",
            "AbsmaxDequantize", "MxQuantize", "MxDequantize", "Nf4Quantize", "Nf4Dequantize",
            "GroupDequantize", "GroupQuantize", "MacArray", "MxMacArray", "QLinear", "DSPMultiplier",
-           "TiledMultiplier", "Target"]
+           "TiledMultiplier", "Target", "AxiStreamWrapper"]

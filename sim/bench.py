@@ -92,8 +92,11 @@ class StreamBench:
     (input beats accepted since the last reset) and ``boards``, and may add to
     ``summary``."""
 
-    def __init__(self, dut, config):
+    def __init__(self, dut, config, *, driver=None):
         self.dut, self.config = dut, config
+        # ``driver(dut, module, config, sink_pauses)`` makes the driver; default
+        # :func:`make_driver` (the AXI4-Stream bench, :mod:`qdp.sim.axis_tb`, brings its own).
+        self._make_driver = driver or make_driver
         self.summary = {"beats_in": 0, "beats_out": 0, "cycles": 0}
         self.module = self.params = self.latency = self.rng = None     # set by run()
         self.boards, self.counts, self.sink_pauses, self.drain = {}, {}, {}, 0
@@ -128,7 +131,7 @@ class StreamBench:
         self.counts = traffic.counts
         self.drain = 2 * self.latency + traffic.drain_extra + 8
         self.sink_pauses = {s: self.config[key] for s, key in traffic.sinks.items()}
-        self.driver = make_driver(self.dut, self.module, self.config, self.sink_pauses)
+        self.driver = self._make_driver(self.dut, self.module, self.config, self.sink_pauses)
         self._beats = {key: 0 for key in self.counts}
         await self.driver.start()
         if self.config["reset"]:
