@@ -117,8 +117,11 @@ class AxisDriver:
     2`` ... in that order (as :class:`qdp.sim.stream.CycleDriver` seeds them).
     """
 
-    def __init__(self, dut, module, streams, *, seed, sources, sinks):
+    def __init__(self, dut, module, streams, *, seed, sources, sinks, summary=None):
         self.dut, self.module, self.streams, self.seed = dut, module, streams, seed
+        # ``framed_<role>``: beats of complete frames the sink of each output delivered
+        # and the check found equal to the bus (in the bench summary, when given).
+        self.summary = {} if summary is None else summary
         self.sources, self.sinks = dict(sources), dict(sinks)
         self.endpoints, self.monitors = {}, {}
         self.seconds = {}               # nothing to split: Python runs every cycle
@@ -237,7 +240,10 @@ class AxisDriver:
             return
         sink, row = self.endpoints[role], self.streams[role]
         while not sink.empty():
-            self._framed[role] += _beats(sink.recv_nowait(compact=False), row)
+            beats = _beats(sink.recv_nowait(compact=False), row)
+            self._framed[role] += beats
+            key = f"framed_{role}"
+            self.summary[key] = self.summary.get(key, 0) + len(beats)
         seen = self.monitors[role].words[self._epoch[role]:]
         framed = self._framed[role]
         if seen[:len(framed)] != framed:

@@ -49,6 +49,8 @@ async def test_axis(dut):
 
     def driver(dut, module, config, sink_pauses):
         return AxisDriver(dut, module, streams, seed=config["seed"], sinks=sink_pauses,
-                          sources={s: config["in_pause"] for s in module.inputs})
+                          sources={s: config["in_pause"] for s in module.inputs},
+                          summary=bench.summary)
 
-    await StreamBench(dut, config, driver=driver).run(block_traffic(config["block"]))
+    bench = StreamBench(dut, config, driver=driver)
+    await bench.run(block_traffic(config["block"]))
