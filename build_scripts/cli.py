@@ -1,5 +1,5 @@
-"""The ``qdp`` command: list, generate, verify, synthesize, prove and sweep blocks; run the
-demo.
+"""The ``qdp`` command: list, generate, verify, synthesize, prove and sweep blocks; compile
+a quantized ONNX model; run the demo.
 
 Exit status: 0 success (bit-exact, proved); 1 a mismatch against the golden model, a
 failed proof or a sweep with failed points; 2 a configuration error -- a bad parameter,
@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..blocks import BLOCKS, generate
 from ..formal.runner import block_proofs, prove
 from ..formal.runner import missing_tools as missing_proof_tools
@@ -28,6 +30,7 @@ from ..sim.bench import DRIVERS, exhaustive_elements
 from ..sim.module import Module
 from ..sim.runner import run_bench
 from ..sim.toolchain import missing_tools as missing_sim_tools
+from . import compile_model
 from .demo import run_demo
 from .sweep import grid_points, parse_grid, pending, run_sweep
 from .sweep_cluster import CONNECT_TIMEOUT, dask_client, missing_dask
@@ -202,7 +205,46 @@ def _make_parser():
                 p.add_argument("--workdir", type=Path,
                                help="keep the simulation log and summary here")
     _add_sweep_parser(verbs)
+    _add_compile_parser(verbs)
     return parser
+
+
+def _add_compile_parser(verbs):
+    p = verbs.add_parser(
+        "compile", help="a quantized ONNX MLP to one QLinear per layer (Verilog + manifest), "
+                        "optionally verified layer by layer",
+        description="Import a quantized ONNX MLP (quantize_static QDQ, QLinearMatMul, QGemm) "
+                    "into the golden integer graph and write one QLinear per layer. The "
+                    "hardware computes --requant integer only: with --requant float32 only "
+                    "the golden manifest is written (the float32 requantization hardware "
+                    "is not built yet) and --verify is refused. A layer the hardware "
+                    "cannot compute yet (a requantized Relu/Clip kept as a table, more "
+                    "than 32 output channels, an output clip no integer type's saturation "
+                    "expresses) is refused naming it. The Verilog is portable (no device "
+                    "primitives).")
+    p.add_argument("model", type=Path, metavar="MODEL.onnx")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                   help="write manifest.json and each layer's Verilog, module manifest and "
+                        "weights here")
+    p.add_argument("--requant", choices=("integer", "float32"), default="integer",
+                   help="requantization model: integer (M, S) fixed point, the hardware's "
+                        "(default), or float32, onnxruntime's (golden manifest only)")
+    p.add_argument("--rows", type=_int, default=4,
+                   help="inputs per tile: each QLinear is a ROWS x out_features array "
+                        "(default 4)")
+    p.add_argument("--verify", type=_int, metavar="N",
+                   help="run N inputs through every layer's RTL chained, each layer compared "
+                        "with the golden graph, then the golden with onnxruntime per layer")
+    p.add_argument("--sim", choices=("verilator", "icarus", "both"), default="verilator",
+                   help="simulator for --verify (default verilator)")
+    p.add_argument("--inputs", type=Path, metavar="FILE.npy",
+                   help="--verify's inputs: an array (count, features), float for a float "
+                        "model input, codes for a code input (default: uniform over the "
+                        "input quantization's range, seeded)")
+    p.add_argument("--seed", type=_int, default=1,
+                   help="seed of the drawn inputs and of the benches' gaps (default 1)")
+    p.add_argument("--workdir", type=Path,
+                   help="keep the simulations' logs here (default: removed)")
 
 
 def _add_sweep_parser(verbs):
@@ -417,6 +459,59 @@ def _verify(args):
     return status
 
 
+def _compile(args):
+    _check_seed(args.seed)
+    _check_workdir(args.workdir)
+    if args.verify is not None:
+        if args.verify < 1:
+            raise ValueError(f"verify: must be >= 1 inputs, got {args.verify}")
+        if args.requant != "integer":
+            raise ValueError(f"verify: {compile_model.FLOAT32_NOT_BUILT}; verify with "
+                             f"--requant integer")
+    elif args.inputs is not None:
+        raise ValueError("inputs: --inputs gives --verify's inputs; add --verify N")
+    sims = ("verilator", "icarus") if args.sim == "both" else (args.sim,)
+    if args.verify is not None:
+        for sim in sims:
+            missing = missing_sim_tools(sim)
+            if missing:
+                raise RuntimeError(f"{sim} needs {', '.join(missing)}, which is not installed")
+    model, graph = compile_model.load_model(args.model)
+    x = None
+    if args.verify is not None:
+        loaded = None
+        if args.inputs is not None:
+            try:
+                loaded = np.load(args.inputs, allow_pickle=False)
+            except (OSError, ValueError) as error:
+                raise ValueError(f"inputs: cannot read {args.inputs} as .npy: {error}") \
+                    from None
+        x = compile_model.model_inputs(graph, args.verify, inputs=loaded, seed=args.seed)
+    hardware = compile_model.hardware_layers(graph, rows=args.rows) \
+        if args.requant == "integer" else None
+    paths = compile_model.write_outputs(args.output, args.model, graph, hardware,
+                                        rows=args.rows, requant=args.requant)
+    print("\n".join(map(str, paths)))
+    if hardware is None:
+        print(f"no Verilog: {compile_model.FLOAT32_NOT_BUILT} (the manifest holds the "
+              f"golden layers)")
+    if x is None:
+        return EXIT_OK
+    with _workdir(args.workdir, "compile", "qdp-compile-") as (workdir, kept):
+        status, rows = compile_model.verify(model, graph, hardware, x, sims, seed=args.seed,
+                                            workdir=workdir)
+    print(compile_model.format_verify_table(rows, sims))
+    source = f"{args.inputs}" if args.inputs is not None else f"drawn with seed {args.seed}"
+    exact = all(v == 0 for row in rows for v in row["rtl"].values())
+    within = all(row["bound"] == "within" for row in rows)
+    print(f"{len(x)} inputs ({source}); RTL: " + (
+        "every layer bit-exact with the golden graph" if exact else
+        "a bench crashed" if status == EXIT_CRASH else "MISMATCH")
+        + ("; golden vs onnxruntime: within the bound" if within else
+           "; golden vs onnxruntime: OUTSIDE the bound"))
+    return status
+
+
 def _sweep_points(args):
     """The sweep's points and verification, every check done before any task starts."""
     if args.random is not None and args.random < 1:
@@ -489,6 +584,8 @@ def main(argv=None):
             return _prove(args)
         if args.verb == "sweep":
             return _sweep(args)
+        if args.verb == "compile":
+            return _compile(args)
         if args.verb == "demo":
             _check_workdir(args.workdir)
             return run_demo(("verilator", "icarus") if args.sim == "both" else (args.sim,),
