@@ -498,8 +498,11 @@ def _compile(args):
     if x is None:
         return EXIT_OK
     with _workdir(args.workdir, "compile", "qdp-compile-") as (workdir, kept):
-        status, rows = compile_model.verify(model, graph, hardware, x, sims, seed=args.seed,
-                                            workdir=workdir)
+        status, rows = compile_model.verify(
+            model, graph, hardware, x, sims, seed=args.seed, workdir=workdir,
+            progress=lambda text: print(f"  ... {text}", file=sys.stderr, flush=True))
+        if kept:
+            print(f"simulation logs in {workdir}")
     print(compile_model.format_verify_table(rows, sims))
     source = f"{args.inputs}" if args.inputs is not None else f"drawn with seed {args.seed}"
     exact = all(v == 0 for row in rows for v in row["rtl"].values())

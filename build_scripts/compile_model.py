@@ -197,16 +197,21 @@ def _first_mismatch(got, want):
     return int(i), int(j), int(want[i, j]), int(got[i, j])
 
 
-def verify(model, graph, hardware, x, sims, *, seed=1, workdir, out=print):
+def verify(model, graph, hardware, x, sims, *, seed=1, workdir, out=print, progress=None):
     """Run ``x`` through every layer's RTL on each of ``sims`` and compare (see the
-    module); print the results with ``out``; return ``(status, rows)``: status 0 exact,
-    1 an RTL mismatch (or a golden difference from onnxruntime outside its bound), 3 a
-    bench that crashed."""
+    module); print the results with ``out`` (and ``progress(text)`` before each layer is
+    built and simulated); return ``(status, rows)``: status 0 exact, 1 an RTL mismatch
+    (or a golden difference from onnxruntime outside its bound), 3 a bench that
+    crashed."""
     trace = graph.run(x, "integer")
     status, results = 0, {}
     for sim in sims:
+        def on_layer(index, count, sim=sim):
+            if progress is not None:
+                progress(f"{sim}: building and simulating layer {index + 1} of {count} "
+                         f"({len(x)} inputs)")
         outputs, summaries = run_layers(hardware, trace.input, trace.layers, sim, seed=seed,
-                                        workdir=Path(workdir) / sim)
+                                        workdir=Path(workdir) / sim, on_layer=on_layer)
         results[sim] = (outputs, summaries)
         for index, layer in enumerate(graph.layers):
             where = f"layer {index} ({layer.node or layer.name}) on {sim}"

@@ -73,8 +73,13 @@ def test_u8s8_verifies_from_an_inputs_file(models, tmp_path, capsys):
     x = np.random.default_rng(5).uniform(-0.2, 1.2, (7, 16))     # float64: cast to fp32
     np.save(tmp_path / "x.npy", x)
     assert main(["compile", str(models["u8s8"]), "-o", str(tmp_path / "out"), "--rows", "2",
-                 "--verify", "5", "--inputs", str(tmp_path / "x.npy")]) == 0
-    text = capsys.readouterr().out
+                 "--verify", "5", "--inputs", str(tmp_path / "x.npy"), "--workdir",
+                 str(tmp_path / "work")]) == 0
+    captured = capsys.readouterr()
+    text = captured.out
+    assert captured.err.splitlines() == [
+        f"  ... verilator: building and simulating layer {i} of 2 (5 inputs)" for i in (1, 2)]
+    assert (tmp_path / "work" / "compile" / "verilator" / "layer1" / "sim.log").exists()
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     first = manifest["layers"][0]["hardware"]["parameters"]
     assert first["a_signed"] is False and first["b_signed"] is True
