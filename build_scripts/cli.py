@@ -214,13 +214,14 @@ def _add_compile_parser(verbs):
         "compile", help="a quantized ONNX MLP to one QLinear per layer (Verilog + manifest), "
                         "optionally verified layer by layer",
         description="Import a quantized ONNX MLP (quantize_static QDQ, QLinearMatMul, QGemm) "
-                    "into the golden integer graph and write one QLinear per layer. The "
+                    "into the golden integer graph and write one QLinear per layer (per 32 "
+                    "output channels of a wider layer). The "
                     "hardware computes --requant integer only: with --requant float32 only "
                     "the golden manifest is written (the float32 requantization hardware "
                     "is not built yet) and --verify is refused. A layer the hardware "
-                    "cannot compute yet (a requantized Relu/Clip kept as a table, more "
-                    "than 32 output channels, an output clip no integer type's saturation "
-                    "expresses) is refused naming it. The Verilog is portable (no device "
+                    "cannot compute yet (a requantized Relu/Clip kept as a table, an "
+                    "output clip no integer type's saturation expresses) is refused naming "
+                    "it. The Verilog is portable (no device "
                     "primitives).")
     p.add_argument("model", type=Path, metavar="MODEL.onnx")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",

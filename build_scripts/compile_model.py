@@ -1,13 +1,16 @@
-"""``qdp compile``: a quantized ONNX MLP to one QLinear per layer, and its verification.
+"""``qdp compile``: a quantized ONNX MLP to QLinears, one per layer and column part, and
+its verification.
 
 :func:`load_model` imports the file into the golden graph
 (:func:`~qdp.build_scripts.onnx_import.import_onnx`). :func:`hardware_layers` maps every
 layer onto :class:`qdp.hdl.QLinear` through :func:`qdp.golden.qlinear_params` (the one
-mapping, proved equal to the ``integer`` model in the golden tests) and exports its
-Verilog with :func:`qdp.blocks.generate`, refusing with one line naming the layer what the
-hardware cannot compute yet: a :class:`~qdp.golden.TableLayer` (a requantized Relu/Clip),
-more than 32 output channels, an output clip the saturation cannot express, and the
-``float32`` requantization model altogether. :func:`write_outputs` writes the directory:
+mapping, proved equal to the ``integer`` model in the golden tests), a layer of more than
+32 output channels as column parts (:meth:`qdp.golden.LinearLayer.columns`, each its own
+QLinear on the layer's whole input), and exports the Verilog with
+:func:`qdp.blocks.generate`, refusing with one line naming the layer what the hardware
+cannot compute yet: a :class:`~qdp.golden.TableLayer` (a requantized Relu/Clip), an
+output clip the saturation cannot express, and the ``float32`` requantization model
+altogether. :func:`write_outputs` writes the directory:
 ``manifest.json``, each layer's Verilog and module manifest, its weights.
 :func:`verify` runs inputs through every layer's RTL chained
 (:func:`qdp.sim.network.run_layers`), compares each layer's hardware output with the
@@ -56,16 +59,27 @@ def load_model(path):
     return model, import_onnx(model)
 
 
+def column_parts(n, most):
+    """``[start, stop]`` column ranges splitting ``n`` output channels into the fewest
+    parts of at most ``most`` columns, as equal as can be (so most parts share one
+    module's shape)."""
+    count = -(-n // most)
+    bounds = [n * i // count for i in range(count + 1)]
+    return [[bounds[i], bounds[i + 1]] for i in range(count)]
+
+
 def hardware_layers(graph, *, rows, requant="integer"):
-    """Per layer ``{"params", "weights", "exported"}`` (the QLinear's keyword arguments,
-    its ``(K, N)`` weights and :func:`qdp.blocks.generate`'s ``(verilog, manifest)``);
-    ``ValueError`` naming the first layer the hardware cannot compute."""
+    """Per layer ``{"weights", "parts"}``: the ``(K, N)`` weights and, per column part of
+    at most 32 output channels (:func:`column_parts`), ``{"columns", "params",
+    "weights", "exported"}`` (its QLinear's keyword arguments, weights and
+    :func:`qdp.blocks.generate`'s ``(verilog, manifest)``); ``ValueError`` naming the
+    first layer the hardware cannot compute."""
     if requant != "integer":
         raise ValueError(f"requant: {FLOAT32_NOT_BUILT}")
     lo, hi = MacArray.RANGES["rows"]
     if not lo <= rows <= hi:
         raise ValueError(f"rows: {rows} is out of range (allowed {lo}..{hi})")
-    hi = MacArray.RANGES["cols"][1]
+    most = MacArray.RANGES["cols"][1]
     layers = []
     for index, layer in enumerate(graph.layers):
         where = f"layer {index} ({layer.node or layer.name})"
@@ -73,17 +87,18 @@ def hardware_layers(graph, *, rows, requant="integer"):
             raise ValueError(f"{where}: a {layer.op} between two quantizations (a "
                              f"{type(layer).__name__}, a 2**{layer.x.bits}-entry table) has "
                              f"no hardware yet; only linear layers are built")
-        if layer.out_features > hi:
-            raise ValueError(f"{where}: {layer.out_features} output channels; a QLinear has "
-                             f"at most {hi} columns (splitting a layer across arrays is not "
-                             f"built yet)")
-        try:
-            params = qlinear_params(layer, rows=rows)
-            exported = generate("qlinear", params)
-        except (ValueError, TypeError) as error:
-            message = str(error).removeprefix(f"layer {layer.node or layer.name}: ")
-            raise ValueError(f"{where}: {message}") from None
-        layers.append({"params": params, "weights": layer.weights, "exported": exported})
+        parts = []
+        for start, stop in column_parts(layer.out_features, most):
+            part = layer.columns(start, stop) if stop - start < layer.out_features else layer
+            try:
+                params = qlinear_params(part, rows=rows)
+                exported = generate("qlinear", params)
+            except (ValueError, TypeError) as error:
+                message = str(error).removeprefix(f"layer {part.node or part.name}: ")
+                raise ValueError(f"{where}: {message}") from None
+            parts.append({"columns": [start, stop], "params": params,
+                          "weights": part.weights, "exported": exported})
+        layers.append({"weights": layer.weights, "parts": parts})
     return layers
 
 
@@ -110,22 +125,27 @@ def write_outputs(out_dir, model_path, graph, hardware, *, rows, requant):
                 rows_out.append(row)
                 continue
             hw = hardware[index]
-            text, module = hw["exported"]
-            name = module["module"]
             weights = out_dir / f"layer{index}.weights.npy"
             np.save(weights, hw["weights"].astype(np.int8 if layer.w_signed else np.uint8))
-            (out_dir / f"{name}.v").write_text(text)
-            (out_dir / f"{name}.json").write_text(json.dumps(module, indent=2) + "\n")
-            written += [out_dir / f"{name}.v", out_dir / f"{name}.json", weights]
+            written.append(weights)
+            parts = []
+            for part in hw["parts"]:
+                text, module = part["exported"]
+                name = module["module"]
+                (out_dir / f"{name}.v").write_text(text)
+                (out_dir / f"{name}.json").write_text(json.dumps(module, indent=2) + "\n")
+                written += [out_dir / f"{name}.v", out_dir / f"{name}.json"]
+                parts.append({"columns": part["columns"], "module": name,
+                              "verilog": f"{name}.v", "module_manifest": f"{name}.json",
+                              "parameters": part["params"],
+                              "latency_cycles": module["latency_cycles"]})
             row["hardware"] = {
-                "block": "qlinear", "module": name, "verilog": f"{name}.v",
-                "module_manifest": f"{name}.json", "weights": weights.name,
-                "parameters": hw["params"],
+                "block": "qlinear", "weights": weights.name,
                 "shape": {"rows": rows, "cols": layer.out_features,
                           "k": layer.in_features},
                 "input_beats_per_tile": layer.in_features,
                 "output_beats_per_tile": rows,
-                "latency_cycles": module["latency_cycles"],
+                "parts": parts,
             }
             rows_out.append(row)
         manifest = {
@@ -136,9 +156,11 @@ def write_outputs(out_dir, model_path, graph, hardware, *, rows, requant):
                        **_quant_row(graph.output)},
             "layers": rows_out,
             "notes": [
-                "One QLinear per layer, run layer by layer: rows inputs per tile, the "
-                "layer's K streamed one k-step per beat (input codes beside the weights' "
-                "k-th row, from layer<i>.weights.npy), one output row per beat; "
+                "One QLinear per layer and column part (at most 32 output channels each; "
+                "a part computes its columns of the layer, on the layer's whole input), "
+                "run layer by layer: rows inputs per tile, the layer's K streamed one "
+                "k-step per beat (input codes beside the columns of the weights' k-th "
+                "row, from layer<i>.weights.npy), one output row per beat; "
                 "latency_cycles counts from a tile's last input beat to its first output "
                 "beat (the module manifest says so). There is no single top yet, so no "
                 "cycles per inference are stated.",

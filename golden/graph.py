@@ -266,6 +266,18 @@ class LinearLayer:
         """``rho[j] = x.scale * w_scale[j] / y.scale`` in float64 (N,)."""
         return float(self.x.scale) * self.w_scale.astype(np.float64) / float(self.y.scale)
 
+    def columns(self, start, stop):
+        """The layer restricted to output channels ``start..stop-1`` (weights, zero
+        points, scales and bias of those columns; input, output and clip unchanged): its
+        outputs are columns ``start:stop`` of this layer's, in both models."""
+        if not 0 <= start < stop <= self.out_features:
+            raise ValueError(f"columns: {start}..{stop} is not a range of the "
+                             f"{self.out_features} output channels of {self.name}")
+        return dataclasses.replace(
+            self, name=f"{self.name}[{start}:{stop}]", weights=self.weights[:, start:stop],
+            w_zero=self.w_zero[start:stop], w_scale=self.w_scale[start:stop],
+            bias=self.bias[start:stop])
+
     @property
     def multiplier_shift(self):
         """``(M, S)``, two int64 arrays (N,): the ``integer`` model's fixed point,

@@ -34,11 +34,38 @@ __all__ = ["BENCH", "network_layers", "run_layers", "run_network"]
 BENCH = "qdp.sim.network_tb"
 
 
-def _run_layer(params, sim, config, workdir, exported):
-    """Build the layer's QLinear for ``sim`` (cached) and run the layer bench on it."""
-    result = run_bench("qlinear", params, sim, config, workdir=workdir, bench=BENCH,
-                       exported=exported)
-    return {**result.summary, "passed": result.passed, "log": str(result.log)}
+def _run_part(part, a, expected, sim, config, folder):
+    """Run the codes ``a`` through one QLinear (``part``: ``params``, ``weights``,
+    optionally ``exported``), scored against ``expected``; ``(rows received or None,
+    bench summary)``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {key: folder / f"{key}.npy" for key in ("inputs", "weights", "expected",
+                                                     "outputs")}
+    np.save(paths["inputs"], a)
+    np.save(paths["weights"], np.asarray(part["weights"], dtype=np.int64))
+    np.save(paths["expected"], np.asarray(expected, dtype=np.int64))
+    paths["outputs"].unlink(missing_ok=True)
+    config = {**config, **{key: str(path) for key, path in paths.items()}}
+    result = run_bench("qlinear", part["params"], sim, config, workdir=folder, bench=BENCH,
+                       exported=part.get("exported"))
+    summary = {**result.summary, "passed": result.passed, "log": str(result.log)}
+    return (np.load(paths["outputs"]) if paths["outputs"].exists() else None), summary
+
+
+def _merge(summaries):
+    """One layer's summary from its column parts' (counts summed, reports joined)."""
+    if len(summaries) == 1:
+        return summaries[0]
+    merged = {"passed": all(s["passed"] for s in summaries),
+              "log": ", ".join(s["log"] for s in summaries), "parts": summaries}
+    for s in summaries:
+        if "error" in s:
+            merged.setdefault("error", s["error"])
+        for key in ("compared", "mismatches", "beats_in", "beats_out", "cycles", "macs"):
+            if key in s:
+                merged[key] = merged.get(key, 0) + s[key]
+        merged["reports"] = merged.get("reports", []) + s.get("reports", [])
+    return merged
 
 
 def run_layers(layers, q_x, expected, sim, *, seed=1, in_pause=0.3, out_pause=0.3,
@@ -53,7 +80,9 @@ def run_layers(layers, q_x, expected, sim, *, seed=1, in_pause=0.3, out_pause=0.
         Per layer ``params`` (:class:`qdp.hdl.QLinear` keyword arguments), ``weights``
         (``(K, cols)`` integers) and optionally ``exported`` (the
         :func:`qdp.blocks.generate` result of those parameters, so the Verilog simulated
-        is the one the caller wrote).
+        is the one the caller wrote); or, for a layer wider than one array, ``parts``: a
+        list of such dicts, each with ``columns`` ``[start, stop]``, run one after the
+        other on the layer's input and their outputs put side by side.
     expected : list of array_like
         Per layer, the golden output codes ``(inputs, cols)`` of the golden chain on
         ``q_x``: while the hardware chain is exact, layer i's input is the golden one.
@@ -62,8 +91,8 @@ def run_layers(layers, q_x, expected, sim, *, seed=1, in_pause=0.3, out_pause=0.
     chain stops after the first layer that fails, whose received rows are kept when its
     bench got them all, else ``None``) and the bench summary (``compared``,
     ``mismatches``, ``reports``, ``beats_in``, ``beats_out``, ``cycles``, ``macs``,
-    ``passed``, ``log``). ``on_layer(index, count)`` is called before each layer is
-    built and simulated.
+    ``passed``, ``log``; summed over a layer's parts, each also under ``parts``).
+    ``on_layer(index, count)`` is called before each layer is built and simulated.
     """
     if len(expected) != len(layers):
         raise ValueError(f"expected: {len(expected)} golden outputs for {len(layers)} layers")
@@ -74,24 +103,25 @@ def run_layers(layers, q_x, expected, sim, *, seed=1, in_pause=0.3, out_pause=0.
     for index, layer in enumerate(layers):
         if on_layer is not None:
             on_layer(index, len(layers))
-        folder = workdir / f"layer{index}"
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = {key: folder / f"{key}.npy" for key in ("inputs", "weights", "expected",
-                                                         "outputs")}
-        np.save(paths["inputs"], a)
-        np.save(paths["weights"], np.asarray(layer["weights"], dtype=np.int64))
-        np.save(paths["expected"], np.asarray(expected[index], dtype=np.int64))
-        paths["outputs"].unlink(missing_ok=True)
+        want = np.asarray(expected[index])
+        parts = layer.get("parts") or [{**layer, "columns": [0, want.shape[1]]}]
         config = {"seed": seed + index, "in_pause": in_pause, "out_pause": out_pause,
-                  "reset": False, "layer": index,
-                  **{key: str(path) for key, path in paths.items()}}
-        summary = _run_layer(layer["params"], sim, config, folder, layer.get("exported"))
-        summaries.append(summary)
-        got = np.load(paths["outputs"]) if paths["outputs"].exists() else None
-        outputs.append(got)
-        if not summary["passed"] or got is None:
+                  "reset": False, "layer": index}
+        got, part_summaries = [], []
+        for number, part in enumerate(parts):
+            start, stop = part["columns"]
+            folder = workdir / f"layer{index}" / (f"part{number}" if len(parts) > 1 else "")
+            rows, summary = _run_part(part, a, want[:, start:stop], sim, config, folder)
+            got.append(rows)
+            part_summaries.append(summary)
+            if rows is None:          # a part that crashed: the layer has no output
+                break
+        summaries.append(_merge(part_summaries))
+        complete = len(got) == len(parts) and all(rows is not None for rows in got)
+        outputs.append(np.concatenate(got, axis=1) if complete else None)
+        if not summaries[-1]["passed"] or not complete:
             break
-        a = got
+        a = outputs[-1]
     return outputs, summaries
 
 

@@ -225,3 +225,22 @@ def test_qlinear_params_refuse_a_clip_the_saturation_cannot_express(out_zero, lo
     layer = _layer(np.random.default_rng(9), out_zero=out_zero, lo=lo, hi=hi)
     with pytest.raises(ValueError, match=r"layer y: its output clip .* cannot express it"):
         qlinear_params(layer)
+
+
+def test_a_layer_split_by_columns_computes_its_columns():
+    """A layer too wide for one array runs as column parts: each part's QLinear golden
+    (qlinear_params of LinearLayer.columns) equals those columns of the whole layer in
+    the integer model, and the float32 model's columns too."""
+    rng = np.random.default_rng(10)
+    layer = _layer(rng)
+    q = _codes(rng, layer, rows=200)
+    whole = {requant: layer(q, requant) for requant in ("integer", "float32")}
+    for start, stop in ((0, 2), (2, 5), (5, 6)):
+        part = layer.columns(start, stop)
+        assert part.out_features == stop - start and part.in_features == layer.in_features
+        got = _qlinear_of(qlinear_params(part, rows=2), part, q)
+        assert np.array_equal(got, whole["integer"][:, start:stop])
+        assert np.array_equal(part(q, "float32"), whole["float32"][:, start:stop])
+    for start, stop in ((0, 0), (3, 7), (-1, 2)):
+        with pytest.raises(ValueError, match="columns: .* output channels"):
+            layer.columns(start, stop)
