@@ -1,7 +1,8 @@
 """cocotb-runner glue: export a block, build it once per simulator, run a bench on it.
 
 Builds are cached under ``$QDP_BUILD_DIR`` (default ``~/.cache/qdp/build``) in a folder
-named after the module and a hash of its Verilog text and the tool versions, so tests of
+named after the module and a hash of its Verilog text, the tool versions and the build
+flags (:data:`VERILATOR_ARGS`, the make variables), so tests of
 the same configuration share one Verilator build, also across pytest-xdist workers (a
 file lock serializes the first build).
 """
@@ -28,7 +29,23 @@ TIMESCALE = ("1ns", "1ps")
 # Amaranth's Verilog is correct but not lint-clean (operand widths differ on purpose).
 # The harness's clock is a delay loop, which Verilator runs with --timing (C++20
 # coroutines: GCC needs -fcoroutines spelled out).
-VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--timing", "-CFLAGS", "-fcoroutines"]
+# Verilator's MergeCond pass is quadratic on the float-model netlists: it took 36 s of the
+# 39 s verilation of absmax_dequantize fp16 -> bf16 (model=float32), 3.5 s without it; the
+# C++ it leaves unmerged costs g++ about 2 s more there and nothing measurable elsewhere.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--timing", "-CFLAGS", "-fcoroutines",
+                  "-fno-merge-cond"]
+# The model's eval code (OPT_FAST) is compiled at -O0, overriding the -O1 that
+# :func:`qdp.sim.toolchain.setup_verilator` puts in MAKEFLAGS: the suite's benches simulate
+# for seconds after a build of up to a minute. Cold builds (no ccache) + runs of five
+# benches (small quantizer, nf4 bf16 B=4096 x16, absmax_dequantize fp16 model=float32,
+# 16x16 MAC array 1M MACs, exhaustive 2x2 MAC array), CPU seconds:
+#   -O1:                   builds 127.9, runs 10.0
+#   -O1, -fno-merge-cond:  builds 113.0, runs 10.9
+#   -O0, -fno-merge-cond:  builds  65.9, runs 10.9
+# -O0 simulates 2-5x slower (bench_sim's 8x8 MAC array, 200,000 elements: 0.22 s of
+# simulation at -O1, 1.09 s at -O0, 0.35 s at -Og), so throughput measurements should set
+# QDP_VERILATOR_OPT_FAST=-O1 (the flags are part of the build cache key).
+OPT_FAST_DEFAULT = "-O0"
 
 
 @dataclasses.dataclass
@@ -54,7 +71,13 @@ class _Verilator(Verilator):
     def _build_command(self):
         commands = super()._build_command()
         commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+        commands[1] = commands[1] + _make_args()    # make's own arguments beat MAKEFLAGS
         return commands
+
+
+def _make_args():
+    """The make variables every Verilator build gets (see :data:`OPT_FAST_DEFAULT`)."""
+    return [f"OPT_FAST={os.environ.get('QDP_VERILATOR_OPT_FAST') or OPT_FAST_DEFAULT}"]
 
 
 def _runner(sim):
@@ -70,6 +93,24 @@ def _tool_version(sim):
     if sim == "verilator":
         return f"verilator-{getattr(verilator, '__version__', 'from PATH')}"
     return "icarus"
+
+
+def _build_flags(sim):
+    """What, besides the sources and tool versions, decides what a build compiles: the
+    Verilator and make arguments and the compiler optimisation levels in MAKEFLAGS."""
+    if sim != "verilator":
+        return ""
+    setup_verilator()
+    opt = [word for word in os.environ.get("MAKEFLAGS", "").split() if word.startswith("OPT_")]
+    return " ".join(VERILATOR_ARGS + opt + _make_args())
+
+
+def _cache_key(text, bench_text, sim, waves):
+    parts = [text, bench_text, _tool_version(sim), cocotb.__version__, str(waves)]
+    flags = _build_flags(sim)
+    if flags:           # icarus keys stay as they were
+        parts.append(flags)
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
 
 
 def build(block, params, sim, *, waves=False, exported=None):
@@ -91,8 +132,7 @@ def _build(block, params, sim, waves, exported=None):
     text, manifest = exported or generate(block, params)
     name = manifest["module"]
     bench_text = harness(manifest, DEPTH)
-    key = hashlib.sha1("\n".join([text, bench_text, _tool_version(sim), cocotb.__version__,
-                                  str(waves)]).encode()).hexdigest()[:12]
+    key = _cache_key(text, bench_text, sim, waves)
     build_dir = _cache_root() / f"{name}-{sim}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
     done = build_dir / "built.json"

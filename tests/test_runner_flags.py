@@ -1,0 +1,45 @@
+"""The Verilator build flags: what reaches make, and that changing them changes the build
+cache key (so a build made with other flags is never reused). No simulator runs."""
+
+import hashlib
+import os
+
+import cocotb
+
+from qdp.sim import runner
+
+
+def _key(sim="verilator"):
+    return runner._cache_key("module m; endmodule\n", "module b; endmodule\n", sim, False)
+
+
+def test_make_gets_opt_fast(monkeypatch):
+    monkeypatch.delenv("QDP_VERILATOR_OPT_FAST", raising=False)
+    assert runner._make_args() == [f"OPT_FAST={runner.OPT_FAST_DEFAULT}"]
+    monkeypatch.setenv("QDP_VERILATOR_OPT_FAST", "-O1")
+    assert runner._make_args() == ["OPT_FAST=-O1"]
+
+
+def test_verilator_skips_the_quadratic_merge_cond_pass():
+    assert "-fno-merge-cond" in runner.VERILATOR_ARGS
+
+
+def test_the_key_covers_the_flags(monkeypatch):
+    monkeypatch.delenv("QDP_VERILATOR_OPT_FAST", raising=False)
+    base = _key()
+    assert _key() == base
+    monkeypatch.setenv("QDP_VERILATOR_OPT_FAST", "-O1")
+    assert _key() != base
+    monkeypatch.delenv("QDP_VERILATOR_OPT_FAST")
+    monkeypatch.setattr(runner, "VERILATOR_ARGS", [*runner.VERILATOR_ARGS, "--x-assign", "0"])
+    assert _key() != base
+    monkeypatch.undo()
+    monkeypatch.delenv("QDP_VERILATOR_OPT_FAST", raising=False)
+    monkeypatch.setenv("MAKEFLAGS", os.environ.get("MAKEFLAGS", "") + " OPT_SLOW=-O2")
+    assert _key() != base
+
+
+def test_icarus_keys_do_not_change():
+    parts = ["module m; endmodule\n", "module b; endmodule\n", runner._tool_version("icarus"),
+             cocotb.__version__, "False"]
+    assert _key("icarus") == hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
