@@ -23,8 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from ..blocks import BLOCKS, generate
+from ..blocks.export import INTERFACES
 from ..formal.runner import block_proofs, prove
 from ..formal.runner import missing_tools as missing_proof_tools
+from ..sim.axis import beat_manifest
+from ..sim.axis_runner import run_axis_bench
 from ..sim.ecp5 import write_models
 from ..sim.bench import DRIVERS, exhaustive_elements
 from ..sim.module import Module
@@ -151,6 +154,11 @@ def _make_parser():
         for block in BLOCKS.values():
             p = blocks.add_parser(block.name, help=block.summary)
             _add_block_params(p, block)
+            if verb in ("generate", "verify"):
+                p.add_argument("--interface", choices=INTERFACES, default="amaranth",
+                               help="port names: amaranth (clk, rst, <s>__valid/ready/"
+                                    "payload; default) or axis (AXI4-Stream: aclk, aresetn, "
+                                    "s_axis_<role>_t*, m_axis_<role>_t*)")
             if verb == "generate":
                 p.add_argument("-o", "--output", type=Path, default=Path("."),
                                help="output directory (default: .)")
@@ -192,10 +200,11 @@ def _make_parser():
                                help="probability of output backpressure per cycle (default 0.3)")
                 p.add_argument("--no-reset", action="store_true",
                                help="skip the mid-stream reset phase")
-                p.add_argument("--driver", choices=DRIVERS, default="bulk",
+                p.add_argument("--driver", choices=DRIVERS,
                                help="bulk (default): a Verilog harness plays and captures the "
                                     "streams, Python acts once per memory load; cycle: "
-                                    "Python drives every clock edge")
+                                    "Python drives every clock edge (--interface axis has "
+                                    "its own bench: cocotbext-axi, per cycle)")
                 p.add_argument("--exhaustive", action="store_true",
                                help="check every input the block's exhaustive check covers "
                                     "(e.g. every value of a <= 16-bit quantizer input) "
@@ -317,7 +326,7 @@ def _generate(args):
     """The module and its manifest, and beside them the simulation model of every
     primitive the module instantiates (MULT18X18D on ECP5)."""
     text, manifest = generate(args.block, _block_params(args), name=args.name,
-                              target=args.target)
+                              target=args.target, interface=args.interface)
     verilog_path = args.output / f"{manifest['module']}.v"
     manifest_path = args.output / f"{manifest['module']}.json"
     try:
@@ -404,12 +413,13 @@ def _where(kept, log):
 def _verify_one(args, params, exported, sim, workdir, kept):
     """One simulator's run; returns its exit status."""
     start = time.monotonic()
-    result = run_bench(args.block, params, sim,
-                       {"vectors": args.vectors, "seed": args.seed,
-                        "in_pause": args.in_pause, "out_pause": args.out_pause,
-                        "reset": not args.no_reset, "driver": args.driver,
-                        "exhaustive": args.exhaustive},
-                       waves=args.waves, workdir=workdir, exported=exported)
+    bench = run_axis_bench if args.interface == "axis" else run_bench
+    result = bench(args.block, params, sim,
+                   {"vectors": args.vectors, "seed": args.seed,
+                    "in_pause": args.in_pause, "out_pause": args.out_pause,
+                    "reset": not args.no_reset, "driver": args.driver,
+                    "exhaustive": args.exhaustive},
+                   waves=args.waves, workdir=workdir, exported=exported)
     seconds = time.monotonic() - start
     s = result.summary
     if "error" in s:
@@ -436,7 +446,11 @@ def _verify(args):
     params = _block_params(args)
     # The component is built once: bad parameters fail here, before any simulator runs,
     # and every simulator gets this Verilog.
-    exported = generate(args.block, params)
+    exported = generate(args.block, params, interface=args.interface)
+    if args.interface == "axis" and args.driver is not None:
+        raise ValueError("driver: --interface axis runs the cocotbext-axi bench (Python on "
+                         "every cycle); --driver does not apply")
+    args.driver = args.driver or "bulk"
     if not 0 <= args.in_pause < 1 or not 0 <= args.out_pause < 1:
         raise ValueError("in_pause/out_pause: probabilities must lie in [0, 1)")
     if args.vectors < 1:
@@ -444,7 +458,9 @@ def _verify(args):
     _check_seed(args.seed)
     _check_workdir(args.workdir)
     if args.exhaustive:
-        exhaustive_elements(args.block, Module(exported[1]).params)
+        manifest = exported[1]
+        exhaustive_elements(args.block, Module(beat_manifest(manifest) if
+                                               args.interface == "axis" else manifest).params)
     sims = ("verilator", "icarus") if args.sim == "both" else (args.sim,)
     for sim in sims:
         missing = missing_sim_tools(sim)

@@ -6,12 +6,14 @@ with the golden model) on both simulators.
 """
 
 import importlib.util
+import json
 import re
 
 import pytest
 from amaranth.back import verilog
 
 from qdp.blocks import BLOCKS, generate, get_block
+from qdp.build_scripts.cli import main
 from qdp.hdl import AxiStreamWrapper, BlockwiseAbsmax, Quantizer
 from qdp.hdl.axis import MAX_TDATA_WIDTH, axis_streams
 from qdp.sim.axis_runner import run_axis_bench
@@ -143,7 +145,9 @@ def _require_axi():
 
 
 BENCHES = [("quantizer", {"lanes": 2, "in_width": 12}),
-           ("absmax", {"block_size": 8, "lanes": 2, "in_width": 8})]
+           ("absmax", {"block_size": 8, "lanes": 2, "in_width": 8}),
+           ("mac-array", {"rows": 2, "cols": 3}),
+           ("qlinear", {"rows": 2, "cols": 2})]
 
 
 @pytest.mark.parametrize("block,params", BENCHES, ids=[b for b, _ in BENCHES])
@@ -163,6 +167,21 @@ def test_axis_bench_bit_exact(block, params, simulator, tmp_path):
         assert summary["compared_flags"] == summary["compared"]
 
 
+OTHERS = sorted(set(BLOCKS) - {block for block, _ in BENCHES})
+
+
+@pytest.mark.parametrize("block", OTHERS)
+def test_every_other_block_bit_exact_in_its_axis_form(block, tmp_path):
+    """Every other block at its defaults, on Icarus (the four above run on both)."""
+    _require_axi()
+    require_simulator("icarus")
+    result = run_axis_bench(block, {}, "icarus",
+                            {"vectors": 64, "seed": 3, "in_pause": 0.3, "out_pause": 0.3,
+                             "reset": True}, workdir=tmp_path)
+    assert_bit_exact(result)
+    assert result.summary["driver"] == "axis" and result.summary["compared"] >= 64
+
+
 def test_axis_bench_catches_a_wrong_golden(tmp_path):
     """The same bench with the golden told to round another way must fail."""
     _require_axi()
@@ -172,3 +191,28 @@ def test_axis_bench_catches_a_wrong_golden(tmp_path):
                             workdir=tmp_path)
     assert not result.passed and result.mismatches > 0
     assert "quantizer: " in result.summary["reports"][0]
+
+
+def test_cli_generate_and_verify_take_interface_axis(tmp_path, capsys):
+    """``qdp generate --interface axis`` writes the AXI module and its mapping; ``qdp
+    verify --interface axis`` runs the cocotbext-axi bench (Icarus); ``--driver`` with it,
+    an unknown interface and a TDATA over 4096 bits are one line, exit 2."""
+    require_simulator("icarus")
+    assert main(["generate", "quantizer", "--interface", "axis", "-o", str(tmp_path)]) == 0
+    verilog_path, manifest_path = capsys.readouterr().out.split()[:2]
+    manifest = json.loads(open(manifest_path).read())
+    assert manifest["interface"] == "axis" and manifest["module"].endswith("_axis")
+    assert "input aresetn;" in open(verilog_path).read()
+    assert main(["verify", "quantizer", "--interface", "axis", "--sim", "icarus",
+                 "--vectors", "500"]) == 0
+    assert re.match(r"quantizer on icarus: \d+ vectors compared, 0 mismatches \(bit-exact\)",
+                    capsys.readouterr().out)
+    for argv, message in (
+            (["verify", "quantizer", "--interface", "axis", "--driver", "cycle"],
+             "driver: --interface axis runs the cocotbext-axi bench"),
+            (["generate", "quantizer", "--interface", "axi"], "invalid choice: 'axi'"),
+            (["generate", "quantizer", "--interface", "axis", "--lanes", "64",
+              "--in-width", "64", "-o", str(tmp_path)], "s_axis_i_tdata: stream i needs")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
