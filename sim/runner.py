@@ -7,6 +7,7 @@ the same configuration share one Verilator build, also across pytest-xdist worke
 file lock serializes the first build).
 """
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -23,7 +24,7 @@ from ..blocks import generate, get_block
 from .harness import DEPTH, bench_top, harness
 from .toolchain import missing_tools, setup_verilator, verilator
 
-__all__ = ["BenchResult", "build", "run_bench"]
+__all__ = ["BenchResult", "build", "run_bench", "throughput_builds"]
 
 TIMESCALE = ("1ns", "1ps")
 # Amaranth's Verilog is correct but not lint-clean (operand widths differ on purpose).
@@ -73,6 +74,24 @@ class _Verilator(Verilator):
         commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
         commands[1] = commands[1] + _make_args()    # make's own arguments beat MAKEFLAGS
         return commands
+
+
+#: The model's optimization for simulation-speed measurements.
+OPT_FAST_THROUGHPUT = "-O1"
+
+
+@contextlib.contextmanager
+def throughput_builds():
+    """Within the block, Verilator models are built (and cached apart) at
+    :data:`OPT_FAST_THROUGHPUT` unless ``QDP_VERILATOR_OPT_FAST`` says otherwise: what a
+    simulation-speed figure is measured on."""
+    saved = os.environ.get("QDP_VERILATOR_OPT_FAST")
+    os.environ["QDP_VERILATOR_OPT_FAST"] = saved or OPT_FAST_THROUGHPUT
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["QDP_VERILATOR_OPT_FAST"]
 
 
 def _make_args():

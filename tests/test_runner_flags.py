@@ -43,3 +43,14 @@ def test_icarus_keys_do_not_change():
     parts = ["module m; endmodule\n", "module b; endmodule\n", runner._tool_version("icarus"),
              cocotb.__version__, "False"]
     assert _key("icarus") == hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def test_throughput_builds_optimize_the_model_inside_only(monkeypatch):
+    monkeypatch.delenv("QDP_VERILATOR_OPT_FAST", raising=False)
+    with runner.throughput_builds():
+        assert runner._make_args() == [f"OPT_FAST={runner.OPT_FAST_THROUGHPUT}"]
+    assert "QDP_VERILATOR_OPT_FAST" not in os.environ
+    monkeypatch.setenv("QDP_VERILATOR_OPT_FAST", "-O3")       # the user's choice stands
+    with runner.throughput_builds():
+        assert runner._make_args() == ["OPT_FAST=-O3"]
+    assert os.environ["QDP_VERILATOR_OPT_FAST"] == "-O3"
