@@ -10,6 +10,7 @@ file lock serializes the first build).
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import cocotb
+import amaranth
 from cocotb_tools.runner import Verilator, get_results, get_runner
 
 from ..blocks import generate, get_block
@@ -132,6 +134,43 @@ def _cache_key(text, bench_text, sim, waves):
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
 
 
+@functools.lru_cache(maxsize=None)
+def _source_fingerprint():
+    """What the exported Verilog of given parameters depends on besides them: the
+    package's place and the sources of its hdl, blocks and golden layers, and Amaranth."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha1(f"{root}\n{amaranth.__version__}\n".encode())
+    for path in sorted(p for layer in ("hdl", "blocks", "golden")
+                       for p in (root / layer).glob("*.py")):
+        digest.update(f"{path.relative_to(root)}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _exported(block, params):
+    """:func:`qdp.blocks.generate`'s ``(verilog_text, manifest)`` of the portable module,
+    kept under the build cache: elaborating and converting a block costs about half a
+    second of CPU, which every bench launch would pay again for the same configuration.
+    The key covers the parameters and :func:`_source_fingerprint`; the manifest is the
+    JSON one on a miss too, so both paths give the same."""
+    spec = json.dumps([block, params], sort_keys=True, default=str)
+    key = hashlib.sha1(f"{spec}\n{_source_fingerprint()}".encode()).hexdigest()[:16]
+    path = _cache_root() / "verilog" / f"{block}-{key}.json"
+    try:
+        cached = json.loads(path.read_text())
+        return cached["verilog"], cached["manifest"]
+    except (OSError, ValueError, KeyError):
+        pass
+    text, manifest = generate(block, params)
+    manifest = json.loads(json.dumps(manifest))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                     suffix=".tmp") as f:
+        json.dump({"verilog": text, "manifest": manifest}, f)
+    os.replace(f.name, path)            # whole or absent, whatever runs beside it
+    return text, manifest
+
+
 def build(block, params, sim, *, waves=False, exported=None):
     """Export and build ``block`` for ``sim``; return ``(build_dir, module_name)``.
     ``exported`` is :func:`qdp.blocks.generate`'s ``(verilog_text, manifest)`` of these
@@ -148,7 +187,7 @@ def _build(block, params, sim, waves, exported=None):
     if missing:
         raise RuntimeError(f"sim: {sim} needs {', '.join(missing)}, which is not installed")
     setup_verilator()
-    text, manifest = exported or generate(block, params)
+    text, manifest = exported or _exported(block, params)
     name = manifest["module"]
     bench_text = harness(manifest, DEPTH)
     key = _cache_key(text, bench_text, sim, waves)
