@@ -1,5 +1,7 @@
-"""The Verilator build flags: what reaches make, and that changing them changes the build
-cache key (so a build made with other flags is never reused). No simulator runs."""
+"""The build cache of :mod:`qdp.sim.runner`: the Verilator build flags, what reaches make,
+and that changing them changes the build cache key (so a build made with other flags is
+never reused); the exported Verilog kept per configuration and sources. No simulator
+runs."""
 
 import hashlib
 import os
@@ -54,3 +56,27 @@ def test_throughput_builds_optimize_the_model_inside_only(monkeypatch):
     with runner.throughput_builds():
         assert runner._make_args() == ["OPT_FAST=-O3"]
     assert os.environ["QDP_VERILATOR_OPT_FAST"] == "-O3"
+
+
+def test_the_exported_verilog_is_cached_by_parameters_and_sources(monkeypatch, tmp_path):
+    """A configuration is elaborated once per build cache; other parameters or other
+    sources elaborate again; a damaged cache file is regenerated."""
+    monkeypatch.setenv("QDP_BUILD_DIR", str(tmp_path))
+    calls = []
+
+    def generate(block, params):
+        calls.append((block, dict(params)))
+        return f"module m{len(calls)}; endmodule\n", {"module": f"m{len(calls)}",
+                                                     "ports": ({"name": "x"},)}
+    monkeypatch.setattr(runner, "generate", generate)
+    first = runner._exported("quantizer", {"lanes": 2})
+    assert first == ("module m1; endmodule\n", {"module": "m1", "ports": [{"name": "x"}]})
+    assert runner._exported("quantizer", {"lanes": 2}) == first and len(calls) == 1
+    runner._exported("quantizer", {"lanes": 3})
+    assert len(calls) == 2
+    (path,) = [p for p in (tmp_path / "verilog").iterdir() if "m1" in p.read_text()]
+    path.write_text("{")
+    assert runner._exported("quantizer", {"lanes": 2})[1]["module"] == "m3"
+    monkeypatch.setattr(runner, "_source_fingerprint", lambda: "other sources")
+    runner._exported("quantizer", {"lanes": 2})
+    assert len(calls) == 4
