@@ -35,6 +35,7 @@ from ..sim.runner import run_bench
 from ..sim.toolchain import missing_tools as missing_sim_tools
 from . import compile_model
 from .demo import run_demo
+from .fusesoc import core_file
 from .sweep import grid_points, parse_grid, pending, run_sweep
 from .sweep_cluster import CONNECT_TIMEOUT, dask_client, missing_dask
 from .sweep_db import SweepDB
@@ -167,6 +168,10 @@ def _make_parser():
                 p.add_argument("--target", choices=("ecp5", "ice40"),
                                help="device family: ecp5 uses MULT18X18D primitives with "
                                     "their registers; default portable Verilog")
+                p.add_argument("--fusesoc", action="store_true",
+                               help="also write <module>.core, its FuseSoC CAPI2 core "
+                                    "(VLNV qdp:<block>:<module>:<version>; targets sim, "
+                                    "lint, synth)")
             elif verb == "prove":
                 p.add_argument("--depth", type=_int, metavar="N",
                                help="induction k or BMC bound in cycles (default: per proof)")
@@ -324,7 +329,8 @@ def _list():
 
 def _generate(args):
     """The module and its manifest, and beside them the simulation model of every
-    primitive the module instantiates (MULT18X18D on ECP5)."""
+    primitive the module instantiates (MULT18X18D on ECP5) and, with ``--fusesoc``, the
+    module's FuseSoC core."""
     text, manifest = generate(args.block, _block_params(args), name=args.name,
                               target=args.target, interface=args.interface)
     verilog_path = args.output / f"{manifest['module']}.v"
@@ -335,6 +341,10 @@ def _generate(args):
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         models = write_models(args.output, [m["primitive"] for m in
                                             manifest.get("simulation_models", [])])
+        if args.fusesoc:
+            core_path = args.output / f"{manifest['module']}.core"
+            core_path.write_text(core_file(manifest, verilog_path.name))
+            models.append(core_path)
     except OSError as error:
         raise ValueError(f"output: cannot write to {args.output}: "
                          f"{error.strerror or error}") from None
