@@ -239,3 +239,40 @@ def test_the_generator_refuses_a_bad_parameter_in_one_line(tmp_path):
     lines = [line for line in out.splitlines() if "qdp: error:" in line]
     assert len(lines) == 1 and "lanes" in lines[0], out[-3000:]
     assert "Traceback" not in out
+
+
+def test_the_generator_writes_the_module_models_and_core_named_by_fusesoc(tmp_path):
+    """The generator protocol without FuseSoC: its input file in, files and a core out;
+    an ECP5 export brings its MULT18X18D model, ``none`` is a choice's None."""
+    from qdp.build_scripts.fusesoc_generator import run
+    data = {"files_root": str(tmp_path), "gapi": "1.0", "vlnv": "user:lib:top-mac:1.2",
+            "parameters": {"block": "mac-array", "rows": 2, "cols": 2, "target": "ecp5",
+                           "interface": "axis", "name": "mac_axis"}}
+    (tmp_path / "in.yml").write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    core = run(tmp_path / "in.yml", out)
+    assert core == out / "top-mac.core"
+    parsed = yaml.safe_load(core.read_text())
+    assert parsed["name"] == "user:lib:top-mac:1.2"
+    assert parsed["filesets"]["rtl"]["files"] == ["mac_axis.v"]
+    assert parsed["filesets"]["sim_models"]["files"] == ["MULT18X18D_sim.v"]
+    assert {p.name for p in out.iterdir()} == {"mac_axis.v", "mac_axis.json",
+                                                "MULT18X18D_sim.v", "top-mac.core"}
+    data["parameters"] = {"block": "quantizer", "tflite": "none", "name": "q"}
+    (tmp_path / "in.yml").write_text(yaml.safe_dump(data))
+    assert run(tmp_path / "in.yml", out).exists()
+
+
+@pytest.mark.parametrize("parameters,message", [
+    ({"lanes": 2}, "block: the qdp generator needs a block parameter"),
+    ({"block": "nope"}, "block: unknown block 'nope'"),
+    ({"block": "quantizer", "lane": 2}, "lane: not a parameter of quantizer"),
+])
+def test_the_generator_names_a_bad_parameter(tmp_path, capsys, parameters, message):
+    data = {"files_root": str(tmp_path), "gapi": "1.0", "vlnv": "u:l:t-g:0",
+            "parameters": parameters}
+    (tmp_path / "in.yml").write_text(yaml.safe_dump(data))
+    assert main([str(tmp_path / "in.yml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("qdp: error: " + message), err
