@@ -29,6 +29,8 @@ from .toolchain import missing_tools, setup_verilator, verilator
 __all__ = ["BenchResult", "build", "run_bench", "throughput_builds"]
 
 TIMESCALE = ("1ns", "1ps")
+#: The cocotb test module of a block's AXI4-Stream form.
+AXIS_BENCH = "qdp.sim.axis_tb"
 # Amaranth's Verilog is correct but not lint-clean (operand widths differ on purpose).
 # The harness's clock is a delay loop, which Verilator runs with --timing (C++20
 # coroutines: GCC needs -fcoroutines spelled out).
@@ -67,13 +69,19 @@ class BenchResult:
 
 
 class _Verilator(Verilator):
-    """cocotb's Verilator runner without ``--public-flat-rw``: the bench top marks its
-    own ports public (:mod:`qdp.sim.harness`), and a model whose every signal is public
-    runs at a fraction of the speed."""
+    """cocotb's Verilator runner without ``--public-flat-rw`` (unless ``public``): the
+    bench top marks its own ports public (:mod:`qdp.sim.harness`), and a model whose every
+    signal is public runs at a fraction of the speed. An AXI4-Stream top has no harness,
+    so cocotbext-axi needs it public."""
+
+    def __init__(self, public=False):
+        super().__init__()
+        self.public = public
 
     def _build_command(self):
         commands = super()._build_command()
-        commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+        if not self.public:
+            commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
         commands[1] = commands[1] + _make_args()    # make's own arguments beat MAKEFLAGS
         return commands
 
@@ -101,8 +109,8 @@ def _make_args():
     return [f"OPT_FAST={os.environ.get('QDP_VERILATOR_OPT_FAST') or OPT_FAST_DEFAULT}"]
 
 
-def _runner(sim):
-    return _Verilator() if sim == "verilator" else get_runner(sim)
+def _runner(sim, public=False):
+    return _Verilator(public) if sim == "verilator" else get_runner(sim)
 
 
 def _cache_root():
@@ -130,7 +138,7 @@ def _cache_key(text, bench_text, sim, waves):
     parts = [text, bench_text, _tool_version(sim), cocotb.__version__, str(waves)]
     flags = _build_flags(sim)
     if flags:           # icarus keys stay as they were
-        parts.append(flags)
+        parts.append(flags + ("" if bench_text else " --public-flat-rw"))
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
 
 
@@ -147,13 +155,13 @@ def _source_fingerprint():
     return digest.hexdigest()
 
 
-def _exported(block, params):
+def _exported(block, params, interface="amaranth"):
     """:func:`qdp.blocks.generate`'s ``(verilog_text, manifest)`` of the portable module,
     kept under the build cache: elaborating and converting a block costs about half a
     second of CPU, which every bench launch would pay again for the same configuration.
     The key covers the parameters and :func:`_source_fingerprint`; the manifest is the
     JSON one on a miss too, so both paths give the same."""
-    spec = json.dumps([block, params], sort_keys=True, default=str)
+    spec = json.dumps([block, params, interface], sort_keys=True, default=str)
     key = hashlib.sha1(f"{spec}\n{_source_fingerprint()}".encode()).hexdigest()[:16]
     path = _cache_root() / "verilog" / f"{block}-{key}.json"
     try:
@@ -161,7 +169,7 @@ def _exported(block, params):
         return cached["verilog"], cached["manifest"]
     except (OSError, ValueError, KeyError):
         pass
-    text, manifest = generate(block, params)
+    text, manifest = generate(block, params, interface=interface)
     manifest = json.loads(json.dumps(manifest))
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
@@ -171,15 +179,23 @@ def _exported(block, params):
     return text, manifest
 
 
-def build(block, params, sim, *, waves=False, exported=None):
+def build(block, params, sim, *, waves=False, exported=None, interface="amaranth"):
     """Export and build ``block`` for ``sim``; return ``(build_dir, module_name)``.
     ``exported`` is :func:`qdp.blocks.generate`'s ``(verilog_text, manifest)`` of these
-    parameters when the caller has it already (the component is then not built again)."""
-    build_dir, manifest = _build(block, params, sim, waves, exported)
+    parameters when the caller has it already (the component is then not built again).
+    ``interface="axis"`` builds the AXI4-Stream form as the simulation's top level (its
+    bench drives the AXI ports; there is no bulk harness around it)."""
+    build_dir, manifest = _build(block, params, sim, waves, exported, interface)
     return build_dir, manifest["module"]
 
 
-def _build(block, params, sim, waves, exported=None):
+def _toplevel(manifest):
+    """The simulation's top level: the bulk harness around the module, or the AXI4-Stream
+    module itself."""
+    return manifest["module"] if manifest.get("interface") == "axis" else bench_top(manifest)
+
+
+def _build(block, params, sim, waves, exported=None, interface="amaranth"):
     """:func:`build`, returning ``(build_dir, manifest)``; the manifest is also written as
     ``<build_dir>/<module>.json`` (rewritten when it changed, since the cache key covers
     the Verilog text only)."""
@@ -187,9 +203,12 @@ def _build(block, params, sim, waves, exported=None):
     if missing:
         raise RuntimeError(f"sim: {sim} needs {', '.join(missing)}, which is not installed")
     setup_verilator()
-    text, manifest = exported or _exported(block, params)
+    text, manifest = exported or _exported(block, params, interface)
+    if manifest.get("interface", "amaranth") != interface:
+        raise ValueError(f"exported: a module with the {manifest.get('interface')} interface, "
+                         f"not {interface}")
     name = manifest["module"]
-    bench_text = harness(manifest, DEPTH)
+    bench_text = "" if interface == "axis" else harness(manifest, DEPTH)
     key = _cache_key(text, bench_text, sim, waves)
     build_dir = _cache_root() / f"{name}-{sim}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -203,8 +222,9 @@ def _build(block, params, sim, waves, exported=None):
             source, bench_source = build_dir / f"{name}.v", build_dir / f"{name}_bench.v"
             source.write_text(text)
             bench_source.write_text(bench_text)
-            runner = _runner(sim)
-            runner.build(sources=[source, bench_source], hdl_toplevel=bench_top(manifest),
+            runner = _runner(sim, public=not bench_text)
+            runner.build(sources=[source, bench_source] if bench_text else [source],
+                         hdl_toplevel=_toplevel(manifest),
                          build_dir=build_dir,
                          always=True, timescale=TIMESCALE, waves=waves,
                          build_args=VERILATOR_ARGS if sim == "verilator" else [],
@@ -232,17 +252,21 @@ def crash_reason(log):
 
 
 def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=None,
-              exported=None):
+              exported=None, interface="amaranth"):
     """Run the block's cocotb bench (or the cocotb test module ``bench``) with ``config``
-    (a JSON-able dict); ``exported`` as for :func:`build`.
+    (a JSON-able dict); ``exported`` and ``interface`` as for :func:`build` (with
+    ``"axis"`` the bench is :data:`AXIS_BENCH`, the block's traffic on its AXI4-Stream
+    form).
 
     The bench gets the module's manifest in its config (``manifest``), so it never
     rebuilds the component. It writes its summary (elements compared, mismatches,
     mismatch reports, beat counts, cycles) to a JSON file that this returns as
     :class:`BenchResult`.
     """
-    build_dir, manifest = _build(block, params, sim, waves, exported)
+    build_dir, manifest = _build(block, params, sim, waves, exported, interface)
     name = manifest["module"]
+    if interface == "axis":
+        bench = bench or AXIS_BENCH
     # The simulator runs inside workdir, so every path handed to it must be absolute.
     workdir = Path(workdir or tempfile.mkdtemp(prefix=f"qdp-{block}-{sim}-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -260,7 +284,7 @@ def run_bench(block, params, sim, config, *, waves=False, workdir=None, bench=No
         else []
     try:
         runner.test(test_module=bench or get_block(block).bench,
-                    hdl_toplevel=bench_top(manifest),
+                    hdl_toplevel=_toplevel(manifest),
                     hdl_toplevel_lang="verilog",
                     build_dir=build_dir, test_dir=workdir, results_xml=str(results_xml),
                     extra_env={"QDP_BENCH_CONFIG": str(config_file),

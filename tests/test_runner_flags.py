@@ -64,8 +64,8 @@ def test_the_exported_verilog_is_cached_by_parameters_and_sources(monkeypatch, t
     monkeypatch.setenv("QDP_BUILD_DIR", str(tmp_path))
     calls = []
 
-    def generate(block, params):
-        calls.append((block, dict(params)))
+    def generate(block, params, interface):
+        calls.append((block, dict(params), interface))
         return f"module m{len(calls)}; endmodule\n", {"module": f"m{len(calls)}",
                                                      "ports": ({"name": "x"},)}
     monkeypatch.setattr(runner, "generate", generate)
@@ -73,10 +73,11 @@ def test_the_exported_verilog_is_cached_by_parameters_and_sources(monkeypatch, t
     assert first == ("module m1; endmodule\n", {"module": "m1", "ports": [{"name": "x"}]})
     assert runner._exported("quantizer", {"lanes": 2}) == first and len(calls) == 1
     runner._exported("quantizer", {"lanes": 3})
-    assert len(calls) == 2
+    runner._exported("quantizer", {"lanes": 3}, "axis")
+    assert len(calls) == 3 and calls[-1][2] == "axis"
     (path,) = [p for p in (tmp_path / "verilog").iterdir() if "m1" in p.read_text()]
     path.write_text("{")
-    assert runner._exported("quantizer", {"lanes": 2})[1]["module"] == "m3"
+    assert runner._exported("quantizer", {"lanes": 2})[1]["module"] == "m4"
     monkeypatch.setattr(runner, "_source_fingerprint", lambda: "other sources")
     runner._exported("quantizer", {"lanes": 2})
-    assert len(calls) == 4
+    assert len(calls) == 5
