@@ -155,7 +155,7 @@ def _make_parser():
         for block in BLOCKS.values():
             p = blocks.add_parser(block.name, help=block.summary)
             _add_block_params(p, block)
-            if verb in ("generate", "verify"):
+            if verb in ("generate", "verify", "synth"):
                 p.add_argument("--interface", choices=INTERFACES, default="amaranth",
                                help="port names: amaranth (clk, rst, <s>__valid/ready/"
                                     "payload; default) or axis (AXI4-Stream: aclk, aresetn, "
@@ -357,7 +357,7 @@ def _synth(args):
     _check_workdir(args.workdir)
     report = synthesize(args.block, _block_params(args), target=args.target,
                         device=args.device, freq_mhz=args.freq, seed=args.seed,
-                        workdir=args.workdir)
+                        workdir=args.workdir, interface=args.interface)
     try:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         json_path, markdown_path = write_report(report, args.json)

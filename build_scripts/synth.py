@@ -278,7 +278,7 @@ def _critical_path(report):
 
 
 def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed=1,
-               package=None, workdir=None):
+               package=None, workdir=None, interface="amaranth"):
     """Synthesize, place and route one configuration; return its resource and timing report.
 
     Parameters
@@ -306,6 +306,10 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
         (``yosys.log``, ``nextpnr.log`` once nextpnr has run) in a new folder
         ``qdp-synth-log-*`` in the temporary directory, named by the error, and removes
         the rest; a success leaves nothing behind.
+    interface : {"amaranth", "axis"}
+        The ports, as for :func:`qdp.blocks.generate`; ``"axis"`` (the AXI4-Stream form,
+        wiring only around the block) on ECP5 only, since the iCE40 harness serializes the
+        Amaranth ports.
 
     Returns
     -------
@@ -337,13 +341,16 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
     if not freq > 0:
         raise ValueError(f"freq_mhz: must be positive, got {freq_mhz}")
     get_block(block).check(**params)        # bad parameters fail before any tool runs
+    if interface == "axis" and target == "ice40":
+        raise ValueError("interface: axis is synthesized for ecp5 only (the iCE40 harness "
+                         "serializes the Amaranth ports; the wrapper adds no logic)")
     missing = missing_tools(target)
     if missing:
         raise RuntimeError(f"synthesis for {target} needs {', '.join(missing)}, which is not "
                            f"installed; install the synth extra: {_EXTRA}")
     seconds = {}
     start = time.monotonic()
-    verilog, manifest = generate(block, params, target=target)
+    verilog, manifest = generate(block, params, target=target, interface=interface)
     seconds["export"] = time.monotonic() - start
     work = _Work(workdir, block)
     what = f"{block} {_describe(params)}"
@@ -379,6 +386,7 @@ def synthesize(block, params, *, target="ecp5", device=None, freq_mhz=None, seed
         "requested": dict(params),
         "parameters": manifest["parameters"],
         "module": manifest["module"],
+        "interface": interface,
         "latency_cycles": manifest["latency_cycles"],
         "target": target,
         "device": device,

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import require
 from qdp.build_scripts import synth
+from qdp.build_scripts.cli import main
 from qdp.build_scripts.synth import (TARGETS, ice40_harness, missing_tools,
                                      nextpnr_absent_cell, nextpnr_overflow,
                                      nextpnr_placement_failure, report_markdown,
@@ -201,3 +202,17 @@ def test_success_without_workdir_leaves_nothing(tmp_path, monkeypatch):
     report = synthesize("quantizer", TINY, target="ice40")
     assert report["workdir"] is None and report["dsps"] == 1
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("qdp-synth")]
+
+
+def test_the_axis_form_synthesizes_on_ecp5_only(tmp_path, capsys):
+    """``qdp synth --interface axis``: the AXI4-Stream module placed and routed on ECP5,
+    the same one product; on iCE40 one line, exit 2, before any tool runs."""
+    require_synth_tools("ecp5")
+    report = synthesize("quantizer", TINY, target="ecp5", freq_mhz=100, interface="axis")
+    assert report["interface"] == "axis" and report["module"].endswith("_axis")
+    assert report["dsps"] == 1 and report["luts"] > 0 and 0 < report["fmax_mhz"] < 1000
+    assert report["critical_path"]["delay_ns"] > 0
+    assert main(["synth", "quantizer", "--interface", "axis", "--target", "ice40",
+                 "--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interface: axis is synthesized for ecp5 only" in err
