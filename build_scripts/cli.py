@@ -27,7 +27,6 @@ from ..blocks.export import INTERFACES
 from ..formal.runner import block_proofs, prove
 from ..formal.runner import missing_tools as missing_proof_tools
 from ..sim.axis import beat_manifest
-from ..sim.axis_runner import run_axis_bench
 from ..sim.ecp5 import write_models
 from ..sim.bench import DRIVERS, exhaustive_elements
 from ..sim.module import Module
@@ -395,6 +394,17 @@ def _prove(args):
     return status
 
 
+def _simulators(choice, *, check=True):
+    """The simulators ``--sim`` names (``both``: Verilator and Icarus); with ``check``, a
+    missing one's tools are one clear error."""
+    sims = ("verilator", "icarus") if choice == "both" else (choice,)
+    for sim in sims if check else ():
+        missing = missing_sim_tools(sim)
+        if missing:
+            raise RuntimeError(f"{sim} needs {', '.join(missing)}, which is not installed")
+    return sims
+
+
 def _check_seed(seed):
     if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
         raise ValueError(f"seed: {seed} is out of range (allowed {SEED_RANGE[0]}..2**32-1)")
@@ -423,13 +433,13 @@ def _where(kept, log):
 def _verify_one(args, params, exported, sim, workdir, kept):
     """One simulator's run; returns its exit status."""
     start = time.monotonic()
-    bench = run_axis_bench if args.interface == "axis" else run_bench
-    result = bench(args.block, params, sim,
-                   {"vectors": args.vectors, "seed": args.seed,
-                    "in_pause": args.in_pause, "out_pause": args.out_pause,
-                    "reset": not args.no_reset, "driver": args.driver,
-                    "exhaustive": args.exhaustive},
-                   waves=args.waves, workdir=workdir, exported=exported)
+    result = run_bench(args.block, params, sim,
+                       {"vectors": args.vectors, "seed": args.seed,
+                        "in_pause": args.in_pause, "out_pause": args.out_pause,
+                        "reset": not args.no_reset, "driver": args.driver,
+                        "exhaustive": args.exhaustive},
+                       waves=args.waves, workdir=workdir, exported=exported,
+                       interface=args.interface)
     seconds = time.monotonic() - start
     s = result.summary
     if "error" in s:
@@ -471,11 +481,7 @@ def _verify(args):
         manifest = exported[1]
         exhaustive_elements(args.block, Module(beat_manifest(manifest) if
                                                args.interface == "axis" else manifest).params)
-    sims = ("verilator", "icarus") if args.sim == "both" else (args.sim,)
-    for sim in sims:
-        missing = missing_sim_tools(sim)
-        if missing:
-            raise RuntimeError(f"{sim} needs {', '.join(missing)}, which is not installed")
+    sims = _simulators(args.sim)
     # Waves are asked-for output: a run with --waves and no --workdir keeps one folder.
     base = args.workdir if args.workdir is not None or not args.waves else \
         Path(tempfile.mkdtemp(prefix=f"qdp-{args.block}-waves-"))
@@ -497,12 +503,7 @@ def _compile(args):
                              f"--requant integer")
     elif args.inputs is not None:
         raise ValueError("inputs: --inputs gives --verify's inputs; add --verify N")
-    sims = ("verilator", "icarus") if args.sim == "both" else (args.sim,)
-    if args.verify is not None:
-        for sim in sims:
-            missing = missing_sim_tools(sim)
-            if missing:
-                raise RuntimeError(f"{sim} needs {', '.join(missing)}, which is not installed")
+    sims = _simulators(args.sim, check=args.verify is not None)
     model, graph = compile_model.load_model(args.model)
     x = None
     if args.verify is not None:
@@ -618,7 +619,7 @@ def main(argv=None):
             return _compile(args)
         if args.verb == "demo":
             _check_workdir(args.workdir)
-            return run_demo(("verilator", "icarus") if args.sim == "both" else (args.sim,),
+            return run_demo(_simulators(args.sim, check=False),
                             args.plot, workdir=args.workdir)
         return _verify(args)
     except (_UsageError, ValueError, TypeError, RuntimeError, OSError) as error:

@@ -7,7 +7,7 @@ compared exactly, ``aresetn`` pulled low in the middle of a stream
 
 Config: as for the block's own bench (:mod:`qdp.sim.bench`); ``manifest`` is the AXI4-Stream
 module's (``interface`` ``"axis"``, with its ``axis`` mapping). ``driver`` is ignored.
-:func:`qdp.sim.axis_runner.run_axis_bench` builds the module and runs this.
+:func:`qdp.sim.runner.run_bench` with ``interface="axis"`` builds the module and runs this.
 """
 
 import importlib

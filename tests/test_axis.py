@@ -16,7 +16,7 @@ from qdp.blocks import BLOCKS, generate, get_block
 from qdp.build_scripts.cli import main
 from qdp.hdl import AxiStreamWrapper, BlockwiseAbsmax, Quantizer
 from qdp.hdl.axis import MAX_TDATA_WIDTH, axis_streams
-from qdp.sim.axis_runner import run_axis_bench
+from qdp.sim.runner import run_bench
 
 from conftest import assert_bit_exact, require, require_simulator
 
@@ -153,9 +153,9 @@ BENCHES = [("quantizer", {"lanes": 2, "in_width": 12}),
 @pytest.mark.parametrize("block,params", BENCHES, ids=[b for b, _ in BENCHES])
 def test_axis_bench_bit_exact(block, params, simulator, tmp_path):
     _require_axi()
-    result = run_axis_bench(block, params, simulator,
-                            {"vectors": 160, "seed": 5, "in_pause": 0.3, "out_pause": 0.4,
-                             "reset": True}, workdir=tmp_path)
+    result = run_bench(block, params, simulator,
+                       {"vectors": 160, "seed": 5, "in_pause": 0.3, "out_pause": 0.4,
+                        "reset": True}, workdir=tmp_path, interface="axis")
     assert_bit_exact(result)
     summary = result.summary
     assert summary["driver"] == "axis" and summary["compared"] >= 160
@@ -175,9 +175,9 @@ def test_every_other_block_bit_exact_in_its_axis_form(block, tmp_path):
     """Every other block at its defaults, on Icarus (the four above run on both)."""
     _require_axi()
     require_simulator("icarus")
-    result = run_axis_bench(block, {}, "icarus",
-                            {"vectors": 64, "seed": 3, "in_pause": 0.3, "out_pause": 0.3,
-                             "reset": True}, workdir=tmp_path)
+    result = run_bench(block, {}, "icarus",
+                       {"vectors": 64, "seed": 3, "in_pause": 0.3, "out_pause": 0.3,
+                        "reset": True}, workdir=tmp_path, interface="axis")
     assert_bit_exact(result)
     assert result.summary["driver"] == "axis" and result.summary["compared"] >= 64
 
@@ -186,9 +186,9 @@ def test_axis_bench_catches_a_wrong_golden(tmp_path):
     """The same bench with the golden told to round another way must fail."""
     _require_axi()
     require_simulator("icarus")
-    result = run_axis_bench("quantizer", {"lanes": 2, "in_width": 12}, "icarus",
-                            {"vectors": 160, "seed": 5, "golden": {"rounding": "floor"}},
-                            workdir=tmp_path)
+    result = run_bench("quantizer", {"lanes": 2, "in_width": 12}, "icarus",
+                       {"vectors": 160, "seed": 5, "golden": {"rounding": "floor"}},
+                       workdir=tmp_path, interface="axis")
     assert not result.passed and result.mismatches > 0
     assert "quantizer: " in result.summary["reports"][0]
 
