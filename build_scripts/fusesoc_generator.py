@@ -57,14 +57,14 @@ GENERATOR_VLNV = "qdp:qdp:generators:0"
 #: Generator parameters that are not the block's: where and how to export it.
 EXPORT_OPTIONS = ("name", "target", "interface")
 
-_SCRIPT = f'''"""FuseSoC runs this with the generator input (qdp.build_scripts.fusesoc_generator)."""
+_SCRIPT = '''"""FuseSoC runs this with the generator input (qdp.build_scripts.fusesoc_generator)."""
 import sys
 
 try:
     from qdp.build_scripts.fusesoc_generator import main
 except ImportError as error:
-    sys.exit(f"qdp: error: the qdp generator runs with {{sys.executable}}, which cannot "
-             f"import qdp ({{error}}); run FuseSoC where qdp is installed, or write the "
+    sys.exit(f"qdp: error: the qdp generator runs with {sys.executable}, which cannot "
+             f"import qdp ({error}); run FuseSoC where qdp is installed, or write the "
              f"library with --interpreter")
 sys.exit(main(sys.argv[1:]))
 '''
